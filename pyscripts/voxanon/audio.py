@@ -1,0 +1,126 @@
+"""Audio I/O. Audio always travels with its sample rate; the recipe works at 16 kHz mono.
+
+``wav.scp`` entries are either a file path (any format soundfile reads: wav, flac, ...) or a
+Kaldi pipe ``cmd |``. Pipes run a shell command taken from a data file, so they are refused
+unless the caller opts in (``allow_pipes=True``, ``--allow-pipes true`` on the command line).
+"""
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from math import gcd
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from scipy.signal import resample_poly
+
+SAMPLE_RATE = 16000
+
+
+class AudioError(RuntimeError):
+    """Audio that cannot be read or is unusable (names the file or utterance)."""
+
+
+@dataclass(frozen=True)
+class Audio:
+    samples: np.ndarray  # float32, shape (num_samples,), mono, nominally in [-1, 1]
+    sample_rate: int
+
+    @property
+    def duration(self) -> float:
+        return len(self.samples) / self.sample_rate
+
+
+def is_pipe(entry: str) -> bool:
+    return entry.rstrip().endswith("|")
+
+
+def read_audio(entry: str, base_dir: str | Path | None = None, allow_pipes: bool = False) -> Audio:
+    """Read one ``wav.scp`` entry as float32 mono (sample rate unchanged).
+
+    Relative paths are resolved against ``base_dir`` when the file is not found as given.
+    """
+    entry = entry.strip()
+    if is_pipe(entry):
+        if not allow_pipes:
+            raise AudioError(
+                f"wav.scp entry is a shell pipe ({entry[:60]!r}); pipes run commands from data files, "
+                "enable them explicitly with --allow-pipes true"
+            )
+        proc = subprocess.run(entry[:-1], shell=True, capture_output=True)
+        if proc.returncode != 0:
+            raise AudioError(f"pipe {entry!r} failed ({proc.returncode}): {proc.stderr.decode()[-300:]}")
+        source: object = io.BytesIO(proc.stdout)
+    else:
+        path = Path(entry)
+        if not path.is_absolute() and base_dir is not None and not path.exists():
+            path = Path(base_dir) / path
+        if not path.is_file():
+            raise AudioError(f"{entry}: audio file not found")
+        if path.stat().st_size == 0:
+            raise AudioError(f"{path}: audio file is empty")
+        source = str(path)
+    try:
+        data, rate = sf.read(source, dtype="float32", always_2d=True)
+    except Exception as err:  # soundfile raises several types for corrupt input
+        raise AudioError(f"{entry}: cannot decode audio ({err})") from err
+    return Audio(np.ascontiguousarray(data.mean(axis=1), dtype=np.float32), int(rate))
+
+
+def check_finite(audio: Audio, name: str) -> Audio:
+    if not np.all(np.isfinite(audio.samples)):
+        raise AudioError(f"{name}: audio contains NaN or inf samples")
+    return audio
+
+
+def resample(audio: Audio, rate: int) -> Audio:
+    if audio.sample_rate == rate:
+        return audio
+    g = gcd(audio.sample_rate, rate)
+    out = resample_poly(audio.samples, rate // g, audio.sample_rate // g).astype(np.float32)
+    return Audio(out, rate)
+
+
+def load_16k(entry: str, base_dir: str | Path | None = None, allow_pipes: bool = False) -> Audio:
+    """The recipe's working format: 16 kHz mono float32, finite."""
+    return check_finite(resample(read_audio(entry, base_dir, allow_pipes), SAMPLE_RATE), entry)
+
+
+def write_wav(path: str | Path, audio: Audio) -> None:
+    """Write 16-bit PCM wav atomically (temp file + rename), clipping to [-1, 1]."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        sf.write(tmp, np.clip(audio.samples, -1.0, 1.0), audio.sample_rate, subtype="PCM_16", format="WAV")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def peak_normalize(audio: Audio, peak: float = 0.95) -> Audio:
+    top = float(np.max(np.abs(audio.samples))) if len(audio.samples) else 0.0
+    if top <= 0:
+        return audio
+    return Audio((audio.samples * (peak / top)).astype(np.float32), audio.sample_rate)
+
+
+def loudness_normalize(audio: Audio, target_lufs: float) -> Audio:
+    """Scale to ``target_lufs`` integrated loudness (ITU-R BS.1770); silent or very short audio is
+    returned unchanged because its loudness is undefined."""
+    import pyloudnorm
+
+    meter = pyloudnorm.Meter(audio.sample_rate)
+    if len(audio.samples) < int(0.4 * audio.sample_rate) + 1:  # shorter than one gating block
+        return audio
+    loudness = meter.integrated_loudness(audio.samples.astype(np.float64))
+    if not np.isfinite(loudness):
+        return audio
+    gain = 10.0 ** ((target_lufs - loudness) / 20.0)
+    return Audio((audio.samples * gain).astype(np.float32), audio.sample_rate)

@@ -1,0 +1,83 @@
+"""An experiment conf (``conf/<name>.yaml``): which sections exist, who reads them, and which
+stages depend on which sections (for run.sh's done-markers).
+
+Each section is a frozen dataclass owned by the module that uses it; this table imports them
+lazily so a tool only loads what it needs.
+"""
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from voxanon.config import ConfigError, fingerprint, from_dict, read_yaml
+
+# section -> "module:Class"
+SECTIONS = {
+    "data": "voxanon.data.sets:DataConfig",
+    "models": "voxanon.registry:ModelsConfig",
+    "features": "voxanon.features.config:FeaturesConfig",
+    "targets": "voxanon.knn.config:TargetsConfig",
+    "train": "voxanon.models.config:TrainConfig",
+    "anonymizer": "voxanon.anonymize.config:AnonymizerConfig",
+    "asv": "voxanon.eval.config:AsvConfig",
+    "eval": "voxanon.eval.config:EvalConfig",
+    "report": "voxanon.eval.config:ReportConfig",
+}
+
+# The sections each stage reads; a stage's done-marker is keyed on its sections and those of
+# every earlier stage, so editing a section re-runs the stages from the first one that reads it.
+STAGE_SECTIONS = {
+    0: ("models",),
+    1: ("data",),
+    2: ("features",),
+    3: ("targets",),
+    4: ("train",),
+    5: ("anonymizer",),
+    6: ("asv",),
+    7: ("eval",),
+    8: ("report",),
+}
+
+
+def section_class(section: str) -> type:
+    module, _, cls = SECTIONS[section].partition(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def load_conf(path: str | Path) -> dict[str, Any]:
+    """The raw conf, checked: known top-level keys, every present section parses."""
+    raw = read_yaml(path)
+    unknown = sorted(set(raw) - set(SECTIONS) - {"exp"})
+    if unknown:
+        raise ConfigError(f"{path}: unknown section(s) {', '.join(unknown)}; known: exp, {', '.join(SECTIONS)}")
+    if not isinstance(raw.get("exp"), str) or not raw["exp"]:
+        raise ConfigError(f"{path}: 'exp' (the experiment name, used for exp/<exp>) must be a non-empty string")
+    for section in SECTIONS:
+        try:
+            cls = section_class(section)
+        except ModuleNotFoundError:
+            if section in raw:
+                raise ConfigError(f"{path}: section {section!r} is not supported by this version") from None
+            continue
+        from_dict(cls, raw.get(section), section)
+    return raw
+
+
+def stage_key(raw: dict[str, Any], stage: int) -> str:
+    sections = sorted({s for n in range(stage + 1) for s in STAGE_SECTIONS.get(n, ())})
+    return fingerprint({"exp": raw.get("exp"), **{s: raw.get(s) for s in sections}})
+
+
+def get_value(raw: dict[str, Any], dotted: str) -> Any:
+    """A value by dotted key, with the section dataclass's default when the conf leaves it out."""
+    section, _, rest = dotted.partition(".")
+    if section == "exp":
+        return raw["exp"]
+    obj: Any = from_dict(section_class(section), raw.get(section), section)
+    for part in rest.split(".") if rest else ():
+        if isinstance(obj, dict):
+            obj = obj.get(part)
+        else:
+            obj = getattr(obj, part)
+    return obj
