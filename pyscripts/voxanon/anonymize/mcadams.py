@@ -1,0 +1,144 @@
+"""McAdams-coefficient anonymization (VoicePrivacy 2024 baseline B2); no model weights.
+
+Each 20 ms frame (10 ms shift) is analysed by linear prediction (order 20). The angles φ of the
+complex LPC poles are moved to φ^α (α < 1 raises low formants and lowers high ones, which
+shifts the formant pattern that carries much of a speaker's identity); magnitudes and real
+poles stay. The frame's LPC residual, which keeps pitch and timing, excites the modified
+all-pole filter, and the frames are put back by overlap-add. The output has exactly the input's
+length and the input's peak level.
+
+α is fixed (``alpha``) or drawn per utterance uniformly from ``alpha_range`` (B2 draws it from
+[0.5, 0.9]); the record holds the α used.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.linalg import solve_toeplitz
+from scipy.signal import get_window, lfilter
+
+from voxanon.anonymize.base import BuildContext, Converted, Utterance, utt_rng
+from voxanon.audio import Audio
+
+
+@dataclass(frozen=True)
+class Params:
+    alpha: float | None = None  # fixed McAdams coefficient; null: draw per utterance
+    alpha_range: tuple[float, float] = (0.5, 0.9)  # uniform range when alpha is null
+    lpc_order: int = 20
+    frame_ms: float = 20.0
+    shift_ms: float = 10.0
+
+    def __post_init__(self):
+        for a in ([self.alpha] if self.alpha is not None else list(self.alpha_range)):
+            if not 0.0 < a <= 2.0:
+                raise ValueError(f"McAdams coefficient {a} must be in (0, 2]")
+        if len(self.alpha_range) != 2 or self.alpha_range[0] > self.alpha_range[1]:
+            raise ValueError(f"alpha_range {self.alpha_range} must be [low, high] with low <= high")
+        if self.lpc_order < 1:
+            raise ValueError(f"lpc_order {self.lpc_order} must be >= 1")
+        if not 0 < self.shift_ms <= self.frame_ms:
+            raise ValueError(f"shift_ms {self.shift_ms} must be in (0, frame_ms={self.frame_ms}]")
+
+
+def frames_of(x: np.ndarray, length: int, shift: int) -> np.ndarray:
+    """(num_samples,) -> (num_frames, length) view of frames every ``shift`` samples."""
+    num = 1 + (len(x) - length) // shift
+    return np.lib.stride_tricks.as_strided(x, (num, length), (x.strides[0] * shift, x.strides[0]), writeable=False)
+
+
+def lpc(frames: np.ndarray, order: int) -> np.ndarray:
+    """Autocorrelation-method LPC. frames (F, N) -> A (F, order + 1), A[:, 0] = 1, so that
+    frame[n] ≈ -sum_k A[k] frame[n - k] (k >= 1). Silent frames get A = [1, 0, ..., 0]."""
+    n_fft = 1 << int(np.ceil(np.log2(2 * frames.shape[1])))
+    spec = np.fft.rfft(frames, n_fft)
+    r = np.fft.irfft(spec.real ** 2 + spec.imag ** 2, n_fft)[:, : order + 1]
+    a = np.zeros((len(frames), order + 1))
+    a[:, 0] = 1.0
+    for i in np.flatnonzero(r[:, 0] > 1e-10):
+        col = r[i, :order].copy()
+        col[0] *= 1.0 + 1e-9  # white-noise correction: keeps near-singular frames solvable
+        a[i, 1:] = -solve_toeplitz(col, r[i, 1:])
+    return a
+
+
+def poly_roots(a: np.ndarray) -> np.ndarray:
+    """Roots of each monic polynomial A[f] (F, p + 1) as (F, p) complex, via the batched
+    eigenvalues of companion matrices (LAPACK returns exact conjugate pairs for real input)."""
+    f, p = a.shape[0], a.shape[1] - 1
+    comp = np.zeros((f, p, p))
+    comp[:, 0, :] = -a[:, 1:]
+    comp[:, np.arange(1, p), np.arange(p - 1)] = 1.0
+    return np.linalg.eigvals(comp)
+
+
+def poly_from_roots(roots: np.ndarray) -> np.ndarray:
+    """(F, p) roots -> (F, p + 1) real monic coefficients, batched over frames."""
+    f, p = roots.shape
+    a = np.zeros((f, p + 1), dtype=complex)
+    a[:, 0] = 1.0
+    for k in range(p):  # multiply by (1 - r z^-1)
+        a[:, 1:] = a[:, 1:] - roots[:, k: k + 1] * a[:, :-1]
+    return a.real
+
+
+def mcadams_poles(roots: np.ndarray, alpha: float) -> np.ndarray:
+    """φ -> sign(φ)|φ|^α for complex poles (a conjugate pair stays a conjugate pair); real
+    poles (φ = 0 or π) are left alone."""
+    angle = np.angle(roots)
+    complex_pole = roots.imag != 0
+    new_angle = np.where(complex_pole, np.sign(angle) * np.abs(angle) ** alpha, angle)
+    return np.abs(roots) * np.exp(1j * new_angle)
+
+
+def mcadams(x: np.ndarray, sample_rate: int, alpha: float, order: int = 20, frame_ms: float = 20.0,
+            shift_ms: float = 10.0) -> np.ndarray:
+    """Transform signal x (num_samples,) with McAdams coefficient alpha; same length out."""
+    length = int(round(frame_ms * sample_rate / 1000))
+    shift = int(round(shift_ms * sample_rate / 1000))
+    # sqrt-Hann at analysis and synthesis: the product is a Hann window, whose periodic form
+    # sums to a constant at 50 % overlap; the general case is normalized below.
+    window = np.sqrt(get_window("hann", length))
+    num = max(1, int(np.ceil((len(x) + length) / shift)))
+    padded = np.zeros((num - 1) * shift + length)
+    padded[length // 2: length // 2 + len(x)] = x  # half a frame of lead-in: edges get full weight
+    frames = frames_of(padded, length, shift) * window
+
+    a = lpc(frames, order)
+    new_a = poly_from_roots(mcadams_poles(poly_roots(a), alpha))
+    out = np.zeros_like(padded)
+    weight = np.zeros_like(padded)
+    for i in range(len(frames)):
+        residual = lfilter(a[i], [1.0], frames[i])
+        start = i * shift
+        out[start: start + length] += lfilter([1.0], new_a[i], residual) * window
+        weight[start: start + length] += window ** 2
+    out = out / np.maximum(weight, 1e-3)
+    return out[length // 2: length // 2 + len(x)]
+
+
+class McAdams:
+    def __init__(self, params: Params, seed: int):
+        self.params = params
+        self.seed = seed
+
+    def alpha_for(self, utt_id: str) -> float:
+        if self.params.alpha is not None:
+            return self.params.alpha
+        low, high = self.params.alpha_range
+        return float(utt_rng(self.seed, utt_id, "mcadams").uniform(low, high))
+
+    def __call__(self, utt: Utterance) -> Converted:
+        x = utt.audio.samples.astype(np.float64)
+        alpha = self.alpha_for(utt.id)
+        p = self.params
+        y = mcadams(x, utt.audio.sample_rate, alpha, p.lpc_order, p.frame_ms, p.shift_ms)
+        peak_in, peak_out = np.abs(x).max(initial=0.0), np.abs(y).max(initial=0.0)
+        if peak_out > 0:
+            y *= peak_in / peak_out  # keep the input's level; the new filter's gain differs
+        return Converted(Audio(y.astype(np.float32), utt.audio.sample_rate), {"alpha": round(alpha, 6)})
+
+
+def build(params: Params, ctx: BuildContext) -> McAdams:
+    return McAdams(params, ctx.seed)

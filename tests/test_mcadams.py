@@ -1,0 +1,162 @@
+"""McAdams anonymizer (VPC 2024 B2): exact length, formants moved as φ -> φ^α, content kept, α seeded."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.signal import lfilter
+
+from voxanon.anonymize.base import BuildContext, Utterance, build_system
+from voxanon.anonymize.mcadams import lpc, mcadams, mcadams_poles, poly_from_roots, poly_roots
+from voxanon.audio import Audio, read_audio
+from voxanon.config import ConfigError
+
+SR = 16000
+TIMIT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "timit"
+
+
+def vowel(formants_hz=(500.0, 1500.0, 2500.0), f0=120.0, seconds=1.0, seed=0) -> np.ndarray:
+    """A pulse train through resonators at ``formants_hz`` (bandwidth 80 Hz), plus a little noise."""
+    n = int(seconds * SR)
+    x = np.zeros(n)
+    x[:: int(SR / f0)] = 1.0
+    x += 1e-3 * np.random.default_rng(seed).standard_normal(n)
+    for f in formants_hz:
+        r, phi = np.exp(-np.pi * 80.0 / SR), 2 * np.pi * f / SR
+        x = lfilter([1.0], [1.0, -2 * r * np.cos(phi), r * r], x)
+    return 0.5 * x / np.abs(x).max()
+
+
+def formants(x: np.ndarray, order: int = 20) -> np.ndarray:
+    """Sorted frequencies (Hz) of the sharp LPC poles (|z| > 0.9) of the signal's middle 40 ms."""
+    mid = len(x) // 2
+    frame = x[mid - 320: mid + 320] * np.hanning(640)
+    roots = poly_roots(lpc(frame[None], order))[0]
+    sharp = roots[(roots.imag > 0) & (np.abs(roots) > 0.9)]
+    return np.sort(np.angle(sharp) * SR / (2 * np.pi))
+
+
+def anonymizer(**params):
+    return build_system("mcadams", params, BuildContext(seed=1986, device="cpu", work_dir=Path("/nonexistent")))
+
+
+def utt(x: np.ndarray, utt_id: str = "spk1-utt1") -> Utterance:
+    return Utterance(utt_id, "spk1", Audio(x.astype(np.float32), SR))
+
+
+@pytest.mark.parametrize("n", [1, 100, 319, 320, 321, 16000, 16001, 23457])
+def test_length_is_kept_exactly(n):
+    x = vowel(seconds=1.5)[:n]
+    out = anonymizer(alpha=0.7)(utt(x))
+    assert out.audio.samples.shape == (n,)
+    assert out.audio.sample_rate == SR
+    assert np.all(np.isfinite(out.audio.samples))
+
+
+def test_alpha_one_reconstructs_the_input():
+    """With α = 1 only analysis, residual filtering and overlap-add remain: they must be exact."""
+    x = vowel()
+    y = mcadams(x, SR, 1.0)
+    assert np.max(np.abs(y - x)) < 1e-8
+
+
+def test_formants_move_to_phi_power_alpha():
+    x = vowel()
+    alpha = 0.8
+    y = anonymizer(alpha=alpha)(utt(x)).audio.samples.astype(np.float64)
+    before, after = formants(x), formants(y)
+    expected = (2 * np.pi * before / SR) ** alpha * SR / (2 * np.pi)
+    assert len(before) >= 3
+    # Every input formant's moved frequency shows up as an output formant (within 40 Hz).
+    for f in expected[expected < 7000]:
+        assert np.min(np.abs(after - f)) < 40, (before, after, expected)
+    # and the spectral envelope really changed: F1 500 -> ~690 Hz
+    assert abs(after[0] - before[0]) > 150
+
+
+def test_conjugate_symmetry_and_real_poles():
+    rng = np.random.default_rng(3)
+    a = lpc(rng.standard_normal((50, 320)) * np.hanning(320), 20)
+    roots = poly_roots(a)
+    moved = mcadams_poles(roots, 0.6)
+    real = roots.imag == 0
+    assert np.array_equal(moved[real].real, roots[real].real)
+    assert np.allclose(np.abs(moved), np.abs(roots))  # magnitudes kept: the filter stays stable
+    # the product of (1 - r z^-1) over the moved poles is a real polynomial
+    for f in range(len(moved)):
+        assert np.max(np.abs(np.poly(moved[f]).imag)) < 1e-9
+    assert np.allclose(poly_from_roots(roots), a, atol=1e-8)
+
+
+def test_energy_envelope_is_kept():
+    """Content proxy: the 20 ms energy envelope of a syllabic signal (bursts and pauses) survives."""
+    x = vowel(seconds=2.0)
+    gate = (np.sin(2 * np.pi * 3.0 * np.arange(len(x)) / SR) > 0).astype(float)
+    x = x * gate
+    y = anonymizer()(utt(x)).audio.samples.astype(np.float64)
+
+    def envelope(s):
+        return np.log(np.square(s[: len(s) // 320 * 320]).reshape(-1, 320).mean(axis=1) + 1e-8)
+
+    assert np.corrcoef(envelope(x), envelope(y))[0, 1] > 0.9
+    assert np.isclose(np.abs(y).max(), np.abs(x).max(), rtol=1e-5)  # level kept
+
+
+def test_alpha_is_drawn_per_utterance_and_reproducible():
+    x = vowel(seconds=0.3)
+    first = [anonymizer()(utt(x, f"u{i}")).record["alpha"] for i in range(20)]
+    again = [anonymizer()(utt(x, f"u{i}")).record["alpha"] for i in range(20)]
+    assert first == again
+    assert all(0.5 <= a <= 0.9 for a in first)
+    assert len(set(first)) == 20
+    other = build_system("mcadams", {}, BuildContext(seed=7, device="cpu", work_dir=Path("/nonexistent")))
+    assert other(utt(x, "u0")).record["alpha"] != first[0]
+    assert anonymizer(alpha=0.65)(utt(x, "u3")).record == {"alpha": 0.65}
+    assert {anonymizer(alpha_range=[0.7, 0.7])(utt(x, f"u{i}")).record["alpha"] for i in range(3)} == {0.7}
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"alpha": 0.0}, "must be in"),
+    ({"alpha_range": [0.9, 0.5]}, "low <= high"),
+    ({"shift_ms": 30.0}, "shift_ms"),
+    ({"alfa": 0.8}, "unknown key"),
+])
+def test_bad_params_are_rejected(params, message):
+    with pytest.raises(ConfigError, match=message):
+        anonymizer(**params)
+
+
+def test_silence_and_digital_zero():
+    x = np.zeros(8000)
+    x[3000:4000] = vowel(seconds=0.1)[:1000]
+    y = anonymizer()(utt(x)).audio.samples
+    assert np.all(np.isfinite(y)) and np.all(y[:2500] == 0)
+    assert np.all(anonymizer()(utt(np.zeros(500))).audio.samples == 0)
+
+
+@pytest.mark.skipif(not TIMIT.is_dir(), reason="../shared/data/timit not present")
+def test_real_speech_envelope_changes_and_energy_kept():
+    entry = (TIMIT / "wav.scp").read_text().split("\n")[0].split()
+    x = read_audio(entry[1], TIMIT).samples.astype(np.float64)
+    y = anonymizer()(utt(x, entry[0])).audio.samples.astype(np.float64)
+    assert len(y) == len(x)
+
+    def frames(s):
+        s = s[: len(s) // 320 * 320].reshape(-1, 320)
+        return s * np.hanning(320)
+
+    fx, fy = frames(x), frames(y)
+    energy_x, energy_y = np.log((fx ** 2).mean(1) + 1e-9), np.log((fy ** 2).mean(1) + 1e-9)
+    assert np.corrcoef(energy_x, energy_y)[0, 1] > 0.9
+    # log spectral envelope distance (LPC order 20) on voiced frames, vs. a tiny α change
+    voiced = energy_x > np.percentile(energy_x, 50)
+
+    def envelopes(f):
+        a = lpc(f[voiced], 20)
+        return np.log(np.abs(np.fft.rfft(a, 512)) ** -2)
+
+    y_same = mcadams(x, SR, 0.99)
+    d_anon = np.mean((envelopes(fx) - envelopes(fy)) ** 2)
+    d_small = np.mean((envelopes(fx) - envelopes(frames(y_same))) ** 2)
+    assert d_anon > 10 * d_small
