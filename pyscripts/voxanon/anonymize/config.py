@@ -12,6 +12,12 @@ class AnonymizerConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     params: dict = field(default_factory=dict)  # the system's own Params
 
+    def __post_init__(self):
+        from voxanon.anonymize.base import SYSTEMS
+
+        if self.system not in SYSTEMS:
+            raise ValueError(f"unknown anonymization system {self.system!r}; known: {', '.join(sorted(SYSTEMS))}")
+
     @property
     def out_suffix(self) -> str:
         return self.suffix or f"_{self.system}"
