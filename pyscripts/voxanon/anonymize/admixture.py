@@ -1,0 +1,100 @@
+"""Random admixture: each utterance is anonymized by one of several systems, drawn at random.
+
+The paper's headline system mixes kNN-VC with the ASR→TTS cascade (probability p for the
+cascade): an attacker who cannot tell which system produced an utterance has to model both, so
+privacy rises faster than utility falls. The draw depends only on the seed and the utterance id
+(``utt_rng(seed, utt, "admixture")``), so it is reproducible and the same whatever job or order
+processes the utterance; it applies to every set, the attacker's training set included.
+
+Conf (``anonymizer.params``)::
+
+    systems:
+      - {system: knnvc, p: 0.6, params: {...}}
+      - {system: asr_tts, p: 0.4, params: {...}}
+
+Sub-systems are built only when first drawn, each with its own seed derived from the conf's seed
+and its position. The record of an utterance is ``{"system", "component", "sub": sub-record}``:
+it says which system (and target) produced the utterance and so undoes the mixing; the runner
+keeps it in an owner-only record dir outside the data dir. Anyone who knows the conf's seed can
+recompute the draws too: for a real release, use a private seed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from voxanon.anonymize.base import SYSTEMS, Anonymizer, BuildContext, Converted, Utterance, system_module, utt_rng
+from voxanon.config import from_dict
+
+
+@dataclass(frozen=True)
+class Component:
+    system: str  # a name from voxanon.anonymize.base.SYSTEMS (not admixture itself)
+    p: float  # probability of drawing this system for an utterance
+    params: dict = field(default_factory=dict)  # that system's own Params
+
+    def __post_init__(self):
+        if self.system not in SYSTEMS or self.system == "admixture":
+            known = ", ".join(sorted(set(SYSTEMS) - {"admixture"}))
+            raise ValueError(f"system {self.system!r} cannot be mixed; known: {known}")
+        if not 0.0 <= self.p <= 1.0:
+            raise ValueError(f"p = {self.p} of system {self.system!r} is not a probability in [0, 1]")
+
+
+@dataclass(frozen=True)
+class Params:
+    systems: tuple[Component, ...] = ()
+
+    def __post_init__(self):
+        if len(self.systems) < 2:
+            raise ValueError(f"an admixture needs at least 2 systems, got {len(self.systems)}")
+        total = sum(c.p for c in self.systems)
+        if abs(total - 1.0) > 1e-6:
+            shares = " + ".join(f"{c.system} {c.p:g}" for c in self.systems)
+            raise ValueError(f"the systems' probabilities must sum to 1, got {shares} = {total:g}")
+
+
+def derived_seed(seed: int, index: int) -> int:
+    """The seed of component ``index``: independent of the draw and of the other components."""
+    return int(np.random.SeedSequence([seed, index, 0xAD]).generate_state(1)[0])
+
+
+class Admixture:
+    def __init__(self, params: Params, ctx: BuildContext):
+        self.components = params.systems
+        # Parse every component's params now, so a typo fails before the first utterance.
+        self.sub_params = [
+            from_dict(system_module(c.system).Params, c.params, f"anonymizer.params.systems[{i}].params")
+            for i, c in enumerate(self.components)
+        ]
+        cum = np.cumsum([c.p for c in self.components])
+        cum[-1] = 1.0  # rounding must not leave a gap at the top
+        self.cum = cum
+        self.ctx = ctx
+        self.built: dict[int, Anonymizer] = {}
+
+    def choose(self, utt_id: str) -> int:
+        """Index of the component that anonymizes utterance ``utt_id``."""
+        u = utt_rng(self.ctx.seed, utt_id, "admixture").random()
+        return int(np.searchsorted(self.cum, u, side="right"))
+
+    def system(self, index: int) -> Anonymizer:
+        if index not in self.built:
+            c = self.components[index]
+            sub_ctx = BuildContext(derived_seed(self.ctx.seed, index), self.ctx.device,
+                                   self.ctx.work_dir / f"{index}_{c.system}")
+            sub_ctx.work_dir.mkdir(parents=True, exist_ok=True)
+            self.built[index] = system_module(c.system).build(self.sub_params[index], sub_ctx)
+        return self.built[index]
+
+    def __call__(self, utt: Utterance) -> Converted:
+        index = self.choose(utt.id)
+        result = self.system(index)(utt)
+        record: dict[str, Any] = {"system": self.components[index].system, "component": index, "sub": result.record}
+        return Converted(result.audio, record)
+
+
+def build(params: Params, ctx: BuildContext) -> Admixture:
+    return Admixture(params, ctx)
