@@ -155,7 +155,7 @@ def resolve_model(spec: str | Path, config: ModelsConfig | None = None,
         )
     entry = registry[spec]
     if entry.package:
-        return _packaged_path(entry)
+        return _packaged_path(entry, config)
     target = cache_dir(config) / entry.path
     missing = [f.name for f in entry.files if not f.unpack and not (cache_dir(config) / f.name).exists()]
     if target.exists() and not missing:
@@ -163,22 +163,32 @@ def resolve_model(spec: str | Path, config: ModelsConfig | None = None,
     raise ModelMissing(missing_line(entry, config))
 
 
-def missing_line(entry: ModelEntry, config: ModelsConfig | None = None) -> str:
-    """One line: which file is missing, where it belongs, where to get it."""
-    root = cache_dir(config)
+def missing_lines(entry: ModelEntry, config: ModelsConfig | None = None) -> list[str]:
+    """One line per file of ``entry`` not in the cache: its name, where it belongs, where to get it."""
     if entry.package:
-        return f"model {entry.name!r}: missing; {entry.where_to_get()}"
-    return (f"model {entry.name!r}: {entry.path} not found at {root / entry.path}; get it from "
-            f"{entry.where_to_get()} (run local/stage0_models.sh, or place it there)")
+        return [f"missing: model {entry.name!r} (packaged); {entry.where_to_get()}"]
+    root = cache_dir(config)
+    lines = []
+    for f in entry.files:
+        there = root / (entry.path if f.unpack else f.name)
+        if not there.exists():
+            lines.append(f"missing: {Path(f.name).name} (model {entry.name!r}) expected at {there}; get it from {f.url}"
+                         + (" (a zip, unpacked there)" if f.unpack else ""))
+    return lines
 
 
-def _packaged_path(entry: ModelEntry) -> Path:
+def missing_line(entry: ModelEntry, config: ModelsConfig | None = None) -> str:
+    """The ``ModelMissing`` message: the first missing file, how many more, how to fetch."""
+    lines = missing_lines(entry, config) or [f"missing: model {entry.name!r} at {cache_dir(config) / entry.path}"]
+    more = f" (and {len(lines) - 1} more file(s))" if len(lines) > 1 else ""
+    return f"{lines[0]}{more}; run local/stage0_models.sh <conf> or place the file(s) there"
+
+
+def _packaged_path(entry: ModelEntry, config: ModelsConfig) -> Path:
+    from voxanon.packaged import packaged_model_path
+
     try:
-        from voxanon.packaged import packaged_model_path
-    except ImportError as err:
-        raise ModelMissing(f"model {entry.name!r}: packaged models need voxanon.packaged ({err})") from None
-    try:
-        return Path(packaged_model_path(entry.name))
+        return Path(packaged_model_path(entry.name, cache_dir(config)))
     except (FileNotFoundError, LookupError, ImportError, OSError) as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise ModelMissing(f"model {entry.name!r}: {first}; {entry.where_to_get()}") from None
@@ -227,28 +237,49 @@ def check_model(entry: ModelEntry, config: ModelsConfig | None = None, verify: b
 def fetch_model(entry: ModelEntry, config: ModelsConfig | None = None, timeout: float = 30.0) -> Path:
     """Make ``entry`` present in the cache: download what is missing, verify, unpack.
 
-    Pre-placed files are accepted after their checksum (when known) is verified. Raises
-    ``ModelMissing`` (offline or unreachable) or ``ChecksumMismatch``.
+    Pre-placed files are accepted after their checksum (when known) is verified. Every file is
+    tried; failures raise one error with one line per file: ``ChecksumMismatch`` if any file is
+    corrupt, else ``ModelMissing`` (offline, or the source unreachable).
     """
     config = config or ModelsConfig()
     root = cache_dir(config)
-    if entry.package or entry.name in config.paths:
+    if entry.name in config.paths:
         return resolve_model(entry.name, config, {entry.name: entry})
+    if entry.package:
+        from voxanon.packaged import WHISPER_BASE, assemble_whisper_base
+
+        if entry.name == WHISPER_BASE:  # the one packaged model that is assembled into the cache
+            try:
+                assemble_whisper_base(root)
+            except OSError as err:
+                raise ModelMissing(f"missing: model {entry.name!r} ({err}); {entry.where_to_get()}") from None
+        return resolve_model(entry.name, config, {entry.name: entry})
+    missing, corrupt = [], []
     for f in entry.files:
         dest = root / f.name
-        if f.unpack and (root / entry.path).exists():
-            continue
-        if dest.exists():
-            if f.sha256 and sha256_file(dest) != f.sha256:
-                raise ChecksumMismatch(f"model {entry.name!r}: {dest} is there but its sha256 differs from "
-                                       f"conf/models.yaml ({f.sha256}); remove it to re-download")
-        elif config.offline:
-            raise ModelMissing(missing_line(entry, config) + " [offline]")
-        else:
-            download(f.url, dest, f.sha256, f.bytes, timeout=timeout, what=entry.name)
-        if f.unpack:
-            extract_zip(dest, root / entry.path)
-            dest.unlink()
+        try:
+            if f.unpack and (root / entry.path).exists():
+                continue
+            if dest.exists():
+                if f.sha256 and sha256_file(dest) != f.sha256:
+                    raise ChecksumMismatch(f"model {entry.name!r}: {dest} is there but its sha256 differs from "
+                                           f"conf/models.yaml ({f.sha256}); remove it to re-download")
+            elif config.offline:
+                raise ModelMissing(f"missing: {Path(f.name).name} (model {entry.name!r}) expected at {dest}; "
+                                   f"get it from {f.url} [models.offline is true]")
+            else:
+                download(f.url, dest, f.sha256, f.bytes, timeout=timeout, what=entry.name)
+            if f.unpack:
+                extract_zip(dest, root / entry.path)
+                dest.unlink()
+        except ChecksumMismatch as err:
+            corrupt.append(str(err))
+        except ModelError as err:
+            missing.append(str(err))
+    if corrupt:
+        raise ChecksumMismatch("\n".join(corrupt + missing))
+    if missing:
+        raise ModelMissing("\n".join(missing))
     return resolve_model(entry.name, config, {entry.name: entry})
 
 
@@ -290,8 +321,8 @@ def download(url: str, dest: Path, sha256: str | None = None, size: int | None =
                         bar.update(len(chunk))
     except (urllib.error.URLError, OSError) as err:
         reason = getattr(err, "reason", None) or err
-        raise ModelMissing(f"model {label!r}: cannot download {url} ({reason}); "
-                           f"place the file at {dest} instead") from None
+        raise ModelMissing(f"missing: {dest.name} (model {label!r}) expected at {dest}; cannot download {url} "
+                           f"({reason}): fetch it elsewhere and place it there") from None
     if sha256:
         actual = sha256_file(part)
         if actual != sha256:
