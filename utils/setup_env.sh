@@ -9,7 +9,7 @@ cd "$root"
 python=${PYTHON:-python3}
 venv=$root/.venv
 stamp=$venv/.voxanon-stamp
-debian_pkgs="espeak-ng sox ffmpeg"
+debian_pkgs="espeak-ng flite sox ffmpeg"
 key=$(cat requirements.txt utils/setup_env.sh | sha256sum | cut -d' ' -f1)
 
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$key" ]; then
