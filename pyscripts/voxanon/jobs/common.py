@@ -1,0 +1,136 @@
+"""Kaldi's job-runner calling convention, shared by utils/run.pl and utils/slurm.pl.
+
+    <runner> [--option value ...] [JOB=1:N] <log> <prog> [args ...]
+
+``JOB=1:N`` runs an array of N tasks; every ``JOB`` in the log name and the arguments becomes the
+task's index (any name works: ``TASK=1:4``; ``JOB=3`` runs task 3 only). Without it one task runs.
+The command is run by ``bash -o pipefail -c``: an argument that is a shell operator on its own
+(``"|"``, ``">"``, ``"2>&1"``, ``"&&"``, ...; write ``\\|`` or ``"|"`` in the caller) stays an
+operator, every other argument is quoted and reaches the program as one word.
+
+Each task's log starts with the command and ``# started at <time> on <host>`` and ends with
+``# ended at <time>, elapsed <s> s, exit status <n>``. Both runners produce it with the same
+bash wrapper (:func:`task_script`), so local and Slurm logs look alike.
+"""
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Options every runner accepts, so cmd.sh can switch between runners with one line.
+# run.pl uses only max-jobs-run; slurm.pl maps the others through conf/slurm.conf.
+OPTIONS = ("max-jobs-run", "gpu", "mem", "num-threads", "time", "partition", "config")
+INT_OPTIONS = ("max-jobs-run", "gpu", "num-threads")
+
+_SPEC = re.compile(r"^([A-Za-z_]\w*)=(\d+)(?::(\d+))?$")
+_OPERATOR = re.compile(r"^(\|\|?|\|&|&&|;|&|\d*[<>]{1,2}(&\d+|&-)?|&>>?)$")
+
+
+class UsageError(ValueError):
+    """The runner was called wrongly; the message says how."""
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One runner call. ``var`` is None for a single task; tasks are ``first..last`` inclusive."""
+
+    log: str
+    command: tuple[str, ...]
+    options: dict[str, str] = field(default_factory=dict)
+    var: str | None = None
+    first: int = 1
+    last: int = 1
+
+    @property
+    def tasks(self) -> list[int | None]:
+        return list(range(self.first, self.last + 1)) if self.var else [None]
+
+    def log_of(self, task: int | None) -> str:
+        return self.log if task is None else self.log.replace(self.var, str(task))
+
+    def int_option(self, name: str, default: int | None = None) -> int | None:
+        return int(self.options[name]) if name in self.options else default
+
+
+def parse_args(argv: list[str]) -> JobSpec:
+    """``[--opt value ...] [VAR=a:b] <log> <prog> [args]`` to a :class:`JobSpec`."""
+    options: dict[str, str] = {}
+    args = list(argv)
+    while args and args[0].startswith("--"):
+        name = args.pop(0)[2:].replace("_", "-")
+        if name not in OPTIONS:
+            raise UsageError(f"unknown option --{name} (known: {', '.join('--' + o for o in OPTIONS)})")
+        if not args:
+            raise UsageError(f"option --{name} needs a value")
+        value = args.pop(0)
+        if name in INT_OPTIONS and not (value.isdigit() and (name == "gpu" or int(value) > 0)):
+            raise UsageError(f"--{name} takes a {'non-negative' if name == 'gpu' else 'positive'} integer, got {value!r}")
+        options[name] = value
+    var, first, last = None, 1, 1
+    m = _SPEC.match(args[0]) if args else None
+    if m:
+        args.pop(0)
+        var, first = m.group(1), int(m.group(2))
+        last = int(m.group(3)) if m.group(3) is not None else first
+        if last < first:
+            raise UsageError(f"empty task range {m.group(0)}")
+    if len(args) < 2:
+        raise UsageError("expected a log file and a command")
+    log, command = args[0], tuple(args[1:])
+    if var and var not in log and last > first:
+        raise UsageError(f"{last - first + 1} tasks would share one log {log}: put {var} in the log name")
+    return JobSpec(log, command, options, var, first, last)
+
+
+def shell_join(args: tuple[str, ...]) -> str:
+    """The command line for bash: shell operators stay operators, everything else is quoted."""
+    return " ".join(a if _OPERATOR.match(a) else shlex.quote(a) for a in args)
+
+
+def task_script(spec: JobSpec, runner: str, status: str = "") -> str:
+    """A bash script running one task; the task index is ``$1`` or ``$SLURM_ARRAY_TASK_ID``.
+
+    It writes the log (command, start, host, output, end, exit status), exits with the command's
+    status and, when ``status`` (a path template like the log's) is given, also writes the status
+    there, atomically, for a runner that cannot see the exit code itself.
+    """
+    var = spec.var or "JOB"
+    sub = (lambda name: f'{name}=${{{name}//{var}/$task}}') if spec.var else (lambda name: ":")
+    return f"""#!/usr/bin/env bash
+# Written by {runner}: one task of {spec.log}
+task=${{1:-${{SLURM_ARRAY_TASK_ID:-}}}}
+log={shlex.quote(spec.log)}
+cmd={shlex.quote(shell_join(spec.command))}
+status={shlex.quote(status)}
+{sub('log')}; {sub('cmd')}; {sub('status')}
+mkdir -p "$(dirname "$log")" || exit 1
+slurm_id=${{SLURM_ARRAY_JOB_ID:+${{SLURM_ARRAY_JOB_ID}}_$SLURM_ARRAY_TASK_ID}}
+slurm_id=${{slurm_id:-${{SLURM_JOB_ID:-}}}}
+start=$(date +%s)
+{{
+  printf '# %s\\n' "$cmd"
+  echo "# started at $(date '+%F %T') on $(hostname)${{slurm_id:+ (Slurm job $slurm_id)}}"
+}} > "$log" || exit 1
+bash -o pipefail -c "$cmd" >> "$log" 2>&1 < /dev/null
+rc=$?
+echo "# ended at $(date '+%F %T'), elapsed $(( $(date +%s) - start )) s, exit status $rc" >> "$log"
+if [ -n "$status" ]; then
+  echo "$rc" > "$status.tmp" && mv -f "$status.tmp" "$status"
+fi
+exit $rc
+"""
+
+
+def report_failures(runner: str, spec: JobSpec, failed: list[tuple[int | None, str]]) -> str:
+    """One line per failed task, naming its log and why, for the caller's stderr."""
+    n = len(spec.tasks)
+    head = f"{runner}: {len(failed)} of {n} tasks failed:" if spec.var else f"{runner}: the job failed:"
+    return "\n".join([head] + [f"  {spec.log_of(t)} ({why})" for t, why in failed])
+
+
+def ensure_log_dir(spec: JobSpec) -> Path:
+    d = Path(spec.log).parent
+    d.mkdir(parents=True, exist_ok=True)
+    return d

@@ -1,0 +1,82 @@
+"""utils/run.pl: run a command, or an array of tasks, on this machine.
+
+    run.pl [--max-jobs-run N] [--gpu N] [--mem X] [--num-threads N] [--time T] [--partition P] \\
+        [--config F] [JOB=1:N] <log> <prog> [args ...]
+
+Array tasks run in parallel, at most ``--max-jobs-run`` at a time (default: the number of CPU
+cores). ``--gpu --mem --num-threads --time --partition --config`` are accepted and ignored, so
+that cmd.sh can switch between run.pl and slurm.pl without touching the recipe. Exit status 0 when
+every task succeeded; otherwise 1, after naming every failed task's log on stderr. Ctrl-C or
+SIGTERM stops the running tasks.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from voxanon.jobs.common import UsageError, ensure_log_dir, parse_args, report_failures, task_script
+
+RUNNER = "run.pl"
+
+
+def run_tasks(spec, max_jobs: int) -> list[tuple[int | None, str]]:
+    """Run every task of ``spec``, ``max_jobs`` at a time; the failed ones with their exit status."""
+    script = task_script(spec, RUNNER)
+    running: set[subprocess.Popen] = set()
+    lock = threading.Lock()
+    stopping = threading.Event()
+
+    def one(task):
+        if stopping.is_set():
+            return task, None
+        # Own session: a signal to run.pl reaches the whole task tree through killpg below.
+        proc = subprocess.Popen(["bash", "-c", script, RUNNER, "" if task is None else str(task)],
+                                start_new_session=True)
+        with lock:
+            running.add(proc)
+        rc = proc.wait()
+        with lock:
+            running.discard(proc)
+        return task, rc
+
+    def stop(signum, _frame):
+        stopping.set()
+        with lock:
+            for proc in running:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        print(f"{RUNNER}: interrupted (signal {signum}); stopped the running tasks", file=sys.stderr)
+        sys.exit(128 + signum)
+
+    old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with ThreadPoolExecutor(max_workers=max_jobs) as pool:
+            results = list(pool.map(one, spec.tasks))
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    return [(t, f"exit status {rc}") for t, rc in results if rc]
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__, file=sys.stderr)
+        return 0 if argv else 1
+    try:
+        spec = parse_args(argv)
+    except UsageError as err:
+        print(f"{RUNNER}: {err}\n{__doc__}", file=sys.stderr)
+        return 1
+    ensure_log_dir(spec)
+    max_jobs = spec.int_option("max-jobs-run", os.cpu_count() or 1)
+    failed = run_tasks(spec, max_jobs)
+    if failed:
+        print(report_failures(RUNNER, spec, failed), file=sys.stderr)
+        return 1
+    return 0
