@@ -1,0 +1,168 @@
+"""The admixture sweep (the paper's Figure 4): privacy and utility as the mixing probability p grows.
+
+  python -m voxanon.studies.sweep confs --base-conf conf/admixture_p0.4.yaml --p "0 0.1 0.2 0.325 0.4 0.5 0.75 1" \
+      [--setup-conf conf/mini.yaml] --dir DIR
+  python -m voxanon.studies.sweep plot --dir DIR [--scenario semi-informed] [--exp-root exp]
+
+``confs`` copies the base admixture conf once per p, with p the probability of its *second*
+system (the cascade in the paper's confs) and 1 - p for the first, into ``DIR/conf/p<p>.yaml``
+(each with its own experiment name and output suffix), and lists them in ``DIR/experiments.tsv``.
+``plot`` reads each experiment's results.json and writes ``DIR/sweep.png`` (EER against UAR and
+against WER, each point labelled by p, with the straight line between the two pure systems p = 0
+and p = 1 for comparison: what mixing would give if privacy and utility mixed linearly) and
+``DIR/sweep.csv``.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import io
+import logging
+import sys
+from pathlib import Path
+
+from voxanon.config import ConfigError, read_yaml
+from voxanon.data.kaldi import atomic_write_text
+from voxanon.progress import setup_logging
+from voxanon.studies.confs import derive_conf, setup_of, write_conf
+from voxanon.studies.metrics import Metrics, ResultsError, load_metrics, read_results
+
+log = logging.getLogger("voxanon.studies")
+PAPER_PS = (0.0, 0.1, 0.2, 0.325, 0.4, 0.5, 0.75, 1.0)
+
+
+def with_p(base: dict, p: float) -> dict:
+    """The base admixture conf with probability p for its second system."""
+    anon = base.get("anonymizer") or {}
+    systems = (anon.get("params") or {}).get("systems")
+    if anon.get("system") != "admixture" or not isinstance(systems, list) or len(systems) != 2:
+        raise ConfigError("the sweep's base conf must be an admixture of exactly 2 systems "
+                          "(anonymizer.system: admixture, anonymizer.params.systems: [first, second])")
+    if not 0.0 <= p <= 1.0:
+        raise ConfigError(f"p = {p} is not a probability")
+    conf = copy.deepcopy(base)
+    first, second = conf["anonymizer"]["params"]["systems"]
+    first["p"], second["p"] = round(1.0 - p, 10), p
+    conf["anonymizer"]["suffix"] = f"_admix_p{p:g}"  # each p anonymizes into its own data dirs
+    return conf
+
+
+def make_confs(base_conf: str, ps: list[float], setup_conf: str | None, out_dir: Path, name: str) -> list[tuple[float, str]]:
+    base = read_yaml(base_conf)
+    setup, tag = setup_of(setup_conf)
+    experiments = []
+    for p in ps:
+        exp = f"{name}_p{p:g}{tag}"
+        write_conf(derive_conf(with_p(base, p), setup, exp), out_dir / "conf" / f"p{p:g}.yaml")
+        experiments.append((p, exp))
+    atomic_write_text(out_dir / "experiments.tsv", "".join(f"{p:g}\t{exp}\n" for p, exp in experiments))
+    return experiments
+
+
+def read_experiments(path: Path) -> list[tuple[float, str]]:
+    if not path.is_file():
+        raise ConfigError(f"{path} not found: run the 'confs' step first")
+    return [(float(p), exp) for p, exp in (line.split("\t") for line in path.read_text().splitlines() if line)]
+
+
+def collect(experiments: list[tuple[float, str]], exp_root: Path, scenario: str) -> list[tuple[float, Metrics]]:
+    points = []
+    for p, exp in experiments:
+        path = exp_root / exp / "results" / "results.json"
+        try:
+            points.append((p, load_metrics(read_results(path), scenario, str(path))))
+        except ResultsError as err:
+            log.warning("p = %g: %s", p, err)
+    return points
+
+
+def averages(m: Metrics) -> dict[str, float | None]:
+    return {fam: m.average(fam) for fam in ("eer", "uar", "wer")}
+
+
+def plot(points: list[tuple[float, Metrics]], path: Path, scenario: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    avg = {p: averages(m) for p, m in points}
+    ends = (avg.get(0.0), avg.get(1.0))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    for ax, (fam, label) in zip(axes, (("uar", "UAR % (utility, higher is better)"), ("wer", "WER % (utility, lower is better)"))):
+        xy = [(p, a[fam], a["eer"]) for p, a in avg.items() if a[fam] is not None and a["eer"] is not None]
+        ax.set_xlabel(label)
+        ax.set_ylabel(f"EER % ({scenario}; privacy, higher is better)")
+        ax.grid(alpha=0.3)
+        if not xy:
+            ax.text(0.5, 0.5, f"no {fam.upper()} in the results", ha="center", transform=ax.transAxes)
+            continue
+        ax.plot([x for _, x, _ in xy], [y for _, _, y in xy], "o-", color="C0", label="admixture")
+        for p, x, y in xy:
+            ax.annotate(f"p={p:g}", (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
+        if all(e is not None and e[fam] is not None and e["eer"] is not None for e in ends):
+            a, b = ends
+            xs = [(1 - p) * a[fam] + p * b[fam] for p, _, _ in xy]
+            ys = [(1 - p) * a["eer"] + p * b["eer"] for p, _, _ in xy]
+            ax.plot(xs, ys, "x--", color="C1", label="linear interpolation of p=0 and p=1")
+        ax.legend(fontsize=8)
+    fig.suptitle("Random admixture: privacy vs utility as p grows")
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def to_csv(points: list[tuple[float, Metrics]]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["p", "EER avg", "UAR avg", "WER avg"])
+    for p, m in points:
+        a = averages(m)
+        writer.writerow([f"{p:g}", *("" if a[f] is None else f"{a[f]:.2f}" for f in ("eer", "uar", "wer"))])
+    return buf.getvalue()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("confs", help="write one experiment conf per p")
+    c.add_argument("--base-conf", required=True, help="an admixture conf of 2 systems; p = share of the second")
+    c.add_argument("--p", default=" ".join(f"{p:g}" for p in PAPER_PS), help="space-separated probabilities")
+    c.add_argument("--setup-conf", default="", help="take data/models/asv/eval/report from this conf")
+    c.add_argument("--name", default="admixture_sweep", help="experiment names are <name>_p<p>")
+    c.add_argument("--dir", required=True)
+    t = sub.add_parser("plot", help="plot the sweep from the experiments' results.json")
+    t.add_argument("--dir", required=True)
+    t.add_argument("--scenario", default="semi-informed")
+    t.add_argument("--exp-root", default="exp")
+    args = ap.parse_args(argv)
+    setup_logging()
+    try:
+        out = Path(args.dir)
+        if args.command == "confs":
+            try:
+                ps = [float(p) for p in args.p.split()]
+            except ValueError as err:
+                raise ConfigError(f"--p {args.p!r}: {err}") from None
+            for p, exp in make_confs(args.base_conf, ps, args.setup_conf, out, args.name):
+                print(f"{p:g}\t{out / 'conf' / f'p{p:g}.yaml'}")
+            return 0
+        experiments = read_experiments(out / "experiments.tsv")
+        points = collect(experiments, Path(args.exp_root), args.scenario)
+        if not points:
+            raise ResultsError(f"no experiment of {out / 'experiments.tsv'} has results yet")
+        plot(points, out / "sweep.png", args.scenario)
+        atomic_write_text(out / "sweep.csv", to_csv(points))
+        sys.stdout.write(to_csv(points))
+        log.info("wrote %s and %s (%d of %d points)", out / "sweep.png", out / "sweep.csv", len(points), len(experiments))
+        return 0
+    except (ConfigError, ResultsError, OSError) as err:
+        log.error("%s", err)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
