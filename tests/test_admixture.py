@@ -144,3 +144,19 @@ def test_runner_keeps_the_choice_out_of_the_data_dir(tmp_path, with_trials):
     assert "sub" not in json.dumps(params)
     assert sorted((out / "wav.scp").read_text().split()[0::2]) == utts
     assert all(sf.info(out / "wav" / f"{u}.wav").frames == 4800 for u in utts)
+
+
+@pytest.mark.parametrize("name, second_p", [("admixture_p0.2", 0.2), ("admixture_p0.325", 0.325),
+                                            ("admixture_p0.4", 0.4), ("admixture_offline", 0.4)])
+def test_shipped_confs_parse_down_to_each_system(name, second_p):
+    from voxanon.anonymize import admixture
+    from voxanon.anonymize.base import system_module
+    from voxanon.anonymize.config import AnonymizerConfig
+    from voxanon.config import from_dict, load_section
+
+    root = Path(__file__).resolve().parents[1]
+    conf = load_section(root / "conf" / f"{name}.yaml", "anonymizer", AnonymizerConfig)
+    params = from_dict(admixture.Params, conf.params, "anonymizer.params")
+    assert params.systems[1].p == second_p and params.systems[1].system == "asr_tts"
+    for i, c in enumerate(params.systems):
+        from_dict(system_module(c.system).Params, c.params, f"anonymizer.params.systems[{i}].params")
