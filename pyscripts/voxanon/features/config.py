@@ -1,0 +1,24 @@
+"""The ``features`` section of an experiment conf: WavLM layer features (run.sh stage 2)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class FeaturesConfig:
+    dir: str = "exp/feats"  # features of set S go to <dir>/S/feats.scp (shared by experiments)
+    checkpoint: str = "wavlm-large"  # registry name or local path (WavLM-Large.pt or a torchaudio state dict)
+    layer: int = 6  # transformer layer whose output is taken (1-based; kNN-VC uses 6)
+    # Data sets (names under the data root) to extract; empty = what the system needs
+    # (the data.target_pool for knnvc and wavlm_conv, nothing for the others).
+    sets: tuple[str, ...] = ()
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    chunk_seconds: float = 30.0  # long audio is cut into chunks of this length ...
+    context_seconds: float = 4.0  # ... that overlap by this much on each side (seams do not show)
+    batch_seconds: float = 120.0  # padded audio per forward pass (lower it on a small GPU)
+
+    def __post_init__(self):
+        if self.layer < 1:
+            raise ValueError(f"layer must be >= 1, got {self.layer}")
+        if self.chunk_seconds <= 2 * self.context_seconds:
+            raise ValueError(f"chunk_seconds ({self.chunk_seconds}) must exceed 2 x context_seconds ({self.context_seconds})")

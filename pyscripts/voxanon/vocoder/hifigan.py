@@ -1,0 +1,115 @@
+"""HiFi-GAN V1 generator on WavLM features (kNN-VC's vocoder), 16 kHz.
+
+Features (B, T, 1024) -> ``lin_pre`` Linear(1024, 512) -> weight-normed ``conv_pre`` (512, k 7)
+-> four ``ups`` transposed convs (rates 10, 8, 2, 2; kernels 20, 16, 4, 4; channels halving from
+512), each followed by the mean of three type-1 ``resblocks`` (kernels 3, 7, 11; dilations 1, 3, 5)
+-> ``conv_post`` -> tanh -> waveform (B, 1, T * 320).
+
+Parameter names match the published ``prematch_g_02500000.pt`` / ``g_02500000.pt``
+(``{"generator": state_dict}``; weight-normed layers as ``weight_g`` / ``weight_v``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from voxanon.audio import SAMPLE_RATE, Audio, loudness_normalize
+from voxanon.weight_norm import WNConv1d, WNConvTranspose1d, init_normal_
+
+LRELU = 0.1
+
+
+@dataclass(frozen=True)
+class HiFiGANConfig:
+    in_dim: int = 1024
+    initial_channels: int = 512
+    upsample_rates: tuple[int, ...] = (10, 8, 2, 2)
+    upsample_kernels: tuple[int, ...] = (20, 16, 4, 4)
+    resblock_kernels: tuple[int, ...] = (3, 7, 11)
+    resblock_dilations: tuple[int, ...] = (1, 3, 5)
+
+    @property
+    def hop(self) -> int:
+        return int(np.prod(self.upsample_rates))
+
+
+class ResBlock(nn.Module):
+    """HiFi-GAN type-1 residual block: (dilated conv, conv) pairs with leaky ReLU, residual adds."""
+
+    def __init__(self, ch: int, kernel: int, dilations: tuple[int, ...]):
+        super().__init__()
+        self.convs1 = nn.ModuleList(WNConv1d(ch, ch, kernel, 1, d * (kernel - 1) // 2, d) for d in dilations)
+        self.convs2 = nn.ModuleList(WNConv1d(ch, ch, kernel, 1, (kernel - 1) // 2) for _ in dilations)
+
+    def forward(self, x: Tensor) -> Tensor:
+        for c1, c2 in zip(self.convs1, self.convs2):
+            x = x + c2(F.leaky_relu(c1(F.leaky_relu(x, LRELU)), LRELU))
+        return x
+
+
+class Generator(nn.Module):
+    def __init__(self, cfg: HiFiGANConfig = HiFiGANConfig()):
+        super().__init__()
+        self.cfg = cfg
+        ch = cfg.initial_channels
+        self.lin_pre = nn.Linear(cfg.in_dim, ch)
+        self.conv_pre = WNConv1d(ch, ch, 7, 1, 3)
+        self.ups = nn.ModuleList(
+            WNConvTranspose1d(ch // 2**i, ch // 2**(i + 1), k, u, (k - u) // 2)
+            for i, (u, k) in enumerate(zip(cfg.upsample_rates, cfg.upsample_kernels)))
+        self.resblocks = nn.ModuleList(
+            ResBlock(ch // 2**(i + 1), k, cfg.resblock_dilations)
+            for i in range(len(self.ups)) for k in cfg.resblock_kernels)
+        self.conv_post = WNConv1d(ch // 2**len(self.ups), 1, 7, 1, 3)
+        init_normal_(self)
+
+    def forward(self, feats: Tensor) -> Tensor:
+        """feats (B, T, in_dim) -> waveform (B, 1, T * hop) in [-1, 1]."""
+        x = self.conv_pre(self.lin_pre(feats).transpose(1, 2))
+        n = len(self.cfg.resblock_kernels)
+        for i, up in enumerate(self.ups):
+            x = up(F.leaky_relu(x, LRELU))
+            x = sum(self.resblocks[i * n + j](x) for j in range(n)) / n
+        return torch.tanh(self.conv_post(F.leaky_relu(x)))
+
+
+def load_generator(path: str | Path | None, device: str = "cpu") -> Generator:
+    """The generator of a published checkpoint (``{"generator": ...}``), or random weights for None."""
+    if path is None:
+        return Generator().eval().to(device)
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("generator"), dict):
+        found = ", ".join(sorted(map(str, ckpt))[:6]) if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise ValueError(f"{path}: not a HiFi-GAN checkpoint: expected a dict with key 'generator', found {found}")
+    sd = ckpt["generator"]
+    if "lin_pre.weight" not in sd:
+        raise ValueError(f"{path}: generator layout differs; missing keys: lin_pre.weight")
+    # Widths follow lin_pre (512 x 1024 in the published V1 vocoder); the rest is V1's layout.
+    channels, in_dim = sd["lin_pre.weight"].shape
+    model = Generator(HiFiGANConfig(in_dim=in_dim, initial_channels=channels))
+    expected = set(model.state_dict())
+    missing, unexpected = sorted(expected - set(sd)), sorted(set(sd) - expected)
+    if missing or unexpected:
+        raise ValueError(f"{path}: generator layout differs; missing keys: {', '.join(missing[:8]) or 'none'}; "
+                         f"unexpected keys: {', '.join(unexpected[:8]) or 'none'}")
+    model.load_state_dict(sd)
+    return model.eval().to(device)
+
+
+def save_generator(model: Generator, path: str | Path, **extra) -> None:
+    """Write the published layout ``{"generator": state_dict, ...extra}``."""
+    torch.save({"generator": {k: v.detach().cpu() for k, v in model.state_dict().items()}, **extra}, path)
+
+
+@torch.inference_mode()
+def vocode(model: Generator, feats: Tensor, target_lufs: float | None = -16.0) -> Audio:
+    """(T, D) features -> 16 kHz audio of T * 320 samples, loudness-normalized (None: left as is)."""
+    device = next(model.parameters()).device
+    wav = model(feats.to(device, torch.float32)[None])[0, 0].cpu().numpy().astype(np.float32)
+    audio = Audio(wav, SAMPLE_RATE)
+    return loudness_normalize(audio, target_lufs) if target_lufs is not None else audio

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# WavLM layer features of a data dir, sharded over jobs, resumable.
+#
+#   steps/make_wavlm.sh [--nj N] [--cmd CMD] [--layer 6] [--checkpoint wavlm-large] [--device auto] \
+#       [--chunk-seconds 30] [--context-seconds 4] [--batch-seconds 120] [--overwrite false] <data> <featdir>
+#
+# Writes <featdir>/feats.scp (kaldiio-readable; one (frames, 1024) float32 matrix per utterance,
+# 20 ms frames) from shards <featdir>/wavlm.JOB.{ark,scp}. --checkpoint is a registry name
+# (conf/models.yaml) or a local file: the original WavLM-Large.pt or a torchaudio WavLM state dict.
+# Killed and re-run, only unfinished shards are redone. Long recordings are processed in overlapping
+# chunks (--chunk-seconds with --context-seconds each side), so memory stays bounded.
+set -euo pipefail
+nj=1
+cmd=run.pl
+layer=6
+checkpoint=wavlm-large
+device=auto
+chunk_seconds=30
+context_seconds=4
+batch_seconds=120
+allow_pipes=false
+overwrite=false
+help_message="Usage: $0 [--nj N] [--cmd CMD] [--layer 6] [--checkpoint wavlm-large] [--device auto] <data> <featdir>"
+. "$(dirname "$0")/../path.sh"
+. "$VOXANON_ROOT/utils/parse_options.sh"
+
+[ $# -eq 2 ] || { echo "$help_message" >&2; exit 1; }
+data=$1 featdir=$2
+[ -f "$data/wav.scp" ] || { echo "$0: $data is not a data dir (no wav.scp)" >&2; exit 1; }
+mkdir -p "$featdir/log"
+n=$(wc -l < "$data/utt2spk")
+[ "$nj" -le "$n" ] || nj=$n
+echo "$0: WavLM layer $layer of $data ($n utterances) -> $featdir, $nj job(s), checkpoint $checkpoint"
+$cmd JOB=1:"$nj" "$featdir/log/make_wavlm.JOB.log" \
+  python -m voxanon.bin.make_wavlm --job JOB --nj "$nj" --checkpoint "$checkpoint" --layer "$layer" \
+    --device "$device" --chunk-seconds "$chunk_seconds" --context-seconds "$context_seconds" \
+    --batch-seconds "$batch_seconds" --allow-pipes "$allow_pipes" --overwrite "$overwrite" "$data" "$featdir" \
+  || { echo "$0: some jobs failed; see $featdir/log/make_wavlm.*.log and $featdir/log/failed.*; re-run to retry" >&2; exit 1; }
+python -m voxanon.bin.make_wavlm --finalize --nj "$nj" "$data" "$featdir"
