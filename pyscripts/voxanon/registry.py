@@ -31,6 +31,7 @@ Registry entry (``conf/models.yaml``, key ``models``)::
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import shutil
 import sys
@@ -43,6 +44,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import yaml
+from tqdm import tqdm
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 REGISTRY_FILE = REPO_ROOT / "conf" / "models.yaml"
@@ -290,8 +292,6 @@ def download(url: str, dest: Path, sha256: str | None = None, size: int | None =
     ``dest`` appears only complete and verified. Network errors raise ``ModelMissing`` (one line;
     the ``.part`` stays for the next try); a sha256 mismatch deletes the ``.part``.
     """
-    from tqdm import tqdm
-
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     have = part.stat().st_size if part.exists() else 0
@@ -315,11 +315,14 @@ def download(url: str, dest: Path, sha256: str | None = None, size: int | None =
                 total = have + int(length) if length is not None else size
                 with open(part, "ab" if have else "wb") as out, tqdm(
                         total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024,
-                        desc=label, file=sys.stderr, disable=None) as bar:
+                        desc=label, file=sys.stderr, mininterval=1.0) as bar:
                     while chunk := response.read(CHUNK):
                         out.write(chunk)
                         bar.update(len(chunk))
-    except (urllib.error.URLError, OSError) as err:
+            if length is not None and part.stat().st_size != total:
+                raise OSError(f"connection ended after {part.stat().st_size} of {total} bytes; "
+                              f"{part} is kept, run again to resume")
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as err:
         reason = getattr(err, "reason", None) or err
         raise ModelMissing(f"missing: {dest.name} (model {label!r}) expected at {dest}; cannot download {url} "
                            f"({reason}): fetch it elsewhere and place it there") from None

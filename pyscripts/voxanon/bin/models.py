@@ -4,8 +4,10 @@
   python -m voxanon.bin.models check --conf CONF                # are the conf's models present and intact?
   python -m voxanon.bin.models fetch --conf CONF                # download what is missing (resumable)
 
-Which models a conf needs: every string value of its sections, with each section's defaults
-filled in (and the anonymizer system's own Params defaults), that is a name in conf/models.yaml.
+Which models a conf needs: every string value of the sections the conf has, with that section's
+defaults filled in (and the anonymizer system's own Params defaults), that is a name in
+conf/models.yaml. A section the conf leaves out is not scanned (its defaults may name models
+the conf's system never uses); name a model in the conf to have stage 0 fetch it.
 String values ending in a weights suffix (.pt .onnx .ckpt ...) are local paths: reported if
 they do not exist, but not fatal (a later stage may create them, e.g. a trained converter).
 
@@ -26,11 +28,11 @@ from voxanon.registry import (ChecksumMismatch, ModelEntry, ModelError, ModelsCo
 
 
 def conf_values(raw: dict[str, Any]) -> list[Any]:
-    """Every section of the conf with its defaults filled in (the anonymizer's Params too)."""
+    """Every section the conf has, with its defaults filled in (the anonymizer's Params too)."""
     from voxanon.experiment import SECTIONS, section_class
 
     values = []
-    for section in SECTIONS:
+    for section in (s for s in SECTIONS if s in raw):
         try:
             cls = section_class(section)
         except ModuleNotFoundError:  # a section this version does not have yet
@@ -50,7 +52,10 @@ def _system_params(anon) -> Any:
         module = system_module(anon.system)
     except (ImportError, ValueError):  # system not built in this version: its raw params only
         return anon.params
-    return to_dict(from_dict(module.Params, anon.params, "anonymizer.params"))
+    try:
+        return to_dict(from_dict(module.Params, anon.params, "anonymizer.params"))
+    except ConfigError:  # stage 0 only looks for model names; the stage using them reports bad params
+        return anon.params
 
 
 def needed(conf: str, registry: dict[str, ModelEntry]) -> tuple[ModelsConfig, list[str], list[str]]:
