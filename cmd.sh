@@ -1,10 +1,12 @@
-# How jobs run. Local machine (default): utils/run.pl runs array jobs in parallel.
-# On a Slurm cluster, switch the three lines to utils/slurm.pl (options map through conf/slurm.conf):
-#   export train_cmd="slurm.pl --mem 8G"
-#   export decode_cmd="slurm.pl --mem 4G"
-#   export cuda_cmd="slurm.pl --gpu 1 --mem 32G"
-# GPU stages (features, converter training, anonymization with neural systems, ASV training)
-# use $cuda_cmd; CPU stages use $train_cmd / $decode_cmd.
-export train_cmd="run.pl"
-export decode_cmd="run.pl"
-export cuda_cmd="run.pl"
+# How the recipe's jobs run; sourced by run.sh. One line switches the whole recipe:
+#   jobs=run.pl     this machine: array jobs in parallel up to --max-jobs-run (default: CPU cores)
+#   jobs=slurm.pl   a Slurm cluster: one sbatch array per step; options mapped to sbatch by conf/slurm.conf
+# or, without editing: VOXANON_JOBS=slurm.pl ./run.sh ...
+# run.pl accepts and ignores --gpu/--mem/..., so the same options serve both.
+# GPU stages (WavLM features, converter training, neural anonymizers, ASV training on a GPU conf)
+# use $cuda_cmd; CPU stages use $train_cmd (training, anonymization) and $decode_cmd (scoring).
+# Try the Slurm path on one machine: sudo utils/local_slurm.sh start (README, "Running on Slurm").
+jobs=${VOXANON_JOBS:-run.pl}
+export train_cmd="$jobs --mem 4G"
+export decode_cmd="$jobs --mem 2G"
+export cuda_cmd="$jobs --gpu 1 --mem 16G"

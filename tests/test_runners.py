@@ -1,0 +1,147 @@
+"""utils/run.pl (real processes) and the Slurm runner's pure parts (conf mapping, gres parsing).
+
+The Slurm path itself is tested against a real cluster in tests/test_slurm.py.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+RUN_PL = str(ROOT / "utils" / "run.pl")
+sys.path.insert(0, str(ROOT / "pyscripts"))
+
+from voxanon.jobs.common import UsageError, parse_args, shell_join  # noqa: E402
+from voxanon.jobs.slurm import _gpu_count, _partition, read_conf  # noqa: E402
+
+
+def run_pl(*args, cwd, timeout=60):
+    return subprocess.run([RUN_PL, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def test_array_with_one_failing_task_names_its_log(tmp_path):
+    res = run_pl("JOB=1:4", "log/x.JOB.log", "echo", "task", "JOB", ";", "test", "JOB", "!=", "3", cwd=tmp_path)
+    assert res.returncode == 1
+    assert "1 of 4 tasks failed" in res.stderr
+    assert "log/x.3.log (exit status 1)" in res.stderr
+    assert "x.1.log" not in res.stderr and "x.4.log" not in res.stderr
+    for task in range(1, 5):
+        lines = (tmp_path / f"log/x.{task}.log").read_text().splitlines()
+        assert lines[0] == f"# echo task {task} ; test {task} '!=' 3"
+        assert lines[1].startswith("# started at ") and " on " in lines[1]
+        assert lines[2] == f"task {task}"
+        assert lines[-1].startswith("# ended at ")
+        assert lines[-1].endswith(f"exit status {1 if task == 3 else 0}")
+
+
+def test_operators_pipes_and_redirections(tmp_path):
+    res = run_pl("JOB=1:2", "log/p.JOB.log", "echo", "a b  JOB", "|", "tr", "a-z", "A-Z", ">", "out.JOB.txt",
+                 cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "out.2.txt").read_text() == "A B  2\n"
+    # pipefail: a failing first stage of a pipe fails the task
+    res = run_pl("log/f.log", "false", "|", "cat", cwd=tmp_path)
+    assert res.returncode == 1 and "the job failed" in res.stderr and "log/f.log" in res.stderr
+
+
+def test_max_jobs_run_throttles(tmp_path):
+    # Each task counts the tasks running beside it (one dir per running task).
+    (tmp_path / "running").mkdir()
+    body = "mkdir running/JOB; ls running | wc -l > count.JOB; sleep 0.6; rmdir running/JOB"
+    args = ["JOB=1:6", "log/t.JOB.log", "bash", "-c", body]
+    assert run_pl("--max-jobs-run", "2", *args, cwd=tmp_path).returncode == 0
+    counts = [int((tmp_path / f"count.{i}").read_text()) for i in range(1, 7)]
+    assert max(counts) == 2
+    assert run_pl("--max-jobs-run", "6", *args, cwd=tmp_path).returncode == 0
+    assert max(int((tmp_path / f"count.{i}").read_text()) for i in range(1, 7)) > 2
+
+
+def test_slurm_options_accepted_and_single_task(tmp_path):
+    res = run_pl("--gpu", "1", "--mem", "4G", "--num-threads", "2", "--time", "1:00:00", "JOB=3",
+                 "log/s.JOB.log", "echo", "JOB", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "log/s.3.log").read_text().splitlines()[2] == "3"
+    assert not (tmp_path / "log/s.1.log").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--gpus", "1", "log", "true"], "unknown option --gpus"),
+    (["--max-jobs-run", "0", "JOB=1:2", "l.JOB", "true"], "positive integer"),
+    (["JOB=1:2", "one.log", "true"], "put JOB in the log name"),
+    (["JOB=1:2", "l.JOB"], "expected a log file and a command"),
+])
+def test_usage_errors(tmp_path, args, message):
+    res = run_pl(*args, cwd=tmp_path)
+    assert res.returncode == 1 and message in res.stderr
+
+
+def test_sigterm_stops_running_tasks(tmp_path):
+    proc = subprocess.Popen([RUN_PL, "JOB=1:2", "log/k.JOB.log", "bash", "-c", "echo $$ > pid.JOB; exec sleep 60"],
+                            cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    pidfiles = [tmp_path / "pid.1", tmp_path / "pid.2"]
+    for _ in range(100):
+        if all(p.exists() and p.read_text().strip() for p in pidfiles):
+            break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 128 + signal.SIGTERM
+    assert "interrupted" in proc.stderr.read()
+    for p in pidfiles:  # the tasks (sleep) are gone
+        pid = int(p.read_text())
+        for _ in range(50):
+            if not Path(f"/proc/{pid}").exists():
+                break
+            time.sleep(0.1)
+        assert not Path(f"/proc/{pid}").exists()
+
+
+def test_parse_and_quote():
+    spec = parse_args(["--max-jobs-run", "3", "TASK=2:4", "l/x.TASK.log", "prog", "a b", "2>&1"])
+    assert (spec.var, spec.first, spec.last, spec.tasks) == ("TASK", 2, 4, [2, 3, 4])
+    assert spec.log_of(3) == "l/x.3.log" and spec.int_option("max-jobs-run") == 3
+    assert shell_join(spec.command) == "prog 'a b' 2>&1"
+    single = parse_args(["l.log", "prog"])
+    assert single.tasks == [None] and single.log_of(None) == "l.log"
+    with pytest.raises(UsageError):
+        parse_args(["JOB=3:1", "l.JOB", "prog"])
+
+
+def test_slurm_conf_mapping(tmp_path):
+    conf = read_conf(ROOT / "conf" / "slurm.conf")
+    assert conf.sbatch_args({"gpu": "0", "mem": "4G", "max-jobs-run": "2"}) == ["--mem=4G"]
+    assert conf.sbatch_args({"gpu": "2", "num-threads": "4", "time": "1:00:00"}) == [
+        "--gres=gpu:2", "--cpus-per-task=4", "--time=1:00:00"]
+    site = tmp_path / "site.conf"
+    site.write_text("always --account=proj\ndefault partition cpu\ngpu=0\ngpu -p gpu --gres=gpu:{}\n"
+                    "partition --partition={}\nmem --mem={}  # per node\n")
+    conf = read_conf(site)
+    args = conf.sbatch_args({"gpu": "1"})
+    assert args == ["--account=proj", "-p", "gpu", "--gres=gpu:1", "--partition=cpu"]
+    assert _partition(args) == "cpu"  # the last one wins, as in sbatch: the conf's line order matters
+    with pytest.raises(UsageError, match="no line for option.*--time"):
+        conf.sbatch_args({"time": "10"})
+    site.write_text("gpus --gres=gpu:{}\n")
+    with pytest.raises(UsageError, match="site.conf:1: unknown option 'gpus'"):
+        read_conf(site)
+
+
+def test_gres_parsing():
+    assert _gpu_count("(null)") == 0
+    assert _gpu_count("gpu:2") == 2
+    assert _gpu_count("gpu:a100:4(S:0-1)") == 4
+    assert _gpu_count("gpu:a100:2(S:0),gpu:v100:1(S:1),shard:8") == 3
+    assert _partition(["--mem=1G", "-p", "long"]) == "long"
+    assert _partition([]) is None
+
+
+def test_run_pl_is_on_path_after_path_sh(tmp_path):
+    res = subprocess.run(["bash", "-c", f". {ROOT}/path.sh && cd {tmp_path} && run.pl log/a.log echo ok"],
+                         capture_output=True, text=True, env={**os.environ})
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "log/a.log").read_text().splitlines()[2] == "ok"
