@@ -21,17 +21,21 @@ SETUP = {"exp": "mini", "data": {"recipe": "mini", "eval_sets": ["dev_trials"], 
 
 
 def results(eer: float, uar: float | None, wer: float, orig: tuple[float, float, float] = (5.0, 70.0, 2.0)) -> dict:
-    """A results.json: per-set values spread around the given averages."""
+    """A results.json in voxanon.eval.results' layout: per-set values spread around the averages."""
     spread = [-1.5, 0.5, -0.5, 1.5]
+    scen = {"original": orig[0], "lazy-informed": eer + 10, "semi-informed": eer}
     out = {"exp": "x",
-           "eer": {"original": {t: orig[0] + s for t, s in zip(TRIALS, spread)},
-                   "lazy-informed": {t: eer + 10 + s for t, s in zip(TRIALS, spread)},
-                   "semi-informed": {t: eer + s for t, s in zip(TRIALS, spread)}},
-           "wer": {"anonymized": {"libri_dev": wer - 0.1, "libri_test": wer + 0.1},
-                   "original": {"libri_dev": orig[2] - 0.1, "libri_test": orig[2] + 0.1}}}
+           "asv": {"trial_sets": {t: {sc: {"eer": v + s, "min_dcf": 0.9} for sc, v in scen.items()}
+                                  for t, s in zip(TRIALS, spread)},
+                   "average": {}, "skipped": {"ignorant": "no original ASV"}},
+           "wer": {side: {"sets": {"libri_dev_trials_f": {"wer": w}},
+                          "splits": {"dev": {"wer": w - 0.1}, "test": {"wer": w + 0.1}, "all": {"wer": w}}}
+                   for side, w in (("anon", wer), ("original", orig[2]))}}
     if uar is not None:
-        out["uar"] = {"anonymized": {"IEMOCAP_dev": uar - 1, "IEMOCAP_test": uar + 1},
-                      "original": {"IEMOCAP_dev": orig[1] - 1, "IEMOCAP_test": orig[1] + 1}}
+        out["ser"] = {"sets": {s: {"anon": {"uar": uar + d}, "original": {"uar": orig[1] + d}}
+                               for s, d in (("IEMOCAP_dev", -1), ("IEMOCAP_test", 1))}}
+    else:
+        out["ser"] = {"skipped": "no emotion sets"}
     return out
 
 
@@ -103,10 +107,15 @@ def test_missing_metric_families_leave_columns_out(tmp_path):
 
 
 def test_bad_results_fail_clearly(tmp_path):
-    with pytest.raises(ResultsError, match="no EER for scenario 'semi-informed'"):
-        load_metrics({"eer": {"original": {}}}, "semi-informed")
-    with pytest.raises(ResultsError, match=r"eer.original.a: expected a number"):
-        load_metrics({"eer": {"original": {"a": "x"}}}, "original")
+    with pytest.raises(ResultsError, match="no EER for scenario 'ignorant' \\(no original ASV\\)"):
+        load_metrics(results(8.0, 50.0, 3.0), "ignorant")
+    with pytest.raises(ResultsError, match=r"asv EER \(original\), a: expected a number"):
+        load_metrics({"asv": {"trial_sets": {"a": {"original": {"eer": "x"}}}}}, "original")
+    # per-set WERs when the sets have no dev/test split; a failed trials set is left out
+    m = load_metrics({"asv": {"trial_sets": {"a": {"original": {"eer": 3.0}}, "b": {"original": {"error": "x"}}}},
+                      "wer": {"original": {"sets": {"mini_trials_f": {"wer": 4.0}}, "splits": {"all": {"wer": 4.0}}}}},
+                     "original")
+    assert (m.eer, m.wer, m.uar) == ({"a": 3.0}, {"mini_trials_f": 4.0}, {})
     rows = tmp_path / "rows.tsv"
     rows.write_text("1\tknnvc\n")
     with pytest.raises(ConfigError, match="expected 4 tab-separated fields"):

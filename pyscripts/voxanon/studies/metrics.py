@@ -1,15 +1,15 @@
-"""An experiment's headline metrics, read from ``exp/<exp>/results/results.json`` (stage 7/8).
+"""An experiment's headline metrics, read from ``exp/<exp>/results/results.json`` (stage 8).
 
 The studies need, per experiment, the EER of each trials set for one attack scenario, the WER of
-each evaluation set and the UAR of each emotion set, for the anonymized data and for the original
-(un-anonymized) data. ``load_metrics`` reads them from this schema (values in percent)::
+each split (dev, test) and the UAR of each emotion set, for the anonymized data or for the
+original data (scenario ``"original"``). They come from the parts of results.json that
+``voxanon.eval.results`` documents (percentages)::
 
-    {"exp": "knnvc",
-     "eer": {"<scenario>": {"<trials set>": 7.9, ...}, ...},   # scenarios incl. "original"
-     "wer": {"anonymized": {"<set>": 3.2, ...}, "original": {"<set>": 1.8, ...}},
-     "uar": {"anonymized": {"<set>": 56.7, ...}, "original": {"<set>": 70.1, ...}}}
+    asv.trial_sets.<trials set>.<scenario>.eer
+    wer.anon|original.splits.dev|test.wer        (per set, wer.<side>.sets.<set>.wer, when no split)
+    ser.sets.<set>.anon|original.uar
 
-A metric family that is missing (e.g. no emotion sets) leaves its columns empty.
+A metric that was skipped or failed leaves its cells empty.
 """
 from __future__ import annotations
 
@@ -43,23 +43,32 @@ def read_results(path: str | Path) -> dict:
         raise ResultsError(f"{path}: not valid JSON ({err})") from err
 
 
+def has_scenario(results: dict, scenario: str) -> bool:
+    return any(scenario in per for per in results.get("asv", {}).get("trial_sets", {}).values())
+
+
 def load_metrics(results: dict, scenario: str = "semi-informed", where: str = "results.json") -> Metrics:
     """The metrics of the anonymized data under ``scenario`` (``"original"``: of the original data)."""
-    data = "original" if scenario == "original" else "anonymized"
-    eer = results.get("eer", {})
-    if eer and scenario not in eer:
-        raise ResultsError(f"{where}: no EER for scenario {scenario!r}; it has {', '.join(eer)}")
-    return Metrics(
-        eer=_floats(eer.get(scenario, {}), f"{where}: eer.{scenario}"),
-        uar=_floats(results.get("uar", {}).get(data, {}), f"{where}: uar.{data}"),
-        wer=_floats(results.get("wer", {}).get(data, {}), f"{where}: wer.{data}"),
-    )
+    side = "original" if scenario == "original" else "anon"
+    asv = results.get("asv", {})
+    if "trial_sets" in asv and not has_scenario(results, scenario):
+        why = asv.get("skipped", {}).get(scenario, "not among the scored scenarios")
+        raise ResultsError(f"{where}: no EER for scenario {scenario!r} ({why})")
+    eer = {name: per[scenario]["eer"] for name, per in asv.get("trial_sets", {}).items()
+           if "eer" in per.get(scenario, {})}
+    wer_side = results.get("wer", {}).get(side, {})
+    splits = {k: v for k, v in wer_side.get("splits", {}).items() if k != "all"}
+    wer = {k: v["wer"] for k, v in (splits or wer_side.get("sets", {})).items() if "wer" in v}
+    uar = {name: s[side]["uar"] for name, s in results.get("ser", {}).get("sets", {}).items()
+           if isinstance(s.get(side), dict) and "uar" in s[side]}
+    return Metrics(_floats(eer, f"{where}: asv EER ({scenario})"), _floats(uar, f"{where}: ser UAR ({side})"),
+                   _floats(wer, f"{where}: WER ({side})"))
 
 
 def _floats(values: dict, where: str) -> dict[str, float]:
     out = {}
     for name, value in values.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ResultsError(f"{where}.{name}: expected a number, got {value!r}")
+            raise ResultsError(f"{where}, {name}: expected a number, got {value!r}")
         out[name] = float(value)
     return out

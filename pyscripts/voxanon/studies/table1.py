@@ -25,7 +25,7 @@ from voxanon.config import ConfigError, read_yaml
 from voxanon.data.kaldi import atomic_write_text
 from voxanon.progress import setup_logging
 from voxanon.studies.confs import derive_conf, setup_of, write_conf
-from voxanon.studies.metrics import Metrics, ResultsError, load_metrics, read_results
+from voxanon.studies.metrics import Metrics, ResultsError, has_scenario, load_metrics, read_results
 
 log = logging.getLogger("voxanon.studies")
 ORIGINAL = "-"
@@ -90,7 +90,7 @@ def collect(rows: list[Row], exp_root: Path, scenario: str) -> list[tuple[Row, M
         if row.conf == ORIGINAL:
             # the first experiment that scored the original data
             found = next((load_metrics(r, "original", where) for r, where in filter(None, loaded)
-                          if "original" in r.get("eer", {})), None)
+                          if has_scenario(r, "original")), None)
             if found is None:
                 log.warning("row %s: no experiment has results for the original data", row.id)
             out.append((row, found))
