@@ -1,6 +1,6 @@
-"""Corpus preparation: real corpora in their published layouts -> Kaldi data dirs.
+"""Corpus preparation: corpora in their published layouts -> Kaldi data dirs.
 
-One module per corpus (librispeech, vpc2024, iemocap, voxceleb); ``common`` holds the shared
-checks. Each ``prepare_*`` function returns a ``DataDir`` (nothing written); ``common.finish``
-writes and validates it.
+One module per corpus or recipe (librispeech, vpc2024, iemocap, voxceleb, mini, ...); ``common``
+holds the shared checks. The ``prepare_*`` functions return a ``DataDir`` (nothing written);
+``common.finish`` writes and validates it.
 """

@@ -38,7 +38,7 @@ def finish(data: DataDir, out: Path, check_audio: bool = False) -> None:
     log.info("%s: %d utterances, %d speakers", out, len(data.utt2spk), len(set(data.utt2spk.values())))
 
 
-def count_mismatches(name: str, got: dict[str, int], expected: dict[str, int]) -> list[str]:
-    """One line per count that differs from the published one (``got`` may have more keys)."""
-    return [f"{name}: {key} = {got.get(key)} but VPC 2024 has {want}"
-            for key, want in expected.items() if got.get(key) != want]
+def count_mismatches(name: str, got: dict[str, int], expected: dict[str, int], source: str = "VPC 2024") -> list[str]:
+    """One line naming every count that differs from the published one, or nothing."""
+    diffs = [f"{key} {got.get(key)} (published: {want})" for key, want in expected.items() if got.get(key) != want]
+    return [f"{name}: {', '.join(diffs)} differ from {source} (fine for a subset)"] if diffs else []

@@ -191,7 +191,7 @@ def build_sets(data_cfg, out_root: str | Path, overwrite: bool = False) -> list[
         def build_train(name=data_cfg.asv_train_set):
             data = librispeech.prepare_librispeech(opts.librispeech_root, name)
             if name in LIBRISPEECH_EXPECTED:
-                warnings.extend(count_mismatches(name, set_counts(data), LIBRISPEECH_EXPECTED[name]))
+                warnings.extend(count_mismatches(name, set_counts(data), LIBRISPEECH_EXPECTED[name], "LibriSpeech"))
             finish(data, out_root / name, opts.check_audio)
         attempt(data_cfg.asv_train_set, build_train)
 
