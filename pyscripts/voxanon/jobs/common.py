@@ -19,6 +19,8 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from voxanon.data.kaldi import atomic_write_text
+
 # Options every runner accepts, so cmd.sh can switch between runners with one line.
 # run.pl uses only max-jobs-run; slurm.pl maps the others through conf/slurm.conf.
 OPTIONS = ("max-jobs-run", "gpu", "mem", "num-threads", "time", "partition", "config")
@@ -123,14 +125,21 @@ exit $rc
 """
 
 
+def job_name(spec: JobSpec) -> str:
+    """A name from the log's: exp/x/log/anonymize.JOB.log -> anonymize."""
+    name = re.sub(r"\.log$", "", Path(spec.log).name)
+    return (name.replace(spec.var, "").replace("..", ".").strip(".") if spec.var else name) or "job"
+
+
+def write_task_script(spec: JobSpec, runner: str, status: str = "") -> Path:
+    """:func:`task_script` saved as ``<log dir>/q/<name>.sh`` (kept: it shows exactly what ran)."""
+    path = Path(spec.log).parent / "q" / f"{job_name(spec)}.sh"
+    atomic_write_text(path, task_script(spec, runner, status))
+    return path
+
+
 def report_failures(runner: str, spec: JobSpec, failed: list[tuple[int | None, str]]) -> str:
     """One line per failed task, naming its log and why, for the caller's stderr."""
     n = len(spec.tasks)
     head = f"{runner}: {len(failed)} of {n} tasks failed:" if spec.var else f"{runner}: the job failed:"
     return "\n".join([head] + [f"  {spec.log_of(t)} ({why})" for t, why in failed])
-
-
-def ensure_log_dir(spec: JobSpec) -> Path:
-    d = Path(spec.log).parent
-    d.mkdir(parents=True, exist_ok=True)
-    return d

@@ -7,7 +7,7 @@ Array tasks run in parallel, at most ``--max-jobs-run`` at a time (default: the 
 cores). ``--gpu --mem --num-threads --time --partition --config`` are accepted and ignored, so
 that cmd.sh can switch between run.pl and slurm.pl without touching the recipe. Exit status 0 when
 every task succeeded; otherwise 1, after naming every failed task's log on stderr. Ctrl-C or
-SIGTERM stops the running tasks.
+SIGTERM stops the running tasks. The task script that ran is kept in ``<log dir>/q/<name>.sh``.
 """
 from __future__ import annotations
 
@@ -18,14 +18,14 @@ import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-from voxanon.jobs.common import UsageError, ensure_log_dir, parse_args, report_failures, task_script
+from voxanon.jobs.common import UsageError, parse_args, report_failures, write_task_script
 
 RUNNER = "run.pl"
 
 
 def run_tasks(spec, max_jobs: int) -> list[tuple[int | None, str]]:
     """Run every task of ``spec``, ``max_jobs`` at a time; the failed ones with their exit status."""
-    script = task_script(spec, RUNNER)
+    script = str(write_task_script(spec, RUNNER))
     running: set[subprocess.Popen] = set()
     lock = threading.Lock()
     stopping = threading.Event()
@@ -34,7 +34,7 @@ def run_tasks(spec, max_jobs: int) -> list[tuple[int | None, str]]:
         if stopping.is_set():
             return task, None
         # Own session: a signal to run.pl reaches the whole task tree through killpg below.
-        proc = subprocess.Popen(["bash", "-c", script, RUNNER, "" if task is None else str(task)],
+        proc = subprocess.Popen(["bash", script, "" if task is None else str(task)],
                                 start_new_session=True)
         with lock:
             running.add(proc)
@@ -73,7 +73,6 @@ def main(argv: list[str]) -> int:
     except UsageError as err:
         print(f"{RUNNER}: {err}\n{__doc__}", file=sys.stderr)
         return 1
-    ensure_log_dir(spec)
     max_jobs = spec.int_option("max-jobs-run", os.cpu_count() or 1)
     failed = run_tasks(spec, max_jobs)
     if failed:

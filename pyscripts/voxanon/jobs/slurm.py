@@ -22,8 +22,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from voxanon.jobs.common import (OPTIONS, JobSpec, UsageError, ensure_log_dir, parse_args, report_failures,
-                                 task_script)
+from voxanon.jobs.common import (OPTIONS, JobSpec, UsageError, job_name, parse_args, report_failures,
+                                 write_task_script)
 
 RUNNER = "slurm.pl"
 DEFAULT_CONF = Path(__file__).resolve().parents[3] / "conf" / "slurm.conf"
@@ -140,8 +140,7 @@ def check_gpus(n: int, partition: str | None) -> None:
 def submit(spec: JobSpec, sbatch_args: list[str], qdir: Path, name: str) -> tuple[str, Path]:
     """Write the task script, submit it; the Slurm job id and the status file template."""
     status = qdir / f"{name}.{spec.var}.rc" if spec.var else qdir / f"{name}.rc"
-    script = qdir / f"{name}.sh"
-    script.write_text(task_script(spec, RUNNER, str(status)))
+    script = write_task_script(spec, RUNNER, str(status))
     for task in spec.tasks:  # stale statuses from an earlier run would read as this run's
         Path(str(status).replace(spec.var, str(task)) if spec.var else status).unlink(missing_ok=True)
     out = qdir / (f"{name}.%a.slurm" if spec.var else f"{name}.slurm")
@@ -225,11 +224,7 @@ def main(argv: list[str]) -> int:
     except UsageError as err:
         print(f"{RUNNER}: {err}\n{__doc__}", file=sys.stderr)
         return 1
-    qdir = ensure_log_dir(spec) / "q"
-    qdir.mkdir(exist_ok=True)
-    # Job name from the log name: exp/x/log/anonymize.JOB.log -> anonymize
-    name = re.sub(r"\.log$", "", Path(spec.log).name)
-    name = (name.replace(spec.var, "").replace("..", ".").strip(".") if spec.var else name) or "job"
+    qdir, name = Path(spec.log).parent / "q", job_name(spec)
     job_id = None
 
     def cancel(signum, _frame):
