@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# run.sh stage 6: ECAPA-TDNN ASV attackers (VPC 2024 recipe, conf section 'asv').
+#   asv_orig: on the original data.asv_train_set (ignorant and lazy-informed attackers), unless
+#             asv.orig_model names a pretrained one (e.g. the VPC release: vpc-asv-orig);
+#   asv_anon: on the anonymized <asv_train_set><suffix> (semi-informed attacker).
+# Outputs $VOXANON_EXP/asv_orig, $VOXANON_EXP/asv_anon; logs in $VOXANON_EXP/log. Resumable.
+# Several GPUs visible and asv.device auto|cuda: DDP through torchrun.
+#   local/train_attacker.sh [--overwrite false] <conf.yaml>
+set -euo pipefail
+overwrite=false
+help_message="Usage: $0 [--overwrite false] <conf.yaml>"
+. "$(dirname "$0")/../path.sh"
+. "$VOXANON_ROOT/utils/parse_options.sh"
+[ $# -eq 1 ] || { echo "$help_message" >&2; exit 1; }
+conf=$1
+data=${VOXANON_DATA:-data}
+exp=${VOXANON_EXP:-exp/$(python -m voxanon.bin.conf get "$conf" exp)}
+conf_get() { python -m voxanon.bin.conf get "$conf" "$1"; }
+train_set=$(conf_get data.asv_train_set)
+suffix=$(conf_get anonymizer.out_suffix)
+device=$(conf_get asv.device)
+orig_model=$(conf_get asv.orig_model)
+[ -n "$train_set" ] || { echo "$0: data.asv_train_set is empty: no data to train the attackers on" >&2; exit 1; }
+
+cmd=${train_cmd:-run.pl}
+launcher="python -m voxanon.bin.train_asv"
+ngpu=0
+case "$device" in cuda|auto)
+  ngpu=$(python -c 'import torch; print(torch.cuda.device_count())')
+  [ "$ngpu" -gt 0 ] && cmd=${cuda_cmd:-$cmd}
+  [ "$ngpu" -gt 1 ] && launcher="torchrun --standalone --nproc_per_node $ngpu -m voxanon.bin.train_asv" ;;
+  cuda:*) cmd=${cuda_cmd:-$cmd}; ngpu=1 ;;
+esac
+gpu_opt=""
+[ "$ngpu" -gt 0 ] && gpu_opt="--gpu $ngpu"
+
+train() {  # <data dir> <model dir> <name>
+  [ -f "$1/wav.scp" ] || { echo "$0: $1: data dir missing (run stages 1 and 5)" >&2; exit 1; }
+  [ "$overwrite" = true ] && rm -rf "$2"
+  echo "$0: training $3 on $1 -> $2 (log: $exp/log/train_$3.log)"
+  $cmd $gpu_opt "$exp/log/train_$3.log" $launcher --conf "$conf" "$1" "$2" \
+    || { echo "$0: training $3 failed; see $exp/log/train_$3.log" >&2; exit 1; }
+  tail -n 1 "$exp/log/train_$3.log"
+}
+
+if [ -n "$orig_model" ]; then
+  python -c 'import sys; from voxanon.registry import resolve_model; print(resolve_model(sys.argv[1]))' "$orig_model" \
+    >/dev/null || { echo "$0: asv.orig_model '$orig_model' not found" >&2; exit 1; }
+  echo "$0: ASV_orig: using the pretrained model '$orig_model' (asv.orig_model)"
+else
+  train "$data/$train_set" "$exp/asv_orig" asv_orig
+fi
+train "$data/$train_set$suffix" "$exp/asv_anon" asv_anon

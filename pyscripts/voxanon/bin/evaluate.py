@@ -1,0 +1,174 @@
+"""Run.sh stage 7: privacy (ASV EER and more) and utility (WER, UAR) of an experiment.
+
+  python -m voxanon.bin.evaluate CONF [--data-root data] [--exp exp/<exp>] [--metrics asv,wer,ser]
+
+Reads the conf's ``data``, ``anonymizer`` (the suffix of the anonymized dirs), ``asv`` and
+``eval`` sections. Original dirs are ``<data-root>/<set>``, anonymized ones
+``<data-root>/<set><suffix>``. ASV models: ``asv.orig_model`` (a dir or registry name) or
+``<exp>/asv_orig`` for the ignorant / lazy-informed attackers, ``<exp>/asv_anon`` for the
+semi-informed one (both from stage 6). Writes under ``<exp>/results/``: ``asv.json``,
+``wer.json``, ``ser.json`` (one per metric, each atomically; stage 8 assembles ``results.json``),
+``scores/<scenario>/<trial set>`` score files, ``wer/`` hypotheses, caches. A metric whose inputs
+are missing (no ``text``, no ``utt2emo``, no model) is recorded as skipped with the reason; the
+others are still computed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from voxanon.config import ConfigError, fingerprint, from_dict
+from voxanon.data.kaldi import DataDirError, atomic_write_text, load_data_dir
+from voxanon.eval.config import AsvConfig, EvalConfig
+from voxanon.experiment import get_value, load_conf
+from voxanon.progress import setup_logging
+
+log = logging.getLogger("voxanon.evaluate")
+
+
+def resolve_orig_model(asv: AsvConfig, exp: Path) -> Path | str:
+    """The ASV_orig dir, or a string saying why there is none."""
+    if asv.orig_model:
+        from voxanon.registry import ModelError, resolve_model
+
+        try:
+            return Path(resolve_model(asv.orig_model))
+        except ModelError as err:
+            return f"asv.orig_model {asv.orig_model!r}: {err}"
+    path = exp / "asv_orig"
+    return path if (path / "embedding_model.ckpt").is_file() else f"{path}: not trained (run stage 6)"
+
+
+def run_asv(data_cfg, asv: AsvConfig, ev: EvalConfig, data_root: Path, suffix: str, exp: Path, out: Path) -> dict:
+    import torch
+
+    from voxanon.anonymize.base import resolve_device
+    from voxanon.eval.asv_model import load_asv
+    from voxanon.eval.scoring import EmbeddingStore, evaluate_asv, find_trial_lists
+
+    lists = find_trial_lists(data_cfg.eval_sets, data_root)
+    device = resolve_device(ev.device)
+    stores: dict = {}
+    anon_path = exp / "asv_anon"
+    for key, path in (("orig", resolve_orig_model(asv, exp)),
+                      ("anon", anon_path if (anon_path / "embedding_model.ckpt").is_file()
+                       else f"{anon_path}: not trained (run stage 6)")):
+        if isinstance(path, str):
+            stores[key] = path
+            continue
+        torch.manual_seed(0)
+        stores[key] = EmbeddingStore(load_asv(path, device), path, out / "emb" / f"asv_{key}", ev.target_lufs,
+                                     ev.peak, ev.allow_pipes)
+    metric_args = {"p_target": ev.dcf_p_target, "c_miss": ev.dcf_c_miss, "c_fa": ev.dcf_c_fa,
+                   "omega": ev.linkability_omega}
+    res = evaluate_asv(lists, ev.scenarios, stores, data_root, suffix, out, metric_args)
+    res["trial_lists"] = [{"name": t.name, "enroll_set": t.enroll_set, "trial_set": t.trial_set} for t in lists]
+    res["models"] = {k: (str(v.cache_dir.name) if not isinstance(v, str) else v) for k, v in stores.items()}
+    return res
+
+
+def make_transcriber(asr_settings: dict, device: str):
+    """The voxanon.asr backend the conf names (eval.asr: an AsrConfig mapping), as Audio -> text."""
+    from voxanon.anonymize.base import resolve_device
+    from voxanon.asr import AsrConfig, load_asr
+
+    return load_asr(from_dict(AsrConfig, asr_settings, "eval.asr"), resolve_device(device)).transcribe
+
+
+def run_wer(data_cfg, ev: EvalConfig, data_root: Path, suffix: str, out: Path) -> dict:
+    from voxanon.eval.wer import wer_of_sets
+
+    trial_sets = [s for s in data_cfg.eval_sets if (data_root / s / "trials").is_file()] or list(data_cfg.eval_sets)
+    refs, anon_sets, orig_sets, missing = {}, {}, {}, []
+    for s in trial_sets:
+        orig = load_data_dir(data_root / s)
+        refs[s] = orig.table("text") or {}
+        anon_dir = data_root / f"{s}{suffix}"
+        if (anon_dir / "wav.scp").is_file():
+            anon_sets[s] = load_data_dir(anon_dir)
+        else:
+            missing.append(str(anon_dir))
+        orig_sets[s] = orig
+    if not any(refs.values()):
+        return {"skipped": f"no 'text' file in the eval sets ({' '.join(trial_sets)}): no reference transcripts"}
+    transcribe = make_transcriber(ev.asr, ev.device)
+    hyp_root = out / "wer" / fingerprint(ev.asr)
+    res = {"asr": ev.asr, "sets_used": trial_sets}
+    res["anon"] = wer_of_sets(anon_sets, refs, transcribe, hyp_root / "anon", ev.allow_pipes) if anon_sets \
+        else {"skipped": f"anonymized dirs missing: {' '.join(missing)}"}
+    if ev.wer_original:
+        res["original"] = wer_of_sets(orig_sets, refs, transcribe, hyp_root / "original", ev.allow_pipes)
+    return res
+
+
+def run_ser(data_cfg, ev: EvalConfig, data_root: Path, suffix: str, out: Path) -> dict:
+    from voxanon.eval.ser import FeatureExtractor, evaluate_uar
+
+    if not data_cfg.emotion_sets:
+        return {"skipped": "the conf names no emotion sets (data.emotion_sets)"}
+    extractor = FeatureExtractor(ev.target_lufs, ev.peak, ev.allow_pipes)
+    res = {"sets": {}}
+    for s in data_cfg.emotion_sets:
+        orig = load_data_dir(data_root / s)
+        anon_dir = data_root / f"{s}{suffix}"
+        anon = load_data_dir(anon_dir) if (anon_dir / "wav.scp").is_file() else None
+        r = evaluate_uar(orig, anon, ev.ser_folds, ev.ser_classes, ev.ser_c, extractor, out / "ser_feats", s)
+        if anon is None and "skipped" not in r:
+            r["anon"] = {"skipped": f"{anon_dir}: anonymized dir missing (run stage 5)"}
+        res["sets"][s] = r
+    return res
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("conf")
+    p.add_argument("--data-root", default="data")
+    p.add_argument("--exp", help="experiment dir (default exp/<exp>)")
+    p.add_argument("--metrics", help="comma-separated subset of the conf's eval.metrics")
+    args = p.parse_args(argv)
+    setup_logging()
+    try:
+        raw = load_conf(args.conf)
+        data_cfg = get_value(raw, "data")
+        asv: AsvConfig = get_value(raw, "asv")
+        ev: EvalConfig = get_value(raw, "eval")
+        suffix = get_value(raw, "anonymizer.out_suffix")
+    except ConfigError as err:
+        print(f"evaluate: conf error: {err}", file=sys.stderr)
+        return 1
+    exp = Path(args.exp or f"exp/{raw['exp']}")
+    out = exp / "results"
+    data_root = Path(args.data_root)
+    metrics = args.metrics.split(",") if args.metrics else list(ev.metrics)
+    runners = {
+        "asv": lambda: run_asv(data_cfg, asv, ev, data_root, suffix, exp, out),
+        "wer": lambda: run_wer(data_cfg, ev, data_root, suffix, out),
+        "ser": lambda: run_ser(data_cfg, ev, data_root, suffix, out),
+    }
+    failed = []
+    for metric in metrics:
+        if metric not in runners:
+            print(f"evaluate: unknown metric {metric!r} (asv, wer, ser)", file=sys.stderr)
+            return 1
+        log.info("evaluating %s", metric)
+        try:
+            res = runners[metric]()
+        except (DataDirError, ValueError, RuntimeError, OSError, ImportError) as err:
+            log.error("%s failed: %s", metric, err)
+            res = {"error": str(err)}
+            failed.append(metric)
+        res = {"metric": metric, "suffix": suffix, "data_root": str(data_root), **res}
+        atomic_write_text(out / f"{metric}.json", json.dumps(res, indent=1, default=str) + "\n")
+        if "skipped" in res:
+            log.warning("%s skipped: %s", metric, res["skipped"])
+    if failed:
+        print(f"evaluate: failed: {' '.join(failed)} (reasons in {out}/<metric>.json and above)", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""Run.sh stage 8: results.json, the VPC-style summary, plots and the HTML report.
+
+  python -m voxanon.bin.make_report CONF [--data-root data] [--exp exp/<exp>]
+
+Reads ``<exp>/results/{asv,wer,ser}.json`` from stage 7 and writes ``<exp>/results/results.json``
+(schema: ``voxanon.eval.results``), ``<exp>/results/result_for_rank`` (laid out like the VPC 2024
+file) and ``<exp>/report/index.html`` with ``plots/`` and ``audio/``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from voxanon.config import ConfigError
+from voxanon.data.kaldi import atomic_write_text
+from voxanon.eval.report import write_report
+from voxanon.eval.results import assemble, summary_text
+from voxanon.experiment import get_value, load_conf
+from voxanon.progress import setup_logging
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("conf")
+    p.add_argument("--data-root", default="data")
+    p.add_argument("--exp", help="experiment dir (default exp/<exp>)")
+    args = p.parse_args(argv)
+    setup_logging()
+    try:
+        raw = load_conf(args.conf)
+        report = get_value(raw, "report")
+    except ConfigError as err:
+        print(f"make_report: conf error: {err}", file=sys.stderr)
+        return 1
+    exp = Path(args.exp or f"exp/{raw['exp']}")
+    results_dir = exp / "results"
+    if not any((results_dir / f"{m}.json").is_file() for m in ("asv", "wer", "ser")):
+        print(f"make_report: no results under {results_dir} (run stage 7 first)", file=sys.stderr)
+        return 1
+    res = assemble(results_dir, raw["exp"])
+    atomic_write_text(results_dir / "results.json", json.dumps(res, indent=1, default=str) + "\n")
+    text = summary_text(res)
+    atomic_write_text(results_dir / "result_for_rank", text)
+    index = write_report(res, exp / "report", args.data_root, report.audio_examples, report.copy_audio, report.title)
+    print(text)
+    print(f"make_report: {results_dir}/results.json, {results_dir}/result_for_rank, {index}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""The ``asv``, ``eval`` and ``report`` sections of an experiment conf (run.sh stages 6, 7, 8).
+
+Defaults are the VPC 2024 recipe; the mini conf shrinks them (fewer channels, epochs, chunks).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class AsvConfig:
+    """ECAPA-TDNN attacker (stage 6) and how it is used for scoring (stage 7)."""
+
+    # Architecture (speechbrain ECAPA_TDNN): channels of the four SE-Res2 blocks; the MFA layer has
+    # 3x as many. VPC 2024: 80 fbank, 512 channels, 192-d embeddings, attention 128.
+    n_mels: int = 80
+    channels: int = 512
+    emb_dim: int = 192
+    attention_channels: int = 128
+    # AAM-softmax
+    margin: float = 0.2
+    scale: float = 30.0
+    # Adam with a triangular cyclic learning rate (speechbrain CyclicLRScheduler), stepped per batch
+    lr: float = 0.01  # max_lr of the cycle
+    base_lr: float = 1e-8
+    step_size: int = 65000  # batches per half cycle
+    weight_decay: float = 2e-6
+    epochs: int = 10
+    batch_size: int = 256
+    chunk_s: float = 3.0  # random training chunk; shorter utterances are repeated to this length
+    valid_share: float = 0.1  # utterance-level 90/10 train/valid split
+    seed: int = 1986
+    # "online": speechbrain Fbank computed per batch; "precomputed": fbank of every training
+    # utterance written once to ark/scp under the model dir, chunks cut from it.
+    features: Literal["online", "precomputed"] = "online"
+    num_workers: int = 2  # DataLoader workers (online features)
+    checkpoint_minutes: float = 15.0  # also checkpoint inside an epoch this often
+    max_utts: int = 0  # >0: train on a seeded random subset of this many utterances (mini runs)
+    device: str = "auto"  # auto | cpu | cuda | cuda:N; several GPUs: run.sh uses torchrun
+    # ASV used by the ignorant and lazy-informed attackers (and the "original" row): a model dir
+    # (ours, or the VPC release's asv_orig with embedding_model.ckpt) or a registry name
+    # (vpc-asv-orig). Empty: stage 6 trains one on the original asv_train_set.
+    orig_model: str = ""
+
+    def __post_init__(self):
+        if not 0.0 <= self.valid_share < 1.0:
+            raise ValueError(f"valid_share must be in [0, 1), got {self.valid_share}")
+        for name in ("n_mels", "channels", "emb_dim", "attention_channels", "epochs", "batch_size", "step_size"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.chunk_s <= 0:
+            raise ValueError(f"chunk_s must be positive, got {self.chunk_s}")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Stage 7: which metrics, with which models."""
+
+    metrics: tuple[Literal["asv", "wer", "ser"], ...] = ("asv", "wer", "ser")
+    # Attack scenarios scored for every trials file (VPC 2024: ignorant, lazy-informed,
+    # semi-informed; "original" = original enroll and trials, the privacy reference).
+    scenarios: tuple[Literal["original", "ignorant", "lazy-informed", "semi-informed"], ...] = (
+        "original", "ignorant", "lazy-informed", "semi-informed")
+    # Scoring pre-processing (VPC 2024): loudness to -30 LUFS, then peak-normalize to 1.0.
+    target_lufs: float = -30.0
+    peak: float = 1.0
+    device: str = "auto"
+    # Privacy metrics beyond EER
+    dcf_p_target: float = 0.01
+    dcf_c_miss: float = 1.0
+    dcf_c_fa: float = 1.0
+    linkability_omega: float = 1.0
+    # WER: the voxanon.asr settings (voxanon.asr.AsrConfig as a mapping), e.g.
+    # {backend: faster-whisper, model: whisper-base-ct2, language: en}.
+    asr: dict = field(default_factory=dict)
+    wer_original: bool = True  # also transcribe the original audio (the utility reference)
+    # UAR: emotion classifier trained on the original emotion sets (speaker-independent folds:
+    # spk2fold when present, else ser_folds folds of whole speakers) and applied to their
+    # anonymized versions. Features: per-utterance log-mel statistics.
+    ser_folds: int = 5
+    ser_classes: tuple[str, ...] = ()  # keep only these emotions (VPC: ang hap neu sad); empty: all
+    ser_c: float = 1.0  # inverse L2 strength of the logistic regression
+    allow_pipes: bool = False  # wav.scp entries that are shell commands
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """Stage 8: the summary, plots and HTML page."""
+
+    audio_examples: int = 4  # original/anonymized pairs with audio players
+    copy_audio: bool = True  # copy example wavs next to the page (else link them relatively)
+    title: str = ""  # page title; default "voxanon: <exp>"
+
+    def __post_init__(self):
+        if self.audio_examples < 0:
+            raise ValueError("audio_examples must be >= 0")

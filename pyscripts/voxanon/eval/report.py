@@ -1,0 +1,158 @@
+"""The HTML report of an experiment: results tables, DET curves and score histograms, and audio
+players for a few original / anonymized pairs. One self-contained folder::
+
+    report/index.html   report/plots/*.png   report/audio/<utt>.{orig,anon}.wav
+"""
+from __future__ import annotations
+
+import html
+import os
+from pathlib import Path
+
+from voxanon.audio import AudioError, load_16k, write_wav
+from voxanon.data.kaldi import atomic_write_text, load_data_dir, resolve_wav
+from voxanon.eval.plots import plot_asv
+
+CSS = """body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse;margin:0.5em 0 1.5em}
+td,th{border:1px solid #bbb;padding:3px 8px;text-align:right}th{background:#eee}td.l,th.l{text-align:left}
+img{max-width:100%;border:1px solid #ddd;margin:4px}.skip{color:#a00}figure{display:inline-block;margin:0}"""
+
+
+def _e(x) -> str:
+    return html.escape(str(x))
+
+
+def _num(x, digits: int = 2) -> str:
+    return f"{x:.{digits}f}" if isinstance(x, (int, float)) else _e(x)
+
+
+def _table(header: list[str], rows: list[list[str]], css_id: str) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td{' class=l' if i == 0 else ''}>{c}</td>" for i, c in enumerate(r)) + "</tr>"
+                   for r in rows)
+    return f'<table id="{css_id}"><tr>{head}</tr>{body}</table>'
+
+
+def asv_section(asv: dict) -> str:
+    if "trial_sets" not in asv:
+        return f'<p class="skip">ASV skipped: {_e(asv.get("skipped", asv.get("error")))}</p>'
+    rows = []
+    for name, per in asv["trial_sets"].items():
+        for scenario, m in per.items():
+            if "eer" in m:
+                rows.append([_e(name), _e(scenario), _num(m["eer"]), _num(m["min_dcf"], 3), _num(m["cllr"], 3),
+                             _num(m["min_cllr"], 3), _num(m["linkability"], 3), str(m["n_target"]),
+                             str(m["n_nontarget"])])
+            else:
+                rows.append([_e(name), _e(scenario), f'<span class="skip">{_e(m.get("error"))}</span>'] + [""] * 6)
+    for scenario, m in asv.get("average", {}).items():
+        if "eer" in m:
+            rows.append(["<b>average</b>", _e(scenario), f"<b>{_num(m['eer'])}</b>", _num(m["min_dcf"], 3),
+                         _num(m["cllr"], 3), _num(m["min_cllr"], 3), _num(m["linkability"], 3), "", ""])
+    for scenario, why in asv.get("skipped", {}).items():
+        rows.append(["-", _e(scenario), f'<span class="skip">skipped: {_e(why)}</span>'] + [""] * 6)
+    return _table(["trials", "attacker", "EER %", "minDCF", "Cllr", "min-Cllr", "linkability", "#target",
+                   "#non-target"], rows, "asv-table")
+
+
+def wer_section(wer: dict) -> str:
+    if "skipped" in wer or "error" in wer:
+        return f'<p class="skip">WER skipped: {_e(wer.get("skipped", wer.get("error")))}</p>'
+    rows = []
+    for side in ("original", "anon"):
+        r = wer.get(side)
+        if r is None:
+            continue
+        if "skipped" in r:
+            rows.append(["-", _e(side), f'<span class="skip">{_e(r["skipped"])}</span>', "", ""])
+            continue
+        for name, s in {**r.get("sets", {}), **{f"[{k}]": v for k, v in r.get("splits", {}).items()}}.items():
+            if "wer" in s:
+                rows.append([_e(name), _e(side), _num(s["wer"]), str(s["n_utts"]), str(len(s.get("failed", [])))])
+            else:
+                rows.append([_e(name), _e(side), f'<span class="skip">{_e(s.get("skipped"))}</span>', "", ""])
+    return _table(["set", "audio", "WER %", "#utts", "#failed"], rows, "wer-table")
+
+
+def ser_section(ser: dict) -> str:
+    if "sets" not in ser:
+        return f'<p class="skip">UAR skipped: {_e(ser.get("skipped", ser.get("error")))}</p>'
+    out = []
+    for name, s in ser["sets"].items():
+        if "skipped" in s:
+            out.append(f'<p class="skip">{_e(name)}: {_e(s["skipped"])}</p>')
+            continue
+        classes = s["classes"]
+        rows = []
+        for side in ("original", "anon"):
+            r = s.get(side, {})
+            if "uar" in r:
+                rows.append([_e(name), _e(side), _num(r["uar"])] + [_num(r["per_class"].get(c, "-")) for c in classes])
+            else:
+                rows.append([_e(name), _e(side), f'<span class="skip">{_e(r.get("skipped"))}</span>']
+                            + [""] * len(classes))
+        out.append(_table(["set", "audio", "UAR %", *[f"recall {c} %" for c in classes]], rows, f"ser-{name}"))
+        out.append(f"<p>chance: {_num(s['chance'])} %; {len(s['folds'])} speaker-independent folds</p>")
+    return "\n".join(out)
+
+
+def audio_pairs(asv: dict, data_root: Path, suffix: str, n: int, out_dir: Path, copy: bool) -> list[dict]:
+    """Up to ``n`` trial utterances present in both the original and the anonymized dir."""
+    pairs: list[dict] = []
+    for tl in asv.get("trial_lists", []):
+        orig_path, anon_path = data_root / tl["trial_set"], data_root / f"{tl['trial_set']}{suffix}"
+        if not (orig_path / "wav.scp").is_file() or not (anon_path / "wav.scp").is_file():
+            continue
+        orig, anon = load_data_dir(orig_path), load_data_dir(anon_path)
+        utts = sorted({t.utt for t in orig.trials or ()} & set(anon.wav_scp))
+        for utt in utts:
+            if len(pairs) >= n:
+                return pairs
+            try:
+                pair = {"utt": utt, "speaker": orig.utt2spk[utt], "text": (orig.table("text") or {}).get(utt, "")}
+                for side, d in (("orig", orig), ("anon", anon)):
+                    src = resolve_wav(d, utt)
+                    if copy:
+                        dst = out_dir / "audio" / f"{utt}.{side}.wav"
+                        write_wav(dst, load_16k(src, d.path))
+                        pair[side] = os.path.relpath(dst, out_dir)
+                    else:
+                        pair[side] = os.path.relpath(Path(src).resolve(), out_dir.resolve())
+                pairs.append(pair)
+            except AudioError:
+                continue
+    return pairs
+
+
+def write_report(res: dict, out_dir: str | Path, data_root: str | Path, n_audio: int = 4, copy_audio: bool = True,
+                 title: str = "") -> Path:
+    out_dir, data_root = Path(out_dir), Path(data_root)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    asv = res.get("asv", {})
+    plots = plot_asv(asv, out_dir)
+    pairs = audio_pairs(asv, data_root, res.get("suffix") or "", n_audio, out_dir, copy_audio)
+    title = title or f"voxanon: {res['exp']}"
+    head = res.get("headline", {})
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{_e(title)}</title><style>{CSS}</style>"
+             "</head><body>", f"<h1>{_e(title)}</h1>",
+             f"<p>created {_e(res['created'])}; anonymized data suffix <code>{_e(res.get('suffix'))}</code></p>"]
+    if head:
+        parts.append(_table(["headline", "value"], [[_e(k), _num(v)] for k, v in head.items()], "headline"))
+    parts += ["<h2>Privacy: speaker verification</h2>", asv_section(asv),
+              "<h2>Utility: word error rate</h2>", wer_section(res.get("wer", {})),
+              "<h2>Utility: emotion (UAR)</h2>", ser_section(res.get("ser", {}))]
+    if plots:
+        parts.append("<h2>DET curves and score distributions</h2>")
+        for p in plots:
+            parts.append(f"<h3>{_e(p['title'])}</h3><figure><img src='{_e(p['det'])}' alt='DET {_e(p['title'])}'>"
+                         f"</figure><figure><img src='{_e(p['hist'])}' alt='scores {_e(p['title'])}'></figure>")
+    if pairs:
+        parts.append("<h2>Audio examples</h2>")
+        rows = [[_e(p["utt"]), _e(p["speaker"]), _e(p["text"]),
+                 f"<audio controls preload='none' src='{_e(p['orig'])}'></audio>",
+                 f"<audio controls preload='none' src='{_e(p['anon'])}'></audio>"] for p in pairs]
+        parts.append(_table(["utterance", "speaker", "text", "original", "anonymized"], rows, "audio-table"))
+    parts.append("</body></html>\n")
+    index = out_dir / "index.html"
+    atomic_write_text(index, "\n".join(parts))
+    return index

@@ -1,0 +1,268 @@
+"""ASV scoring of trial lists under the VPC 2024 attack scenarios.
+
+Trial lists come from the conf's ``data.eval_sets``: every set whose dir has a ``trials`` file is
+one trial list. Its enrollment comes from the same dir when that has an ``enrolls`` file (one dir
+holding both, like the shared TIMIT set), else from the eval set with ``enrolls`` whose name
+shares the longest prefix with it (VPC: ``libri_dev_trials_f`` -> ``libri_dev_enrolls``).
+``enrolls`` / ``trials`` always come from the original dirs; audio comes from the original dir
+or from the anonymized one, ``<set><suffix>``.
+
+Scenarios (enrollment audio, trial audio, ASV model):
+
+    original        original    original    ASV_orig   (privacy reference)
+    ignorant        original    anonymized  ASV_orig
+    lazy-informed   anonymized  anonymized  ASV_orig
+    semi-informed   anonymized  anonymized  ASV_anon   (trained on anonymized data; ranks in VPC)
+
+Pre-processing before embedding (VPC): loudness to -30 LUFS, peak-normalize to 1.0, 16 kHz.
+Enrollment model = mean of the speaker's utterance embeddings; score = cosine similarity.
+Embeddings are cached per model and data dir (``emb/<model>/<set>.npz``), so re-runs only embed
+what is new, and a failing utterance does not lose the others.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from voxanon.audio import AudioError, load_16k, loudness_normalize, peak_normalize
+from voxanon.data.kaldi import DataDir, DataDirError, Trial, atomic_write_text, load_data_dir, resolve_wav
+from voxanon.eval.asv_model import AsvModel, model_tag
+from voxanon.eval.eer import MetricUndefined, all_metrics
+from voxanon.progress import Progress
+
+log = logging.getLogger("voxanon.scoring")
+
+# scenario -> (enrollment anonymized, trials anonymized, model: "orig" | "anon")
+SCENARIOS = {
+    "original": (False, False, "orig"),
+    "ignorant": (False, True, "orig"),
+    "lazy-informed": (True, True, "orig"),
+    "semi-informed": (True, True, "anon"),
+}
+
+
+class TrialError(ValueError):
+    """Trials or enrollment that do not fit the data (names the ids)."""
+
+
+@dataclass(frozen=True)
+class TrialList:
+    name: str  # the trials set (its dir name)
+    enroll_set: str
+    trial_set: str
+
+
+def _few(ids, n: int = 10) -> str:
+    ids = sorted(ids)
+    return " ".join(ids[:n]) + (f" ... ({len(ids)} in all)" if len(ids) > n else "")
+
+
+def find_trial_lists(eval_sets: tuple[str, ...] | list[str], data_root: str | Path) -> list[TrialList]:
+    root = Path(data_root)
+    has = {s: ((root / s / "enrolls").is_file(), (root / s / "trials").is_file()) for s in eval_sets}
+    missing = [s for s in eval_sets if not (root / s / "wav.scp").is_file()]
+    if missing:
+        raise DataDirError(f"eval set(s) not prepared under {root}: {' '.join(missing)} (run stage 1)")
+    enroll_sets = [s for s, (e, _) in has.items() if e]
+    lists = []
+    for s, (e, t) in has.items():
+        if not t:
+            continue
+        if e:
+            lists.append(TrialList(s, s, s))
+            continue
+        if not enroll_sets:
+            raise TrialError(f"{root / s}/trials: no eval set has an 'enrolls' file to enroll its speakers")
+        prefix = {c: len(os.path.commonprefix([c, s])) for c in enroll_sets}
+        best = max(prefix.values())
+        cands = [c for c, n in prefix.items() if n == best]
+        if len(cands) > 1:
+            raise TrialError(f"{s}: enrollment set is ambiguous ({' '.join(cands)}); keep one 'enrolls' "
+                             "set per trials prefix, or put enrolls into the trials dir")
+        lists.append(TrialList(s, cands[0], s))
+    if not lists:
+        raise TrialError(f"none of the eval sets ({' '.join(eval_sets)}) has a 'trials' file")
+    return lists
+
+
+def enrollment(data: DataDir) -> dict[str, list[str]]:
+    """Speaker -> enrollment utterances (the ``enrolls`` list, else every utterance of the dir)."""
+    utts = data.enrolls if data.enrolls is not None else tuple(data.utts)
+    unknown = [u for u in utts if u not in data.utt2spk]
+    if unknown:
+        raise TrialError(f"{data.path}/enrolls: utterance(s) not in utt2spk: {_few(unknown)}")
+    spk2utts: dict[str, list[str]] = {}
+    for u in utts:
+        spk2utts.setdefault(data.utt2spk[u], []).append(u)
+    return spk2utts
+
+
+def check_trials(trials: tuple[Trial, ...], enroll: dict[str, list[str]], enroll_dir: DataDir,
+                 trial_dir: DataDir, where: str) -> None:
+    """Every trial's speaker is enrolled and its utterance exists; clear errors listing the ids."""
+    spks = {t.enroll_spk for t in trials}
+    no_utts = [s for s in spks if s not in enroll and s in set(enroll_dir.utt2spk.values())]
+    unknown = [s for s in spks if s not in enroll and s not in no_utts]
+    problems = []
+    if unknown:
+        problems.append(f"trials name speaker(s) unknown to the enrollment dir {enroll_dir.path}: {_few(unknown)}")
+    if no_utts:
+        problems.append(f"enrollment speaker(s) with no utterances in {enroll_dir.path}/enrolls: {_few(no_utts)}")
+    bad_utts = {t.utt for t in trials if t.utt not in trial_dir.utt2spk}
+    if bad_utts:
+        problems.append(f"trials name utterance(s) missing from {trial_dir.path}: {_few(bad_utts)}")
+    if problems:
+        raise TrialError(f"{where}: " + "; ".join(problems))
+
+
+def preprocess(samples: np.ndarray, target_lufs: float, peak: float):
+    from voxanon.audio import SAMPLE_RATE, Audio
+
+    audio = loudness_normalize(Audio(samples, SAMPLE_RATE), target_lufs)
+    return peak_normalize(audio, peak).samples
+
+
+class EmbeddingStore:
+    """Embeddings of one model, cached per data dir as ``<dir>/<set>.npz`` (+ the model tag)."""
+
+    def __init__(self, model: AsvModel, model_dir: Path, cache_dir: Path, target_lufs: float, peak: float,
+                 allow_pipes: bool = False):
+        self.model, self.cache_dir = model, Path(cache_dir)
+        self.tag = model_tag(model_dir)
+        self.target_lufs, self.peak, self.allow_pipes = target_lufs, peak, allow_pipes
+
+    def _load(self, path: Path) -> dict[str, np.ndarray]:
+        if not path.is_file():
+            return {}
+        with np.load(path) as z:
+            if str(z["__tag__"]) != self.tag:
+                return {}
+            return {k: z[k] for k in z.files if k != "__tag__"}
+
+    def _save(self, path: Path, emb: dict[str, np.ndarray]) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, __tag__=np.array(self.tag), **emb)
+        os.replace(tmp, path)
+
+    def get(self, data: DataDir, set_name: str, utts: set[str]) -> dict[str, np.ndarray]:
+        path = self.cache_dir / f"{set_name}.npz"
+        emb = self._load(path)
+        todo = sorted(utts - set(emb))
+        if not todo:
+            return emb
+        errors = []
+        prog = Progress(len(todo), f"embed {set_name}")
+        try:
+            for utt in todo:
+                try:
+                    audio = load_16k(resolve_wav(data, utt), data.path, self.allow_pipes)
+                    emb[utt] = self.model.embed(preprocess(audio.samples, self.target_lufs, self.peak))
+                except AudioError as err:
+                    errors.append(f"{utt} ({err})")
+                prog.step()
+        finally:
+            self._save(path, emb)  # keep finished work even when interrupted
+        if errors:
+            raise AudioError(f"{data.path}: {len(errors)} utterance(s) could not be embedded: {_few(errors, 5)}")
+        return emb
+
+
+def cosine_scores(trials: tuple[Trial, ...], spk_emb: dict[str, np.ndarray],
+                  utt_emb: dict[str, np.ndarray]) -> np.ndarray:
+    spks = sorted({t.enroll_spk for t in trials})
+    utts = sorted({t.utt for t in trials})
+    def unit(m):
+        return m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
+    e = unit(np.stack([spk_emb[s] for s in spks]).astype(np.float64))
+    u = unit(np.stack([utt_emb[x] for x in utts]).astype(np.float64))
+    sim = e @ u.T
+    si, ui = {s: i for i, s in enumerate(spks)}, {x: i for i, x in enumerate(utts)}
+    return np.array([sim[si[t.enroll_spk], ui[t.utt]] for t in trials])
+
+
+def write_scores(path: Path, trials: tuple[Trial, ...], scores: np.ndarray) -> None:
+    atomic_write_text(path, "".join(f"{t.enroll_spk} {t.utt} {s:.6f} {'target' if t.target else 'nontarget'}\n"
+                                    for t, s in zip(trials, scores)))
+
+
+def score_list(tl: TrialList, scenario: str, store: EmbeddingStore, data_root: Path, suffix: str) -> tuple:
+    """(trials, scores) of one trial list in one scenario."""
+    enroll_anon, trial_anon, _ = SCENARIOS[scenario]
+    orig_enroll = load_data_dir(data_root / tl.enroll_set)
+    orig_trial = orig_enroll if tl.trial_set == tl.enroll_set else load_data_dir(data_root / tl.trial_set)
+    trials = orig_trial.trials
+    enroll = enrollment(orig_enroll)
+    check_trials(trials, enroll, orig_enroll, orig_trial, tl.name)
+
+    def audio_dir(set_name: str, anon: bool) -> tuple[DataDir, str]:
+        name = f"{set_name}{suffix}" if anon else set_name
+        path = data_root / name
+        if not (path / "wav.scp").is_file():
+            raise DataDirError(f"{path}: anonymized data dir missing (run stage 5)")
+        return load_data_dir(path), name
+
+    e_dir, e_name = audio_dir(tl.enroll_set, enroll_anon)
+    t_dir, t_name = audio_dir(tl.trial_set, trial_anon)
+    spks = {t.enroll_spk for t in trials}
+    e_utts = {u for s in spks for u in enroll[s]}
+    t_utts = {t.utt for t in trials}
+    for d, needed in ((e_dir, e_utts), (t_dir, t_utts)):
+        lost = needed - set(d.utt2spk)
+        if lost:
+            raise TrialError(f"{d.path}: lacks {len(lost)} utterance(s) the trials need: {_few(lost)}")
+    if e_name == t_name:  # one dir: embed once
+        e_emb = t_emb = store.get(e_dir, e_name, e_utts | t_utts)
+    else:
+        e_emb = store.get(e_dir, e_name, e_utts)
+        t_emb = store.get(t_dir, t_name, t_utts)
+    spk_emb = {s: np.mean([e_emb[u] for u in enroll[s]], axis=0) for s in spks}
+    return trials, cosine_scores(trials, spk_emb, t_emb)
+
+
+def evaluate_asv(lists: list[TrialList], scenarios, stores: dict[str, EmbeddingStore | str],
+                 data_root: str | Path, suffix: str, out_dir: str | Path, metric_args: dict) -> dict:
+    """Score every list in every scenario; write ``scores/<scenario>/<list>``; return the results.
+
+    ``stores`` maps "orig" / "anon" to an EmbeddingStore, or to a string saying why that model is
+    unavailable (its scenarios are then skipped with that reason).
+    """
+    data_root, out_dir = Path(data_root), Path(out_dir)
+    results: dict = {"trial_sets": {tl.name: {} for tl in lists}, "average": {}, "skipped": {}}
+    for scenario in scenarios:
+        store = stores[SCENARIOS[scenario][2]]
+        if isinstance(store, str):
+            results["skipped"][scenario] = store
+            log.warning("scenario %s skipped: %s", scenario, store)
+            continue
+        for tl in lists:
+            trials, scores = score_list(tl, scenario, store, data_root, suffix)
+            path = out_dir / "scores" / scenario / tl.name
+            write_scores(path, trials, scores)
+            target = np.array([t.target for t in trials])
+            try:
+                m = asdict(all_metrics(scores[target], scores[~target], **metric_args))
+            except MetricUndefined as err:
+                m = {"error": f"EER undefined: {err}", "n_target": int(target.sum()),
+                     "n_nontarget": int((~target).sum())}
+                log.warning("%s / %s: %s", tl.name, scenario, m["error"])
+            m["scores"] = str(path)
+            results["trial_sets"][tl.name][scenario] = m
+            log.info("%s / %s: EER %s", tl.name, scenario, f"{m['eer']:.3f} %" if "eer" in m else "undefined")
+        results["average"][scenario] = average(results["trial_sets"], scenario)
+    return results
+
+
+def average(per_set: dict, scenario: str) -> dict:
+    """Mean of each metric over the trial lists where it is defined (VPC: mean of the four EERs)."""
+    rows = [r[scenario] for r in per_set.values() if scenario in r and "eer" in r[scenario]]
+    if not rows:
+        return {"error": "no trial list with a defined EER"}
+    keys = ("eer", "min_dcf", "cllr", "min_cllr", "linkability")
+    out = {k: float(np.mean([r[k] for r in rows])) for k in keys}
+    out["n_lists"] = len(rows)
+    return out

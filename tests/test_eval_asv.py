@@ -1,0 +1,166 @@
+"""ASV attacker: model loading (ours / VPC release layouts), training with resume, scoring of
+trial lists under the attack scenarios, and the bad-input errors."""
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from eval_fixtures import make_dir
+from voxanon.data.kaldi import Trial, load_data_dir, write_trials
+from voxanon.eval.asv_model import AsvModelError, EcapaShape, build_ecapa, load_asv
+from voxanon.eval.asv_train import cyclic_lr, train_asv
+from voxanon.eval.config import AsvConfig
+from voxanon.eval.eer import compute_eer, read_scores
+from voxanon.eval.scoring import EmbeddingStore, TrialError, evaluate_asv, find_trial_lists
+
+TINY = dict(n_mels=40, channels=32, emb_dim=24, attention_channels=16, epochs=1, batch_size=8, chunk_s=1.0,
+            lr=0.01, step_size=20, features="precomputed", num_workers=0)
+
+
+def test_loads_vpc_and_speechbrain_layouts(tmp_path):
+    shape = EcapaShape(n_mels=80, channels=48, attention_channels=16, emb_dim=40)
+    torch.manual_seed(0)
+    ecapa = build_ecapa(shape).eval()
+    vpc = tmp_path / "asv_orig"
+    vpc.mkdir()
+    torch.save(ecapa.state_dict(), vpc / "embedding_model.ckpt")  # VPC release: file at the top
+    sb = tmp_path / "sb_out"
+    (sb / "CKPT+2024-01-01+00-00-00+00").mkdir(parents=True)
+    torch.save(ecapa.state_dict(), sb / "CKPT+2024-01-01+00-00-00+00" / "embedding_model.ckpt")
+    wav = np.random.default_rng(0).standard_normal(16000).astype(np.float32) * 0.1
+    for d in (vpc, sb):
+        model = load_asv(d)
+        assert model.shape == shape
+        with torch.no_grad():
+            feats = model.frontend(torch.from_numpy(wav)[None])
+            ref = ecapa(feats).squeeze().numpy()
+        np.testing.assert_allclose(model.embed(wav), ref, rtol=1e-5, atol=1e-6)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    torch.save({"weight": torch.zeros(3)}, bad / "embedding_model.ckpt")
+    with pytest.raises(AsvModelError, match="not a speechbrain ECAPA-TDNN"):
+        load_asv(bad)
+    with pytest.raises(AsvModelError, match="no embedding_model.ckpt"):
+        load_asv(tmp_path)
+
+
+def test_cyclic_lr_matches_speechbrain():
+    from speechbrain.nnet.schedulers import CyclicLRScheduler
+
+    sched = CyclicLRScheduler(base_lr=1e-8, max_lr=0.01, step_size=5)
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1e-8)
+    for it in range(1, 23):
+        sched.on_batch_end(opt)
+        assert opt.param_groups[0]["lr"] == pytest.approx(cyclic_lr(it, 1e-8, 0.01, 5))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny attacker trained on 6 generated speakers, and an eval dir of 4 other speakers."""
+    root = tmp_path_factory.mktemp("asv")
+    data = root / "data"
+    make_dir(data / "train", n_spk=6, n_utt=6, n_enroll=0)
+    make_dir(data / "ev", n_spk=4, n_utt=5, n_enroll=2, spk_offset=10)
+    shutil.copytree(data / "ev", data / "ev_anon")  # the "anonymized" version: same audio
+    cfg = AsvConfig(**TINY)
+    info1 = train_asv(cfg, load_data_dir(data / "train"), root / "asv_orig")
+    return root, data, cfg, info1
+
+
+def test_training_resumes_and_keeps_finished_model(trained, caplog):
+    root, data, cfg, info1 = trained
+    assert len(info1["history"]) == 1 and info1["speakers"] == [f"spk{i:02d}" for i in range(6)]
+    assert info1["train_utts"] + info1["valid_utts"] == 36
+    first = (root / "asv_orig" / "embedding_model.ckpt").stat().st_mtime_ns
+    more = AsvConfig(**{**TINY, "epochs": 2})
+    with caplog.at_level(logging.INFO):
+        info2 = train_asv(more, load_data_dir(data / "train"), root / "asv_orig")
+    assert "resumed" in caplog.text and len(info2["history"]) == 2
+    assert (root / "asv_orig" / "embedding_model.ckpt").stat().st_mtime_ns != first
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        train_asv(more, load_data_dir(data / "train"), root / "asv_orig")
+    assert "kept" in caplog.text
+    assert load_asv(root / "asv_orig").shape.emb_dim == 24
+
+
+def test_scenarios_scores_and_skips(trained):
+    root, data, _, _ = trained
+    model_dir = root / "asv_orig"
+    store = EmbeddingStore(load_asv(model_dir), model_dir, root / "res" / "emb", -30.0, 1.0)
+    lists = find_trial_lists(["ev"], data)
+    res = evaluate_asv(lists, ["original", "ignorant", "lazy-informed", "semi-informed"],
+                       {"orig": store, "anon": "asv_anon: not trained (run stage 6)"}, data, "_anon",
+                       root / "res", {})
+    assert res["skipped"] == {"semi-informed": "asv_anon: not trained (run stage 6)"}
+    per = res["trial_sets"]["ev"]
+    assert set(per) == {"original", "ignorant", "lazy-informed"}
+    # same audio on both sides: every scenario scores identically, and the file agrees with the EER
+    assert per["original"]["eer"] == pytest.approx(per["ignorant"]["eer"])
+    rows, tar, non = read_scores(per["original"]["scores"])
+    assert len(tar) == 12 and len(non) == 36
+    assert 100 * compute_eer(tar, non)[0] == pytest.approx(per["original"]["eer"])
+    assert res["average"]["original"]["eer"] == pytest.approx(per["original"]["eer"])
+    assert (root / "res" / "emb" / "ev.npz").is_file()
+
+
+def test_trial_errors_name_the_ids(trained, tmp_path):
+    root, data, _, _ = trained
+    bad = tmp_path / "data"
+    shutil.copytree(data / "ev", bad / "ev")
+    store = EmbeddingStore(load_asv(root / "asv_orig"), root / "asv_orig", tmp_path / "emb", -30.0, 1.0)
+
+    def run(trials, enrolls=None):
+        write_trials(bad / "ev" / "trials", trials)
+        if enrolls is not None:
+            (bad / "ev" / "enrolls").write_text("".join(f"{u}\n" for u in enrolls))
+        return evaluate_asv(find_trial_lists(["ev"], bad), ["original"], {"orig": store}, bad, "_anon",
+                            tmp_path / "res", {})
+
+    with pytest.raises(TrialError, match="unknown to the enrollment dir.*ghost"):
+        run([Trial("ghost", "spk10-u03", False)])
+    with pytest.raises(TrialError, match="missing from .*: nope-u01"):
+        run([Trial("spk10", "nope-u01", True)])
+    with pytest.raises(TrialError, match="no utterances in .*enrolls: spk11"):
+        run([Trial("spk11", "spk10-u03", False)], enrolls=["spk10-u00", "spk10-u01"])
+    res = run([Trial("spk10", "spk10-u03", True)], enrolls=["spk10-u00"])
+    assert "EER undefined" in res["trial_sets"]["ev"]["original"]["error"]
+    assert "no non-target" in res["trial_sets"]["ev"]["original"]["error"]
+
+
+def test_vpc_layout_pairs_trials_with_enrollment(tmp_path):
+    for name in ("libri_dev_enrolls", "libri_dev_trials_f", "libri_dev_trials_m", "libri_test_enrolls",
+                 "libri_test_trials_f"):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "wav.scp").write_text("")
+        (d / ("enrolls" if name.endswith("enrolls") else "trials")).write_text("")
+    lists = find_trial_lists(["libri_dev_enrolls", "libri_dev_trials_f", "libri_dev_trials_m",
+                              "libri_test_enrolls", "libri_test_trials_f"], tmp_path)
+    assert [(t.name, t.enroll_set) for t in lists] == [
+        ("libri_dev_trials_f", "libri_dev_enrolls"), ("libri_dev_trials_m", "libri_dev_enrolls"),
+        ("libri_test_trials_f", "libri_test_enrolls")]
+    with pytest.raises(TrialError, match="no eval set has an 'enrolls'"):
+        find_trial_lists(["libri_dev_trials_f"], tmp_path)
+
+
+@pytest.mark.slow
+def test_ddp_training_with_torchrun_on_cpu(tmp_path):
+    """Two processes (gloo) train one model through the same command run.sh uses on GPUs."""
+    data = make_dir(tmp_path / "train", n_spk=4, n_utt=4, n_enroll=0)
+    conf = tmp_path / "conf.yaml"
+    conf.write_text("asv: " + str({**TINY, "features": "online", "device": "cpu"}).replace("'", '"') + "\n")
+    out = tmp_path / "model"
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                           "-m", "voxanon.bin.train_asv", "--conf", str(conf), str(data), str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "2 process(es)" in proc.stderr
+    assert load_asv(out).shape.channels == 32
