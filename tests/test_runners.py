@@ -106,6 +106,7 @@ def test_parse_and_quote():
     assert (spec.var, spec.first, spec.last, spec.tasks) == ("TASK", 2, 4, [2, 3, 4])
     assert spec.log_of(3) == "l/x.3.log" and spec.int_option("max-jobs-run") == 3
     assert shell_join(spec.command) == "prog 'a b' 2>&1"
+    assert shell_join(("p", "<unk>", "a|b", "2>/dev/null", "|", "q", ">out.txt")) == "p '<unk>' 'a|b' 2>/dev/null | q >out.txt"
     single = parse_args(["l.log", "prog"])
     assert single.tasks == [None] and single.log_of(None) == "l.log"
     with pytest.raises(UsageError):

@@ -11,7 +11,7 @@
 #   Slurm's clients need `export SLURM_CONF=$VOXANON_SLURM_DIR/slurm.conf`; when
 #   /etc/slurm/slurm.conf does not exist, start links it there so plain `sbatch`/`sacct` work.
 # stop: stops the daemons it started (an already running system munged is left alone).
-# status: which daemons run, and sinfo.
+# status: which daemons run, and sinfo; exit status 0 only when all of them run.
 #
 # Ports (127.0.0.1 only): slurmctld 6817, slurmd 6818, slurmdbd 6819, MariaDB 6830.
 set -euo pipefail
@@ -134,10 +134,11 @@ start_db() {
 
 start() {
   [ "$(id -u)" = 0 ] || die "needs root (the daemons run as root on this one-node cluster): sudo $0 start"
-  if alive "$rt/slurmctld.pid"; then
+  if status >/dev/null 2>&1; then
     echo "local_slurm.sh: already running ($SLURM_CONF)"
     return 0
   fi
+  stop >/dev/null  # what a failed or half-stopped earlier run left
   install_debs
   mkdir -p "$rt"/{state,spool,log}
   write_confs
@@ -178,13 +179,14 @@ stop() {
   echo "local_slurm.sh: stopped"
 }
 
-status() {
-  local d running=0
-  for d in munge/munged db/mysqld slurmdbd slurmctld slurmd; do
-    if alive "$rt/$d.pid"; then echo "$(basename "$d"): running"; running=1; else echo "$(basename "$d"): not running"; fi
+status() {  # exit 0 when the whole cluster runs
+  local d ok=0
+  if munge_ok; then echo "munged: running"; else echo "munged: not running"; ok=1; fi
+  for d in db/mysqld slurmdbd slurmctld slurmd; do
+    if alive "$rt/$d.pid"; then echo "$(basename "$d"): running"; else echo "$(basename "$d"): not running"; ok=1; fi
   done
-  [ "$running" = 1 ] || return 1
-  sinfo
+  [ "$ok" = 0 ] && sinfo
+  return $ok
 }
 
 case "${1:-}" in

@@ -5,8 +5,9 @@
 ``JOB=1:N`` runs an array of N tasks; every ``JOB`` in the log name and the arguments becomes the
 task's index (any name works: ``TASK=1:4``; ``JOB=3`` runs task 3 only). Without it one task runs.
 The command is run by ``bash -o pipefail -c``: an argument that is a shell operator on its own
-(``"|"``, ``">"``, ``"2>&1"``, ``"&&"``, ...; write ``\\|`` or ``"|"`` in the caller) stays an
-operator, every other argument is quoted and reaches the program as one word.
+(``"|"``, ``">"``, ``"2>&1"``, ``"&&"``, a redirection like ``">out.txt"``; write ``\\|`` or
+``"|"`` in the caller) stays an operator, every other argument is quoted and reaches the program
+as one word (``"<unk>"`` and ``"a | b"`` included).
 
 Each task's log starts with the command and ``# started at <time> on <host>`` and ends with
 ``# ended at <time>, elapsed <s> s, exit status <n>``. Both runners produce it with the same
@@ -27,7 +28,8 @@ OPTIONS = ("max-jobs-run", "gpu", "mem", "num-threads", "time", "partition", "co
 INT_OPTIONS = ("max-jobs-run", "gpu", "num-threads")
 
 _SPEC = re.compile(r"^([A-Za-z_]\w*)=(\d+)(?::(\d+))?$")
-_OPERATOR = re.compile(r"^(\|\|?|\|&|&&|;|&|\d*[<>]{1,2}(&\d+|&-)?|&>>?)$")
+# A shell operator, or a redirection with its target attached ("2>&1", ">out.txt", "2>/dev/null").
+_OPERATOR = re.compile(r"^(\|\|?|\|&|&&|;|&|(\d*|&)(>>?|<)(&\d+|&-|[^\s'\"<>|;&]*))$")
 
 
 class UsageError(ValueError):
