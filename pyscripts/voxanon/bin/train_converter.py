@@ -1,0 +1,131 @@
+"""The WavLM conversion model's stage 4: training pairs, k-means units, training.
+
+  python -m voxanon.bin.train_converter pairs --conf C --feats F --pairs-dir P --job J --nj N [--device D]
+      kNN-VC targets k(w(u), a) for job J's share of F (feats.scp of the training set), resumable
+  python -m voxanon.bin.train_converter finalize --conf C --feats F --data DIR --pairs-dir P --nj N
+      joins the shards; stores the target's frames (reconstruction) and, for the discrete
+      objective, its k-means units
+  python -m voxanon.bin.train_converter train --conf C --pairs-dir P --out-dir O [--device D]
+      trains (or resumes) the converter; several GPUs: launch with ``torchrun --nproc-per-node N``
+
+The target speaker a is ``train.pairs.target``, a matching set built by stage 3 in the conf's
+experiment dir; local/train_converter.sh runs the three in order through $cuda_cmd.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from voxanon.anonymize.base import resolve_device
+from voxanon.config import ConfigError, fingerprint, load_section
+from voxanon.data.kaldi import atomic_write_text, read_table
+from voxanon.models.config import TrainConfig
+from voxanon.progress import setup_logging
+
+log = logging.getLogger("voxanon.train")
+
+
+def matching_sets_dir(conf: str) -> Path:
+    """Where stage 3 put the matching sets: <targets.dir>/<data.target_pool>."""
+    from voxanon.data.sets import DataConfig
+    from voxanon.knn.config import TargetsConfig
+
+    pool = load_section(conf, "data", DataConfig).target_pool
+    if not pool:
+        raise ConfigError("data.target_pool: the conf names no target-speaker pool (the converter's target is in it)")
+    return Path(load_section(conf, "targets", TargetsConfig).dir) / pool
+
+
+def target_frames(conf: str, target: str) -> np.ndarray:
+    """The target speaker's matching set (N, D), as stage 3 stored it."""
+    from voxanon.knn.matching_set import MatchingSets
+
+    sets = MatchingSets(matching_sets_dir(conf))
+    if target not in sets.speakers:
+        raise ValueError(f"train.pairs.target {target!r} is not a speaker of the matching sets in {sets.path} "
+                         f"({len(sets.speakers)} speakers, e.g. {', '.join(sets.speakers[:5])})")
+    return sets.get(target).numpy()
+
+
+def check_stamp(args, cfg: TrainConfig) -> None:
+    """Refuse to add to pairs made for another target, k, feature set or k-means setting."""
+    key = fingerprint({"target": cfg.pairs.target, "k": cfg.pairs.k, "feats": str(Path(args.feats).resolve()),
+                       "sets": str(matching_sets_dir(args.conf).resolve()), "discrete": cfg.objectives.discrete,
+                       "seed": cfg.optim.seed})
+    stamp = Path(args.pairs_dir) / ".pairs.key"
+    if stamp.is_file() and stamp.read_text().strip() != key:
+        raise ConfigError(f"{args.pairs_dir} holds pairs made with other settings (train.pairs target/k, "
+                          "train.objectives.discrete, features or matching sets); remove it or re-run the stage "
+                          "with --overwrite true (run.sh --force true)")
+    atomic_write_text(stamp, key + "\n")
+
+
+def cmd_pairs(args, cfg: TrainConfig) -> None:
+    import torch
+
+    from voxanon.data.features import load_scp
+    from voxanon.knn.matcher import knn_average
+    from voxanon.models.pairs import make_shard
+
+    check_stamp(args, cfg)
+    utts = sorted(load_scp(args.feats).keys())
+    part = utts[(args.job - 1) * len(utts) // args.nj: args.job * len(utts) // args.nj]
+    pool = torch.from_numpy(target_frames(args.conf, cfg.pairs.target)).to(resolve_device(args.device))
+    make_shard(Path(args.feats), part, pool, cfg.pairs.k, knn_average, Path(args.pairs_dir), args.job)
+
+
+def cmd_finalize(args, cfg: TrainConfig) -> None:
+    from voxanon.models.pairs import finalize
+    from voxanon.models.units import fit_units
+
+    check_stamp(args, cfg)
+    frames = target_frames(args.conf, cfg.pairs.target)
+    disc = cfg.objectives.discrete
+    centroids = fit_units(frames, disc.units, disc.kmeans_frames, cfg.optim.seed, cfg.pairs.target) \
+        if disc.enabled else None
+    finalize(Path(args.pairs_dir), args.nj, Path(args.feats), read_table(Path(args.data) / "utt2spk"), frames,
+             centroids)
+
+
+def cmd_train(args, cfg: TrainConfig) -> None:
+    from voxanon.models.training import train
+
+    train(cfg, Path(args.pairs_dir), Path(args.out_dir), resolve_device(args.device))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("command", choices=("pairs", "finalize", "train"))
+    p.add_argument("--conf", required=True, help="experiment conf (its train section is used)")
+    p.add_argument("--pairs-dir", required=True, help="where the training pairs are (written by pairs/finalize)")
+    p.add_argument("--feats", help="feats.scp of the training set (pairs, finalize)")
+    p.add_argument("--data", help="Kaldi data dir of the training set, for utt2spk (finalize)")
+    p.add_argument("--job", type=int, default=1, help="job number, from 1 (pairs)")
+    p.add_argument("--nj", type=int, default=1, help="number of pair jobs (pairs, finalize)")
+    p.add_argument("--out-dir", help="training output: checkpoints, final.pt, train_log.csv (train)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda (pairs, train)")
+    args = p.parse_args(argv)
+    setup_logging()
+    need = {"pairs": ("feats",), "finalize": ("feats", "data"), "train": ("out_dir",)}[args.command]
+    for name in need:
+        if getattr(args, name) is None:
+            p.error(f"{args.command} needs --{name.replace('_', '-')}")
+    try:
+        cfg = load_section(args.conf, "train", TrainConfig)
+        if not cfg.pairs.target:
+            raise ConfigError("train.pairs.target: name the target speaker (a matching set of stage 3)")
+        {"pairs": cmd_pairs, "finalize": cmd_finalize, "train": cmd_train}[args.command](args, cfg)
+    except Exception as err:  # one clear line in the job log, not only a traceback
+        log.error("%s failed: %s", args.command, err)
+        if not isinstance(err, (ConfigError, ValueError, RuntimeError, FileNotFoundError)):
+            raise
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
