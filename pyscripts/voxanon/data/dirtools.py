@@ -14,8 +14,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from voxanon.data.kaldi import (SPK_TABLES, UTT_TABLES, DataDir, DataDirError, Trial, _few, load_data_dir,
-                                resolve_wav, write_data_dir)
+from voxanon.data.kaldi import (SPK_TABLES, UTT_TABLES, DataDir, DataDirError, Trial, _few, resolve_wav,
+                                write_data_dir)
 
 FIX_LOG = "fix_data_dir.log"
 _REQUIRED_VALUE = ("wav.scp", "utt2spk", "spk2utt", "utt2emo", "utt2dur", "spk2gender", "spk2fold")
@@ -93,19 +93,11 @@ def line_problems(path: str | Path) -> list[str]:
     return problems
 
 
-def fix_data_dir(path: str | Path) -> list[str]:
-    """Make a data dir consistent in place; the list of what was dropped and why.
-
-    Keeps the utterances present in wav.scp, utt2spk and every per-utterance table, whose speaker
-    has a valid spk2gender entry (when there is a spk2gender); filters the other tables, enrolls
-    and trials to them; sorts everything and regenerates spk2utt. The original files go to
-    ``<dir>/.backup/``, and the record is appended to ``<dir>/fix_data_dir.log``.
-    """
-    path = Path(path)
+def _load_tolerant(path: Path, dropped: list[str]) -> DataDir:
+    """The dir as far as it can be read; bad lines and invalid genders go to ``dropped``."""
     for name in ("wav.scp", "utt2spk"):
         if not (path / name).is_file():
             raise DataDirError(f"{path}: missing {name} (not a Kaldi data dir?)")
-    dropped: list[str] = []
     wav = _read_tolerant(path / "wav.scp", dropped)
     utt2spk = _read_tolerant(path / "utt2spk", dropped)
     tables = {n: _read_tolerant(path / n, dropped) for n in UTT_TABLES + SPK_TABLES if (path / n).is_file()}
@@ -118,40 +110,59 @@ def fix_data_dir(path: str | Path) -> list[str]:
         enrolls = tuple(dict.fromkeys(line.strip() for line in (path / "enrolls").read_text().splitlines()
                                       if line.strip()))
     trials = tuple(_read_trials_tolerant(path / "trials", dropped)) if (path / "trials").is_file() else None
-    data = DataDir(wav, utt2spk, tables, enrolls, trials, path)
+    return DataDir(wav, utt2spk, tables, enrolls, trials, path)
 
+
+def _complete_utts(data: DataDir, dropped: list[str]) -> list[str]:
+    """Utterances in wav.scp, utt2spk and every per-utterance table, with a spk2gender entry."""
+    tables = [("wav.scp", data.wav_scp), ("utt2spk", data.utt2spk)]
+    tables += [(n, data.tables[n]) for n in UTT_TABLES if n in data.tables]
+    genders = data.tables.get("spk2gender")
     keep = []
-    for utt in sorted(set(wav) | set(utt2spk)):
-        missing = [n for n, t in [("wav.scp", wav), ("utt2spk", utt2spk)] +
-                   [(n, tables[n]) for n in UTT_TABLES if n in tables] if utt not in t]
-        if not missing and "spk2gender" in tables and utt2spk[utt] not in tables["spk2gender"]:
-            missing = [f"spk2gender (speaker {utt2spk[utt]})"]
+    for utt in sorted(set(data.wav_scp) | set(data.utt2spk)):
+        missing = [n for n, t in tables if utt not in t]
+        if not missing and genders is not None and data.utt2spk[utt] not in genders:
+            missing = [f"spk2gender (speaker {data.utt2spk[utt]})"]
         if missing:
             dropped.append(f"utterance {utt}: not in {', '.join(missing)}")
         else:
             keep.append(utt)
+    return keep
+
+
+def fix_data_dir(path: str | Path) -> list[str]:
+    """Make a data dir consistent in place; the list of what was dropped and why.
+
+    Keeps the utterances present in wav.scp, utt2spk and every per-utterance table, whose speaker
+    has a valid spk2gender entry (when there is a spk2gender); filters the other tables, enrolls
+    and trials to them; sorts everything and regenerates spk2utt. The original files go to
+    ``<dir>/.backup/``, and the record is appended to ``<dir>/fix_data_dir.log``.
+    """
+    path, dropped = Path(path), []
+    data = _load_tolerant(path, dropped)
+    keep = _complete_utts(data, dropped)
     fixed = data.subset(keep)
-    for name, tab in tables.items():
+    for name, tab in data.tables.items():
         extra = sorted(set(tab) - set(fixed.tables[name]))
-        if extra and name in SPK_TABLES:
-            dropped.append(f"{name}: speaker(s) without utterances: {_few(extra)}")
-        elif extra:
-            dropped.append(f"{name}: entries of utterance(s) not kept: {_few(extra)}")
-    if enrolls is not None and len(fixed.enrolls) < len(enrolls):
-        dropped.append(f"enrolls: utterance(s) not in the data dir: {_few(sorted(set(enrolls) - set(fixed.enrolls)))}")
-    if trials is not None and len(fixed.trials) < len(trials):
-        gone = sorted({t.utt for t in trials} - set(keep))
-        dropped.append(f"trials: {len(trials) - len(fixed.trials)} trial(s) of utterance(s) not in the data dir: "
-                       f"{_few(gone)}")
+        if extra:
+            what = "speaker(s) without utterances" if name in SPK_TABLES else "entries of utterance(s) not kept"
+            dropped.append(f"{name}: {what}: {_few(extra)}")
+    if data.enrolls is not None and len(fixed.enrolls) < len(data.enrolls):
+        gone = sorted(set(data.enrolls) - set(fixed.enrolls))
+        dropped.append(f"enrolls: utterance(s) not in the data dir: {_few(gone)}")
+    if data.trials is not None and len(fixed.trials) < len(data.trials):
+        gone = sorted({t.utt for t in data.trials} - set(keep))
+        dropped.append(f"trials: {len(data.trials) - len(fixed.trials)} trial(s) of utterance(s) not in the "
+                       f"data dir: {_few(gone)}")
 
     backup = path / ".backup"
     backup.mkdir(exist_ok=True)
-    for name in ("wav.scp", "utt2spk", "spk2utt", *tables, "enrolls", "trials"):
+    for name in ("wav.scp", "utt2spk", "spk2utt", *data.tables, "enrolls", "trials"):
         if (path / name).is_file():
             shutil.copy2(path / name, backup / name)
     write_data_dir(replace(fixed, enrolls=tuple(sorted(fixed.enrolls)) if fixed.enrolls is not None else None), path)
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-    record = [f"# fix_data_dir {stamp}: kept {len(keep)} of {len(set(wav) | set(utt2spk))} utterance(s), "
+    total = len(set(data.wav_scp) | set(data.utt2spk))
+    record = [f"# fix_data_dir {time.strftime('%Y-%m-%d %H:%M:%S')}: kept {len(keep)} of {total} utterance(s), "
               f"{len(fixed.spk2utt)} speaker(s); originals in .backup/"]
     record += dropped or ["nothing dropped (files sorted, spk2utt regenerated)"]
     with open(path / FIX_LOG, "a", encoding="utf-8") as f:

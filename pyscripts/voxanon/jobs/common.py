@@ -51,8 +51,12 @@ class JobSpec:
     def tasks(self) -> list[int | None]:
         return list(range(self.first, self.last + 1)) if self.var else [None]
 
+    def for_task(self, template: str, task: int | None) -> str:
+        """``template`` (a log or file name) with the variable replaced by the task's index."""
+        return template if task is None else template.replace(self.var, str(task))
+
     def log_of(self, task: int | None) -> str:
-        return self.log if task is None else self.log.replace(self.var, str(task))
+        return self.for_task(self.log, task)
 
     def int_option(self, name: str, default: int | None = None) -> int | None:
         return int(self.options[name]) if name in self.options else default

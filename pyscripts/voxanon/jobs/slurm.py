@@ -142,7 +142,7 @@ def submit(spec: JobSpec, sbatch_args: list[str], qdir: Path, name: str) -> tupl
     status = qdir / f"{name}.{spec.var}.rc" if spec.var else qdir / f"{name}.rc"
     script = write_task_script(spec, RUNNER, str(status))
     for task in spec.tasks:  # stale statuses from an earlier run would read as this run's
-        Path(str(status).replace(spec.var, str(task)) if spec.var else status).unlink(missing_ok=True)
+        Path(spec.for_task(str(status), task)).unlink(missing_ok=True)
     out = qdir / (f"{name}.%a.slurm" if spec.var else f"{name}.slurm")
     cmd = ["sbatch", "--parsable", f"--job-name={name}", f"--output={out}", *sbatch_args]
     if spec.var:
@@ -187,7 +187,7 @@ def sacct_states(job_id: str) -> dict[str, str]:
 def collect(spec: JobSpec, job_id: str, status: Path, qdir: Path, name: str) -> list[tuple[int | None, str]]:
     """Exit status of every task; a task without one gets Slurm's view appended to its log."""
     def status_of(task):
-        return Path(str(status).replace(spec.var, str(task))) if spec.var else status
+        return Path(spec.for_task(str(status), task))
 
     deadline = time.time() + STATUS_WAIT_S
     while time.time() < deadline and not all(status_of(t).exists() for t in spec.tasks):
@@ -228,9 +228,11 @@ def main(argv: list[str]) -> int:
     job_id = None
 
     def cancel(signum, _frame):
+        done = "nothing submitted yet"
         if job_id:
             subprocess.run(["scancel", job_id])
-        print(f"{RUNNER}: interrupted (signal {signum}); cancelled Slurm job {job_id}", file=sys.stderr)
+            done = f"cancelled Slurm job {job_id}"
+        print(f"{RUNNER}: interrupted (signal {signum}); {done}", file=sys.stderr)
         sys.exit(128 + signum)
 
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
