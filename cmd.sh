@@ -5,7 +5,7 @@
 # run.pl accepts and ignores --gpu/--mem/..., so the same options serve both.
 # GPU stages (WavLM features, converter training, neural anonymizers, ASV training on a GPU conf)
 # use $cuda_cmd; CPU stages use $train_cmd (training, anonymization) and $decode_cmd (scoring).
-# Try the Slurm path on one machine: sudo utils/local_slurm.sh start (README, "Running on Slurm").
+# Try the Slurm path on one machine: sudo utils/local_slurm.sh start (README, "Running jobs").
 jobs=${VOXANON_JOBS:-run.pl}
 export train_cmd="$jobs --mem 4G"
 export decode_cmd="$jobs --mem 2G"

@@ -170,6 +170,10 @@ stop_pid() {  # stop_pid <pidfile> <name>
 }
 
 stop() {
+  if alive "$rt/slurmctld.pid"; then  # cancel what still runs, so no job outlives its cluster
+    squeue -h -o %A 2>/dev/null | xargs -r scancel 2>/dev/null || true
+    for _ in $(seq 20); do [ -z "$(squeue -h 2>/dev/null)" ] && break; sleep 0.5; done
+  fi
   stop_pid "$rt/slurmd.pid" slurmd
   stop_pid "$rt/slurmctld.pid" slurmctld
   stop_pid "$rt/slurmdbd.pid" slurmdbd
