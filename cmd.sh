@@ -1,12 +1,12 @@
 # How the recipe's jobs run; sourced by run.sh. One line switches the whole recipe:
-#   jobs=run.pl     this machine: array jobs in parallel up to --max-jobs-run (default: CPU cores)
-#   jobs=slurm.pl   a Slurm cluster: one sbatch array per step; options mapped to sbatch by conf/slurm.conf
-# or, without editing: VOXANON_JOBS=slurm.pl ./run.sh ...
+#   runner=run.pl     this machine: array jobs in parallel up to --max-jobs-run (default: CPU cores)
+#   runner=slurm.pl   a Slurm cluster: one sbatch array per step; options mapped to sbatch by conf/slurm.conf
+# or, without editing: VOXANON_RUNNER=slurm.pl ./run.sh ...
 # run.pl accepts and ignores --gpu/--mem/..., so the same options serve both.
 # GPU stages (WavLM features, converter training, neural anonymizers, ASV training on a GPU conf)
 # use $cuda_cmd; CPU stages use $train_cmd (training, anonymization) and $decode_cmd (scoring).
 # Try the Slurm path on one machine: sudo utils/local_slurm.sh start (README, "Running jobs").
-jobs=${VOXANON_JOBS:-run.pl}
-export train_cmd="$jobs --mem 4G"
-export decode_cmd="$jobs --mem 2G"
-export cuda_cmd="$jobs --gpu 1 --mem 16G"
+runner=${VOXANON_RUNNER:-run.pl}
+export train_cmd="$runner --mem 4G"
+export decode_cmd="$runner --mem 2G"
+export cuda_cmd="$runner --gpu 1 --mem 16G"

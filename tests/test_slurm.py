@@ -111,7 +111,7 @@ def test_interrupt_cancels_the_job(slurm_env, tmp_path):
 
 
 def test_anonymize_stage_through_slurm(slurm_env, tmp_path):
-    """run.sh stage 5 (steps/anonymize_sets.sh) with cmd.sh switched by VOXANON_JOBS=slurm.pl."""
+    """run.sh stage 5 (steps/anonymize_sets.sh) with cmd.sh switched by VOXANON_RUNNER=slurm.pl."""
     data = tmp_path / "data" / "tiny"
     (data / "wav").mkdir(parents=True)
     rng = np.random.default_rng(0)
@@ -129,7 +129,7 @@ def test_anonymize_stage_through_slurm(slurm_env, tmp_path):
     conf = tmp_path / "tiny.yaml"
     conf.write_text("exp: slurm_tiny\ndata:\n  recipe: mini\n  eval_sets: [tiny]\n"
                     "anonymizer:\n  system: mcadams\n  suffix: _mc\n  seed: 1\n  device: cpu\n")
-    env = {**slurm_env, "VOXANON_JOBS": "slurm.pl", "VOXANON_DATA": str(tmp_path / "data"), "VOXANON_NJ": "2",
+    env = {**slurm_env, "VOXANON_RUNNER": "slurm.pl", "VOXANON_DATA": str(tmp_path / "data"), "VOXANON_NJ": "2",
            "VOXANON_EXP": str(tmp_path / "exp")}
     res = subprocess.run(["bash", "-c", f". ./path.sh && . ./cmd.sh && steps/anonymize_sets.sh {conf}"],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
