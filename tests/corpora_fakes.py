@@ -126,7 +126,7 @@ def fake_iemocap(root: Path) -> dict[str, str]:
                 labels[utt] = label
                 write_tone(session / "sentences" / "wav" / dialog / f"{utt}.wav", seed=s * 8 + k * 4 + n)
                 emo_lines += [f"[{n}.0000 - {n}.9000]\t{utt}\t{label}\t[2.5000, 3.0000, 3.0000]",
-                              f"C-E1:\tNeutral state;\t()", ""]
+                              "C-E1:\tNeutral state;\t()", ""]
                 trans_lines.append(f"{utt} [{n}.0000-{n}.9000]: Well, it's turn {n}!")
             (session / "dialog" / "EmoEvaluation").mkdir(parents=True, exist_ok=True)
             (session / "dialog" / "EmoEvaluation" / f"{dialog}.txt").write_text("\n".join(emo_lines) + "\n")

@@ -6,7 +6,7 @@ import pytest
 from corpora_fakes import fake_iemocap
 from voxanon.corpora.common import CorpusError, finish
 from voxanon.corpora.iemocap import EMOTIONS, prepare_iemocap, speaker_of
-from voxanon.data.kaldi import load_data_dir, validate_data_dir, write_table
+from voxanon.data.kaldi import validate_data_dir, write_table
 
 
 def test_stand_in_split_labels_folds_exactly(tmp_path):

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 from voxanon.config import ConfigError, from_dict, to_dict
-from voxanon.registry import (ChecksumMismatch, ModelEntry, ModelError, ModelsConfig, check_model, fetch_model,
+from voxanon.registry import (ModelEntry, ModelError, ModelsConfig, check_model, fetch_model,
                               load_registry, missing_lines, models_in_values)
 
 
@@ -32,7 +33,7 @@ def conf_values(raw: dict[str, Any]) -> list[Any]:
     from voxanon.experiment import SECTIONS, section_class
 
     values = []
-    for section in (s for s in SECTIONS if s in raw):
+    for section in (s for s in SECTIONS if s in raw and s != "models"):  # models.paths is checked by resolve
         try:
             cls = section_class(section)
         except ModuleNotFoundError:  # a section this version does not have yet
@@ -96,8 +97,6 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{'':26} {status.detail}")
         return 0
 
-    from pathlib import Path
-
     ok = True
     for path in paths:
         if not Path(path).expanduser().exists():
@@ -115,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
         status = check_model(entry, config, verify=True)
         if status.state == "missing":
-            lines = missing_lines(entry, config) if not entry.package else [status.detail]
+            overridden = entry.package or name in config.paths  # not a cache file: the resolve message says it
+            lines = [status.detail] if overridden else missing_lines(entry, config)
             print("\n".join(lines))
             ok = False
         elif status.state == "mismatch":
