@@ -20,13 +20,14 @@ RATE = 16000
 def speaker_wave(spk: int, utt: int, seconds: float, emotion: int = 0) -> np.ndarray:
     rng = np.random.default_rng([spk, utt, emotion, 7])
     t = np.arange(int(seconds * RATE)) / RATE
-    f0 = 95 + 23 * spk + 40 * emotion + rng.normal(0, 2)
+    f0 = (95 + 23 * spk) * (1 + 0.3 * emotion) + rng.normal(0, 2)
     env = np.random.default_rng([spk, 99]).uniform(0.1, 1.0, 12)  # speaker's harmonic envelope
     vib = 1 + 0.01 * np.sin(2 * np.pi * rng.uniform(3, 6) * t)
     phase = 2 * np.pi * np.cumsum(f0 * vib) / RATE
-    sig = sum(env[h - 1] * np.sin(h * phase) / h for h in range(1, 13))
+    tilt = np.arange(1, 13) ** (0.8 * emotion)  # emotions brighten the spectrum
+    sig = sum(tilt[h - 1] * env[h - 1] * np.sin(h * phase) / h for h in range(1, 13))
     am = 0.6 + 0.4 * np.sin(2 * np.pi * rng.uniform(2, 5) * t + rng.uniform(0, 6)) ** 2
-    x = (1 + emotion) * 0.1 * sig * am + 0.005 * rng.standard_normal(len(t))
+    x = 0.1 * sig * am / tilt.max() + 0.005 * rng.standard_normal(len(t))
     return x.astype(np.float32)
 
 

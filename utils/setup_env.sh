@@ -9,7 +9,7 @@ cd "$root"
 python=${PYTHON:-python3}
 venv=$root/.venv
 stamp=$venv/.voxanon-stamp
-debian_pkgs="espeak-ng flite sox ffmpeg"
+debian_pkgs="espeak-ng flite sox ffmpeg chromium"  # chromium: headless check of the HTML report (tests)
 key=$(cat requirements.txt utils/setup_env.sh | sha256sum | cut -d' ' -f1)
 
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$key" ]; then
