@@ -71,10 +71,10 @@ def cmd_pairs(args, cfg: TrainConfig) -> None:
     from voxanon.knn.matcher import knn_average
     from voxanon.models.pairs import make_shard
 
+    pool = torch.from_numpy(target_frames(args.conf, cfg.pairs.target)).to(resolve_device(args.device))
     check_stamp(args, cfg)
     utts = sorted(load_scp(args.feats).keys())
     part = utts[(args.job - 1) * len(utts) // args.nj: args.job * len(utts) // args.nj]
-    pool = torch.from_numpy(target_frames(args.conf, cfg.pairs.target)).to(resolve_device(args.device))
     make_shard(Path(args.feats), part, pool, cfg.pairs.k, knn_average, Path(args.pairs_dir), args.job)
 
 
@@ -82,8 +82,8 @@ def cmd_finalize(args, cfg: TrainConfig) -> None:
     from voxanon.models.pairs import finalize
     from voxanon.models.units import fit_units
 
-    check_stamp(args, cfg)
     frames = target_frames(args.conf, cfg.pairs.target)
+    check_stamp(args, cfg)
     disc = cfg.objectives.discrete
     centroids = fit_units(frames, disc.units, disc.kmeans_frames, cfg.optim.seed, cfg.pairs.target) \
         if disc.enabled else None

@@ -69,8 +69,8 @@ def collate(items: list[tuple[str, np.ndarray, np.ndarray, int]]) -> dict:
     source = torch.zeros(len(items), int(lengths.max()), dim)
     target = torch.zeros_like(source)
     for i, (_, s, t, _) in enumerate(items):
-        source[i, : len(s)] = torch.from_numpy(np.asarray(s, dtype=np.float32))
-        target[i, : len(t)] = torch.from_numpy(np.asarray(t, dtype=np.float32))
+        source[i, : len(s)] = torch.from_numpy(np.array(s, dtype=np.float32))
+        target[i, : len(t)] = torch.from_numpy(np.array(t, dtype=np.float32))
     return {"ids": [u for u, _, _, _ in items], "source": source, "target": target, "lengths": lengths,
             "speakers": torch.tensor([spk for _, _, _, spk in items])}
 

@@ -185,7 +185,7 @@ def train(cfg: TrainConfig, pairs_dir: Path, out_dir: Path, device: str = "cpu")
         if d.world > 1:
             dist.all_reduce(finite, op=dist.ReduceOp.MIN)
         if finite.item() < 1:
-            raise NonFiniteLoss(f"non-finite loss at step {step + 1} (rank {d.rank}: {float(loss):.4g}); batch "
+            raise NonFiniteLoss(f"non-finite loss at step {step + 1} (rank {d.rank}: {float(loss.detach()):.4g}); batch "
                                 f"utterances: {' '.join(batch['ids'])}; last good checkpoint kept in {ckpt_dir}")
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
