@@ -74,6 +74,9 @@ def test_table1_from_synthetic_results(tmp_path):
                     "X\tnot run\tother\t-\n")
     assert table1.main(["confs", "--rows", str(rows), "--conf-dir", str(conf_dir), "--dir", str(study)]) == 0
     assert read_yaml(study / "conf" / "mcadams.yaml")["exp"] == "mcadams"
+    # the first experiment trains the ASV on original data, the others (same data) reuse it
+    assert "orig_model" not in (read_yaml(study / "conf" / "mcadams.yaml").get("asv") or {})
+    assert read_yaml(study / "conf" / "admix.yaml")["asv"]["orig_model"] == "exp/mcadams/asv_orig"
     write_results(exp_root, "mcadams", results(8.0, 55.0, 10.0))
     write_results(exp_root, "admix", results(40.0, 47.0, 3.5))
     # the last row has no results: its cells are '-'
@@ -139,6 +142,7 @@ def test_sweep_confs_and_plot(tmp_path):
         assert (a["p"], b["p"]) == (pytest.approx(1 - p), p)
         assert conf["exp"] == f"sw_p{p:g}_mini" and conf["data"] == SETUP["data"]
         assert conf["anonymizer"]["suffix"] == f"_admix_p{p:g}"
+        assert conf.get("asv", {}).get("orig_model") == (None if p == 0 else "exp/sw_p0_mini/asv_orig")
     # privacy rises faster than utility falls (the paper's finding); p = 0.325 has no results yet
     for p in (0, 0.2, 0.4, 1):
         write_results(exp_root, f"sw_p{p:g}_mini", results(8 + 60 * p ** 0.5, 57 - 27 * p, 3 + 0.6 * p))

@@ -28,6 +28,34 @@ def derive_conf(system_conf: dict[str, Any], setup_conf: dict[str, Any] | None, 
     return conf
 
 
+def attacker_data(conf: dict[str, Any]) -> tuple:
+    """What the original-data attacker is trained on: the recipe, its options (the target pool
+    aside) and the training set."""
+    data = conf.get("data") or {}
+    options = {k: v for k, v in (data.get("options") or {}).items() if k != "target_pool"}
+    return data.get("recipe"), repr(sorted(options.items())), data.get("asv_train_set")
+
+
+def share_asv_orig(confs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Let every experiment that has the first one's data and attacker settings use the first
+    one's ASV trained on original data (stage 6 trains it once, in exp/<first exp>/asv_orig)
+    instead of training its own copy. The egs scripts run the experiments in list order."""
+    if not confs:
+        return confs
+    first = confs[0]
+    asv = dict(first.get("asv") or {})
+    if asv.get("orig_model"):
+        return confs  # already a pretrained model: nothing to share
+    shared = f"exp/{first['exp']}/asv_orig"
+    out = [first]
+    for conf in confs[1:]:
+        mine = dict(conf.get("asv") or {})
+        if attacker_data(conf) == attacker_data(first) and mine == asv:
+            conf = {**conf, "asv": {**mine, "orig_model": shared}}
+        out.append(conf)
+    return out
+
+
 def write_conf(conf: dict[str, Any], path: Path) -> Path:
     """Write ``conf`` atomically and check that it parses as an experiment conf."""
     text = yaml.safe_dump(conf, sort_keys=False)

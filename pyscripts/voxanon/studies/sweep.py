@@ -25,7 +25,7 @@ from pathlib import Path
 from voxanon.config import ConfigError, read_yaml
 from voxanon.data.kaldi import atomic_write_text
 from voxanon.progress import setup_logging
-from voxanon.studies.confs import derive_conf, setup_of, write_conf
+from voxanon.studies.confs import derive_conf, setup_of, share_asv_orig, write_conf
 from voxanon.studies.metrics import Metrics, ResultsError, load_metrics, read_results
 
 log = logging.getLogger("voxanon.studies")
@@ -51,11 +51,10 @@ def with_p(base: dict, p: float) -> dict:
 def make_confs(base_conf: str, ps: list[float], setup_conf: str | None, out_dir: Path, name: str) -> list[tuple[float, str]]:
     base = read_yaml(base_conf)
     setup, tag = setup_of(setup_conf)
-    experiments = []
-    for p in ps:
-        exp = f"{name}_p{p:g}{tag}"
-        write_conf(derive_conf(with_p(base, p), setup, exp), out_dir / "conf" / f"p{p:g}.yaml")
-        experiments.append((p, exp))
+    experiments = [(p, f"{name}_p{p:g}{tag}") for p in ps]
+    confs = share_asv_orig([derive_conf(with_p(base, p), setup, exp) for p, exp in experiments])
+    for (p, _), conf in zip(experiments, confs):
+        write_conf(conf, out_dir / "conf" / f"p{p:g}.yaml")
     atomic_write_text(out_dir / "experiments.tsv", "".join(f"{p:g}\t{exp}\n" for p, exp in experiments))
     return experiments
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from voxanon.config import ConfigError, read_yaml
 from voxanon.data.kaldi import atomic_write_text
 from voxanon.progress import setup_logging
-from voxanon.studies.confs import derive_conf, setup_of, write_conf
+from voxanon.studies.confs import derive_conf, setup_of, share_asv_orig, write_conf
 from voxanon.studies.metrics import Metrics, ResultsError, has_scenario, load_metrics, read_results
 
 log = logging.getLogger("voxanon.studies")
@@ -61,15 +61,18 @@ def make_confs(rows: list[Row], conf_dir: Path, setup_conf: str | None, out_dir:
     missing = [r.conf for r in rows if r.conf != ORIGINAL and not (conf_dir / f"{r.conf}.yaml").is_file()]
     if missing:
         raise ConfigError(f"conf(s) missing in {conf_dir}: {', '.join(f'{m}.yaml' for m in missing)}")
-    done = []
+    done, confs = [], []
     for row in rows:
-        if row.conf == ORIGINAL:
-            done.append(row)
-            continue
-        system = read_yaml(conf_dir / f"{row.conf}.yaml")
-        exp = f"{system.get('exp', row.conf)}{tag}"
-        write_conf(derive_conf(system, setup, exp), out_dir / "conf" / f"{row.conf}.yaml")
-        done.append(Row(row.id, row.label, row.conf, row.paper, exp))
+        if row.conf != ORIGINAL:
+            system = read_yaml(conf_dir / f"{row.conf}.yaml")
+            exp = f"{system.get('exp', row.conf)}{tag}"
+            confs.append(derive_conf(system, setup, exp))
+            row = Row(row.id, row.label, row.conf, row.paper, exp)
+        done.append(row)
+    confs = iter(share_asv_orig(confs))
+    for row in done:
+        if row.conf != ORIGINAL:
+            write_conf(next(confs), out_dir / "conf" / f"{row.conf}.yaml")
     atomic_write_text(out_dir / "experiments.tsv", "".join(
         f"{r.id}\t{r.label}\t{r.conf}\t{r.paper}\t{r.exp}\n" for r in done))
     return done
