@@ -122,7 +122,7 @@ def build_matching_sets(pool_dir: str | Path, feat_dir: str | Path, out_dir: str
                 continue
             minutes = len(frames) / FRAMES_PER_MINUTE
             if minutes < cfg.min_minutes:
-                log.warning("target %s has %.2f min of speech, less than targets.min_minutes=%.1f",
+                log.warning("target %s has %.2f min of speech, less than targets.min_minutes=%.2f",
                             spk, minutes, cfg.min_minutes)
             infos.append(TargetInfo(spk, genders.get(spk, ""), round(minutes, 3), used))
             yield spk, frames

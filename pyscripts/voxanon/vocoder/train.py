@@ -1,0 +1,194 @@
+"""Training the kNN-VC vocoder: prematched data, then HiFi-GAN (generator + MPD/MSD), resumable, DDP.
+
+Prematching (kNN-VC's "prematched" vocoder): every WavLM frame of an utterance is replaced by the
+mean of its k nearest frames (cosine) among the same speaker's *other* utterances, so the vocoder
+learns from the kind of features the matcher produces at conversion time.
+
+Training pairs random ``segment_frames`` windows of prematched features (T, D) with the audio they
+came from (T * 320 samples). Losses as HiFi-GAN: LSGAN + feature matching + 45 x mel L1; AdamW
+(2e-4, betas 0.8/0.99), learning rates decayed by 0.999 per epoch. ``out_dir`` holds
+``state.pt`` (everything needed to resume, written atomically every ``save_every`` steps) and
+``g_<step>.pt`` in the published ``{"generator": ...}`` layout. Run under ``torchrun
+--nproc_per_node N`` for several GPUs (DistributedDataParallel; rank 0 writes).
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from voxanon.audio import load_16k
+from voxanon.data.features import load_scp, write_shard
+from voxanon.data.kaldi import DataDir, resolve_wav
+from voxanon.features.wavlm import HOP
+from voxanon.knn.matcher import knn_average
+from voxanon.progress import Progress
+from voxanon.vocoder.discriminators import Discriminators, discriminator_loss, feature_loss, generator_loss
+from voxanon.vocoder.hifigan import Generator, HiFiGANConfig, save_generator
+
+log = logging.getLogger("voxanon.vocoder")
+
+
+def prematch(data: DataDir, feats_scp: str | Path, out_dir: str | Path, k: int = 4, device: str = "cpu") -> Path:
+    """Write prematched features of every utterance whose speaker has another utterance."""
+    feats = load_scp(feats_scp)
+    spk2utt: dict[str, list[str]] = {}
+    for utt in data.utts:
+        if utt in feats:
+            spk2utt.setdefault(data.utt2spk[utt], []).append(utt)
+    progress = Progress(len(spk2utt), "prematch speakers")
+
+    def items():
+        for spk, utts in sorted(spk2utt.items()):
+            if len(utts) < 2:
+                log.warning("speaker %s has one utterance: nothing to prematch against; skipped", spk)
+                progress.step()
+                continue
+            mats = {u: torch.from_numpy(np.array(feats[u], dtype=np.float32)).to(device) for u in utts}
+            for u in utts:
+                pool = torch.cat([m for v, m in mats.items() if v != u])
+                yield u, knn_average(mats[u], pool, k).cpu().numpy()
+            progress.step()
+
+    return write_shard(out_dir, "prematch", 1, items())
+
+
+class SegmentDataset(Dataset):
+    """(features (S, D), audio (S * 320,)) windows; utterances shorter than S are zero-padded."""
+
+    def __init__(self, data: DataDir, feats_scp: str | Path, segment_frames: int, seed: int = 0):
+        self.data, self.segment = data, segment_frames
+        self.feats = load_scp(feats_scp)
+        self.utts = [u for u in data.utts if u in self.feats]
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return len(self.utts)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        utt = self.utts[i]
+        feats = np.asarray(self.feats[utt], dtype=np.float32)
+        audio = load_16k(resolve_wav(self.data, utt), self.data.path).samples
+        start = int(self.rng.integers(0, max(1, len(feats) - self.segment + 1)))
+        f = feats[start:start + self.segment]
+        a = audio[start * HOP:(start + self.segment) * HOP]
+        f = np.pad(f, ((0, self.segment - len(f)), (0, 0)))
+        a = np.pad(a, (0, self.segment * HOP - len(a)))
+        return torch.from_numpy(f), torch.from_numpy(a.astype(np.float32))
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    steps: int = 2_500_000
+    batch_size: int = 16
+    segment_frames: int = 26  # 8320 samples, about HiFi-GAN's 8192
+    channels: int = 512  # generator width after lin_pre (512 in the published vocoder)
+    lr: float = 2e-4
+    lr_decay: float = 0.999
+    save_every: int = 5000
+    workers: int = 2
+    seed: int = 1234
+
+
+class LogMel(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        import torchaudio
+
+        self.mel = torchaudio.transforms.MelSpectrogram(16000, n_fft=1024, hop_length=256, f_max=8000, n_mels=80,
+                                                        power=1.0)
+
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        return torch.log(self.mel(wav).clamp_min(1e-5))
+
+
+def train(data: DataDir, feats_scp: str | Path, out_dir: str | Path, opts: TrainOptions, device: str = "cpu") -> int:
+    """Train (or resume) until ``opts.steps``; returns the step reached."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    rank = 0
+    if distributed:
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+        rank = dist.get_rank()
+        if device.startswith("cuda"):
+            device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+            torch.cuda.set_device(device)
+    torch.manual_seed(opts.seed + rank)
+    dataset = SegmentDataset(data, feats_scp, opts.segment_frames, opts.seed + rank)
+    if not len(dataset):
+        raise ValueError(f"{feats_scp}: no utterance of {data.path} has features")
+    in_dim = dataset[0][0].shape[1]
+    gen = Generator(HiFiGANConfig(in_dim=in_dim, initial_channels=opts.channels)).to(device)
+    disc = Discriminators().to(device)
+    opt_g = torch.optim.AdamW(gen.parameters(), opts.lr, betas=(0.8, 0.99))
+    opt_d = torch.optim.AdamW(disc.parameters(), opts.lr, betas=(0.8, 0.99))
+    sched_g = torch.optim.lr_scheduler.ExponentialLR(opt_g, opts.lr_decay)
+    sched_d = torch.optim.lr_scheduler.ExponentialLR(opt_d, opts.lr_decay)
+    step, epoch = 0, 0
+    state_path = out_dir / "state.pt"
+    if state_path.is_file():
+        state = torch.load(state_path, map_location=device, weights_only=True)
+        for obj, key in ((gen, "generator"), (disc, "discriminators"), (opt_g, "opt_g"), (opt_d, "opt_d"),
+                         (sched_g, "sched_g"), (sched_d, "sched_d")):
+            obj.load_state_dict(state[key])
+        step, epoch = int(state["step"]), int(state["epoch"])
+        log.info("resumed from %s at step %d (epoch %d)", state_path, step, epoch)
+    g_model, d_model = gen, disc
+    if distributed:
+        g_model, d_model = DistributedDataParallel(gen), DistributedDataParallel(disc)
+    sampler = DistributedSampler(dataset, seed=opts.seed) if distributed else None
+    loader = DataLoader(dataset, opts.batch_size, shuffle=sampler is None, sampler=sampler,
+                        num_workers=opts.workers, drop_last=len(dataset) >= opts.batch_size)
+    mel = LogMel().to(device)
+    progress = Progress(opts.steps - step, "vocoder steps")
+
+    def save():
+        if rank:
+            return
+        tmp = state_path.with_suffix(".tmp")
+        torch.save({"generator": gen.state_dict(), "discriminators": disc.state_dict(), "opt_g": opt_g.state_dict(),
+                    "opt_d": opt_d.state_dict(), "sched_g": sched_g.state_dict(), "sched_d": sched_d.state_dict(),
+                    "step": step, "epoch": epoch, "options": asdict(opts)}, tmp)
+        os.replace(tmp, state_path)
+        save_generator(gen, out_dir / f"g_{step:08d}.pt")
+        log.info("step %d: saved %s and g_%08d.pt", step, state_path, step)
+
+    while step < opts.steps:
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        for feats, wav in loader:
+            feats, wav = feats.to(device), wav.to(device).unsqueeze(1)
+            fake = g_model(feats)
+            loss_d = discriminator_loss(d_model(wav), d_model(fake.detach()))
+            opt_d.zero_grad()
+            loss_d.backward()
+            opt_d.step()
+            real_out, fake_out = d_model(wav), d_model(fake)
+            loss_mel = F.l1_loss(mel(fake.squeeze(1)), mel(wav.squeeze(1)))
+            loss_g = generator_loss(fake_out) + feature_loss(real_out, fake_out) + 45 * loss_mel
+            opt_g.zero_grad()
+            loss_g.backward()
+            opt_g.step()
+            step += 1
+            progress.step()
+            if step % 100 == 0 or step == opts.steps:
+                log.info("step %d: loss_d %.3f loss_g %.3f mel %.3f", step, loss_d.item(), loss_g.item(), loss_mel.item())
+            if step % opts.save_every == 0 or step == opts.steps:
+                save()
+            if step >= opts.steps:
+                break
+        epoch += 1
+        sched_g.step()
+        sched_d.step()
+    if distributed:
+        dist.destroy_process_group()
+    return step

@@ -1,0 +1,47 @@
+"""HiFi-GAN generator: the published checkpoint layout, shapes, loudness."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import pyloudnorm
+import torch
+
+from knnvc_helpers import tiny_generator
+from voxanon.vocoder.hifigan import Generator, load_generator, save_generator, vocode
+
+
+def test_published_layout_keys_and_size():
+    sd = Generator().state_dict()
+    for key in ("lin_pre.weight", "conv_pre.weight_g", "conv_pre.weight_v", "ups.3.weight_v",
+                "resblocks.11.convs1.2.weight_g", "resblocks.0.convs2.0.bias", "conv_post.weight_g"):
+        assert key in sd
+    assert sd["lin_pre.weight"].shape == (512, 1024)
+    assert sd["ups.0.weight_v"].shape == (512, 256, 20) and sd["ups.3.weight_v"].shape == (64, 32, 4)
+    assert len([k for k in sd if k.startswith("resblocks.")]) == 12 * 3 * 2 * 3
+
+
+def test_round_trip_and_wrong_layout(tmp_path):
+    gen = tiny_generator(seed=4)
+    save_generator(gen, tmp_path / "g.pt")
+    assert set(torch.load(tmp_path / "g.pt", weights_only=True)) == {"generator"}
+    loaded = load_generator(tmp_path / "g.pt")
+    feats = torch.randn(1, 7, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(feats), gen(feats), rtol=0, atol=0)
+    sd = torch.load(tmp_path / "g.pt", weights_only=True)
+    del sd["generator"]["conv_post.weight_g"]
+    torch.save(sd, tmp_path / "broken.pt")
+    with pytest.raises(ValueError, match=r"missing keys: conv_post\.weight_g"):
+        load_generator(tmp_path / "broken.pt")
+    torch.save({"cfg": {}, "model": {}}, tmp_path / "wavlm.pt")
+    with pytest.raises(ValueError, match="expected a dict with key 'generator'"):
+        load_generator(tmp_path / "wavlm.pt")
+
+
+def test_vocode_length_and_loudness():
+    gen = tiny_generator()
+    audio = vocode(gen, torch.randn(40, 64) * 3, target_lufs=-16.0)
+    assert audio.sample_rate == 16000 and len(audio.samples) == 40 * 320
+    assert np.isfinite(audio.samples).all()
+    loudness = pyloudnorm.Meter(16000).integrated_loudness(audio.samples.astype(np.float64))
+    assert abs(loudness - (-16.0)) < 0.5
