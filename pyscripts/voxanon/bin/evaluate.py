@@ -43,8 +43,6 @@ def resolve_orig_model(asv: AsvConfig, exp: Path) -> Path | str:
 
 
 def run_asv(data_cfg, asv: AsvConfig, ev: EvalConfig, data_root: Path, suffix: str, exp: Path, out: Path) -> dict:
-    import torch
-
     from voxanon.anonymize.base import resolve_device
     from voxanon.eval.asv_model import load_asv
     from voxanon.eval.scoring import EmbeddingStore, evaluate_asv, find_trial_lists
@@ -59,7 +57,6 @@ def run_asv(data_cfg, asv: AsvConfig, ev: EvalConfig, data_root: Path, suffix: s
         if isinstance(path, str):
             stores[key] = path
             continue
-        torch.manual_seed(0)
         stores[key] = EmbeddingStore(load_asv(path, device), path, out / "emb" / f"asv_{key}", ev.target_lufs,
                                      ev.peak, ev.allow_pipes)
     metric_args = {"p_target": ev.dcf_p_target, "c_miss": ev.dcf_c_miss, "c_fa": ev.dcf_c_fa,

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from voxanon.audio import AudioError, load_16k, loudness_normalize, peak_normalize
+from voxanon.audio import SAMPLE_RATE, Audio, AudioError, load_16k, loudness_normalize, peak_normalize
 from voxanon.data.kaldi import DataDir, DataDirError, Trial, atomic_write_text, load_data_dir, resolve_wav
 from voxanon.eval.asv_model import AsvModel, model_tag
 from voxanon.eval.eer import MetricUndefined, all_metrics
@@ -119,9 +119,8 @@ def check_trials(trials: tuple[Trial, ...], enroll: dict[str, list[str]], enroll
         raise TrialError(f"{where}: " + "; ".join(problems))
 
 
-def preprocess(samples: np.ndarray, target_lufs: float, peak: float):
-    from voxanon.audio import SAMPLE_RATE, Audio
-
+def preprocess(samples: np.ndarray, target_lufs: float, peak: float) -> np.ndarray:
+    """VPC scoring pre-processing of 16 kHz samples: loudness to ``target_lufs``, then peak."""
     audio = loudness_normalize(Audio(samples, SAMPLE_RATE), target_lufs)
     return peak_normalize(audio, peak).samples
 
