@@ -1,0 +1,55 @@
+"""Speech recognition behind one small interface, with two Whisper backends.
+
+    asr = load_asr(AsrConfig(backend="faster_whisper", model="whisper-base-ct2"), device="cpu")
+    asr.transcribe(audio)             # Audio (any rate; resampled to 16 kHz) -> str
+    asr.transcribe_batch([a1, a2])    # -> [str, str]; batched where the backend allows
+
+* ``faster_whisper``: a CTranslate2 model dir (registry name such as ``whisper-base-ct2``,
+  ``whisper-tiny.en-ct2``, or a local dir); ``compute_type`` and ``cpu_threads`` apply.
+* ``whisper``: openai-whisper with a checkpoint ``.pt`` (registry name such as
+  ``whisper-medium.en``, or a local ``.pt``), loaded with ``torch.load(weights_only=True)``.
+  Utterances up to 30 s are decoded ``batch_size`` at a time; longer ones one by one.
+
+Models are resolved through ``voxanon.registry``; nothing is downloaded here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from voxanon.audio import Audio
+
+
+@dataclass(frozen=True)
+class AsrConfig:
+    backend: Literal["faster_whisper", "whisper"] = "faster_whisper"
+    model: str = "whisper-base-ct2"  # registry name or local path (CT2 dir / .pt)
+    language: str = "en"  # forced decoding language ("" = detect; multilingual models only)
+    beam_size: int = 5
+    batch_size: int = 8  # whisper backend: utterances per decoding batch
+    compute_type: str = "default"  # faster_whisper: default, int8, float16, float32, ...
+    cpu_threads: int = 0  # 0 = the library's default
+
+    def __post_init__(self):
+        if self.beam_size < 1 or self.batch_size < 1 or self.cpu_threads < 0:
+            raise ValueError("asr: beam_size and batch_size must be >= 1, cpu_threads >= 0")
+
+
+class Asr(Protocol):
+    def transcribe(self, audio: Audio) -> str: ...
+
+    def transcribe_batch(self, audios: list[Audio]) -> list[str]: ...
+
+
+def load_asr(config: AsrConfig, device: str = "cpu") -> Asr:
+    """The backend ``config`` names, with its model resolved through the registry."""
+    from voxanon.registry import resolve_model
+
+    path = resolve_model(config.model)
+    if config.backend == "faster_whisper":
+        from voxanon.asr.faster import FasterWhisperAsr
+
+        return FasterWhisperAsr(path, config, device)
+    from voxanon.asr.torch_whisper import OpenAiWhisperAsr
+
+    return OpenAiWhisperAsr(path, config, device)

@@ -1,0 +1,135 @@
+"""Text-to-speech with a pool of voices to draw from: Piper VITS voices (single- or
+multi-speaker) and espeak-ng voice variants.
+
+    tts = Tts(TtsConfig(), device="cpu")
+    speaker = tts.choose(rng, input_gender="f")    # one pool member, drawn uniformly
+    audio = tts.synthesize("Hello 42 times.", speaker)   # Audio, 16 kHz mono
+
+Every speaker of every voice is one pool member: a multi-speaker Piper voice adds all of its
+speakers (or those ``speakers`` keeps), a single-speaker voice one, each espeak-ng voice one.
+Text is normalized (numbers and symbols spelled out) and synthesized sentence by sentence.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from voxanon.audio import SAMPLE_RATE, Audio, peak_normalize, resample
+from voxanon.tts.text import normalize_text, split_sentences
+
+SENTENCE_PAUSE_S = 0.2  # silence between synthesized sentences
+
+
+@dataclass(frozen=True)
+class TtsConfig:
+    # Piper voices: registry names (conf/models.yaml) or paths to .onnx files (.onnx.json beside).
+    piper_voices: tuple[str, ...] = ("piper-joe-medium",)
+    # espeak-ng voices (<language>+<variant>); [] for none.
+    espeak_voices: tuple[str, ...] = ()
+    # Keep only these speakers of multi-speaker Piper voices (names from the voice's
+    # speaker_id_map, or numeric ids); empty keeps all.
+    speakers: tuple[str, ...] = ()
+    # "any", a fixed gender ("m", "f"), or relative to the input speaker ("same", "opposite";
+    # needs spk2gender). Anything but "any" needs speaker_genders.
+    gender: Literal["any", "m", "f", "same", "opposite"] = "any"
+    # File of "<speaker> m|f" lines; <speaker> is a multi-speaker voice's speaker name, a
+    # single-speaker Piper voice's name (en_US-joe-medium) or an espeak voice (en-us+f3).
+    speaker_genders: str = ""
+    length_scale: float = 1.0  # Piper speaking-rate factor (>1 slower)
+    espeak_rate: int = 165  # espeak-ng words per minute
+
+    def __post_init__(self):
+        if not self.piper_voices and not self.espeak_voices:
+            raise ValueError("tts: give at least one of piper_voices, espeak_voices")
+        if self.gender != "any" and not self.speaker_genders:
+            raise ValueError(f"tts.gender {self.gender!r} needs tts.speaker_genders (a '<speaker> m|f' file)")
+
+
+@dataclass(frozen=True)
+class Speaker:
+    backend: str  # "piper" or "espeak"
+    voice: str  # Piper voice name (file stem) or espeak voice
+    name: str  # speaker name (see TtsConfig.speaker_genders)
+    sid: int | None = None  # speaker id of a multi-speaker Piper voice
+
+    @property
+    def label(self) -> str:
+        return f"{self.backend}:{self.voice}" + (f":{self.name}" if self.sid is not None else "")
+
+
+def read_genders(path: str | Path) -> dict[str, str]:
+    genders = {}
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        parts = line.split()
+        if not parts or parts[0].startswith("#"):
+            continue
+        if len(parts) != 2 or parts[1] not in ("m", "f"):
+            raise ValueError(f"{path}:{n}: expected '<speaker> m|f', got {line!r}")
+        genders[parts[0]] = parts[1]
+    return genders
+
+
+class Tts:
+    def __init__(self, config: TtsConfig, device: str = "cpu"):
+        from voxanon.registry import resolve_model
+        from voxanon.tts.espeak import EspeakBackend
+        from voxanon.tts.piper_voice import PiperVoiceBackend
+
+        self.config = config
+        self.piper: dict[str, PiperVoiceBackend] = {}
+        speakers: list[Speaker] = []
+        for spec in config.piper_voices:
+            backend = PiperVoiceBackend(resolve_model(spec), use_cuda=device.startswith("cuda"),
+                                        length_scale=config.length_scale)
+            self.piper[backend.name] = backend
+            multi = len(backend.speakers) > 1
+            for name, sid in backend.speakers.items():
+                if multi and config.speakers and name not in config.speakers:
+                    continue
+                speakers.append(Speaker("piper", backend.name, name, sid))
+        self.espeak = EspeakBackend(config.espeak_rate) if config.espeak_voices else None
+        for voice in config.espeak_voices:
+            self.espeak.check_voice(voice)
+            speakers.append(Speaker("espeak", voice, voice))
+        if not speakers:
+            raise ValueError(f"tts: no speaker left after tts.speakers={list(config.speakers)}")
+        self.speakers = speakers
+        self.genders = read_genders(config.speaker_genders) if config.speaker_genders else {}
+        self._pools = {g: [s for s in speakers if self.genders.get(s.name) == g] for g in ("m", "f")}
+        if config.gender != "any":
+            for g, pool in self._pools.items():
+                if not pool:
+                    raise ValueError(f"tts: no speaker of gender {g!r} in the pool ({config.speaker_genders})")
+
+    def pool(self, input_gender: str | None = None) -> list[Speaker]:
+        """The speakers allowed for an input of ``input_gender`` ("m", "f" or None)."""
+        wanted = self.config.gender
+        if wanted == "any":
+            return self.speakers
+        if wanted in ("same", "opposite"):
+            if input_gender not in ("m", "f"):
+                raise ValueError(f"tts.gender {wanted!r} needs the input speaker's gender (spk2gender)")
+            wanted = input_gender if wanted == "same" else {"m": "f", "f": "m"}[input_gender]
+        return self._pools[wanted]
+
+    def choose(self, rng: np.random.Generator, input_gender: str | None = None) -> Speaker:
+        pool = self.pool(input_gender)
+        return pool[int(rng.integers(len(pool)))]
+
+    def synthesize(self, text: str, speaker: Speaker) -> Audio:
+        """Normalized ``text`` spoken by ``speaker``, 16 kHz mono, peak 0.95; empty audio when
+        nothing in the text is speakable."""
+        pieces = []
+        pause = np.zeros(int(SENTENCE_PAUSE_S * SAMPLE_RATE), np.float32)
+        for sentence in split_sentences(normalize_text(text)):
+            if speaker.backend == "piper":
+                audio = self.piper[speaker.voice].synthesize(sentence, speaker.sid)
+            else:
+                audio = self.espeak.synthesize(sentence, speaker.voice)
+            if len(audio.samples):
+                pieces += [resample(audio, SAMPLE_RATE).samples, pause]
+        samples = np.concatenate(pieces[:-1]) if pieces else np.zeros(0, np.float32)
+        return peak_normalize(Audio(samples.astype(np.float32), SAMPLE_RATE))

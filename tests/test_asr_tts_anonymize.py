@@ -1,0 +1,155 @@
+"""The asr_tts anonymizer: end to end through the generic runner on a small generated data dir,
+transcript caching, empty transcripts, missing voices, and the shipped confs."""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import stat
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from asr_tts_helpers import SENTENCE, packaged_or_skip
+from voxanon.anonymize import asr_tts
+from voxanon.anonymize.base import BuildContext, Utterance, build_system
+from voxanon.audio import SAMPLE_RATE, Audio, read_audio
+from voxanon.bin import anonymize
+from voxanon.data.kaldi import DataDir, load_data_dir, write_data_dir
+from voxanon.experiment import load_conf
+from voxanon.registry import ModelMissing
+from voxanon.tts import Tts, TtsConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL_PARAMS = {"asr": {"model": "whisper-tiny.en-ct2", "compute_type": "int8", "cpu_threads": 2},
+                "tts": {"piper_voices": ["piper-joe-medium"], "espeak_voices": ["en-us+f2"]}}
+
+
+@pytest.fixture(scope="module")
+def packaged():
+    packaged_or_skip("whisper-tiny.en-ct2")
+    packaged_or_skip("piper-joe-medium")
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng not installed")
+
+
+@pytest.fixture
+def speech_dir(packaged, tmp_path) -> Path:
+    """Three utterances of a speaker who is none of the anonymizer's voices (espeak-ng en-gb
+    variant Andy), plus one of silence."""
+    from voxanon.audio import write_wav
+
+    speaker = Tts(TtsConfig(piper_voices=(), espeak_voices=("en-gb-x-rp+Andy",)))
+    sentences = [SENTENCE, "Don't ask me to carry an oily rag like that.", "The meeting is at 10:30 on May 2nd."]
+    wav_scp, utt2spk, text = {}, {}, {}
+    for i, sentence in enumerate(sentences):
+        utt = f"andy-u{i}"
+        write_wav(tmp_path / "wav" / f"{utt}.wav", speaker.synthesize(sentence, speaker.speakers[0]))
+        wav_scp[utt], utt2spk[utt], text[utt] = f"wav/{utt}.wav", "andy", sentence.upper()
+    write_wav(tmp_path / "wav" / "quiet-u0.wav", Audio(np.zeros(SAMPLE_RATE, np.float32), SAMPLE_RATE))
+    wav_scp["quiet-u0"], utt2spk["quiet-u0"], text["quiet-u0"] = "wav/quiet-u0.wav", "quiet", ""
+    data = tmp_path / "data"
+    write_data_dir(DataDir(wav_scp, utt2spk, {"text": text, "spk2gender": {"andy": "m", "quiet": "f"}}), data)
+    for utt in wav_scp:  # relative paths in wav.scp resolve against the data dir
+        (data / "wav").mkdir(exist_ok=True)
+        shutil.copy(tmp_path / "wav" / f"{utt}.wav", data / "wav" / f"{utt}.wav")
+    return data
+
+
+def write_conf(path: Path, params: dict) -> Path:
+    path.write_text(yaml.safe_dump({"exp": "t", "anonymizer": {"system": "asr_tts", "seed": 3, "device": "cpu",
+                                                               "params": params}}))
+    return path
+
+
+def test_end_to_end_through_the_runner(speech_dir, tmp_path):
+    conf = write_conf(tmp_path / "conf.yaml", SMALL_PARAMS)
+    out, records = tmp_path / "out", tmp_path / "records"
+    args = ["--conf", str(conf), "--record-dir", str(records), str(speech_dir), str(out)]
+    assert anonymize.main(args) == 0
+    assert anonymize.main(["--finalize", *args]) == 0
+
+    result = load_data_dir(out)
+    source = load_data_dir(speech_dir)
+    assert result.utts == source.utts and result.table("text") == source.table("text")
+    lines = [json.loads(line) for line in (records / "records.1.jsonl").read_text().splitlines()]
+    by_utt = {r["utt"]: r for r in lines}
+    assert set(by_utt) == set(source.utts)
+    assert stat.S_IMODE((records / "records.1.jsonl").stat().st_mode) == 0o600
+    for utt in source.utts:
+        audio = read_audio(result.wav_scp[utt])
+        assert audio.sample_rate == SAMPLE_RATE
+        record = by_utt[utt]
+        assert record["system"] == "asr_tts"
+        assert record["speaker"] in ("piper:en_US-joe-medium", "espeak:en-us+f2")
+        if utt.startswith("andy"):
+            assert audio.duration > 1.0 and np.abs(audio.samples).max() > 0.3
+    # the words survive: "greasy wash water" spoken by Andy, heard by tiny.en, said by a new voice
+    assert "wash water" in by_utt["andy-u0"]["transcript"].lower()
+    # nothing about the records leaks into the data dir
+    assert not any("transcript" in p.read_text(errors="ignore") for p in out.iterdir() if p.is_file())
+
+
+class CountingAsr:
+    def __init__(self, text: str):
+        self.text, self.calls = text, 0
+
+    def transcribe(self, audio):
+        self.calls += 1
+        return self.text
+
+
+def build_with_asr(monkeypatch, tmp_path, asr) -> asr_tts.AsrTtsAnonymizer:
+    monkeypatch.setattr(asr_tts, "load_asr", lambda config, device: asr)
+    return build_system("asr_tts", SMALL_PARAMS, BuildContext(5, "cpu", tmp_path / "work"))
+
+
+def test_transcripts_are_cached_per_audio(packaged, monkeypatch, tmp_path):
+    utt = Utterance("u1", "s1", Audio(np.full(8000, 0.1, np.float32), SAMPLE_RATE))
+    first = CountingAsr("Hello there, 42 times.")
+    a = build_with_asr(monkeypatch, tmp_path, first)(utt)
+    assert first.calls == 1 and a.record["transcript"] == "Hello there, 42 times."
+
+    rerun = CountingAsr("something else")  # a re-run (new process) reuses the cached transcript
+    b = build_with_asr(monkeypatch, tmp_path, rerun)(utt)
+    assert rerun.calls == 0 and b.record == a.record  # same transcript, same seeded speaker
+
+    changed = Utterance("u1", "s1", Audio(np.full(8000, 0.2, np.float32), SAMPLE_RATE))
+    build_with_asr(monkeypatch, tmp_path, rerun)(changed)  # other audio under the same id: transcribed anew
+    assert rerun.calls == 1
+
+
+@pytest.mark.parametrize("transcript", ["", "   ", "♪ ♪"])
+def test_empty_transcript_gives_silence_of_the_input_length(packaged, monkeypatch, tmp_path, caplog, transcript):
+    anonymizer = build_with_asr(monkeypatch, tmp_path, CountingAsr(transcript))
+    utt = Utterance("noise-1", "s1", Audio(np.random.default_rng(0).standard_normal(12345).astype(np.float32) * 0.1,
+                                           SAMPLE_RATE))
+    with caplog.at_level(logging.WARNING, logger="voxanon.asr_tts"):
+        result = anonymizer(utt)
+    assert len(result.audio.samples) == 12345 and not result.audio.samples.any()
+    assert "noise-1" in caplog.text and "empty transcript" in caplog.text
+    assert result.record["transcript"] == transcript
+
+
+def test_missing_voice_fails_the_job_with_one_line(packaged, speech_dir, tmp_path, caplog):
+    params = {**SMALL_PARAMS, "tts": {"piper_voices": [str(tmp_path / "voices" / "en_US-gone-medium.onnx")]}}
+    with pytest.raises(ModelMissing) as err:
+        build_system("asr_tts", params, BuildContext(1, "cpu", tmp_path / "work"))
+    assert "en_US-gone-medium.onnx" in str(err.value) and "\n" not in str(err.value)
+    conf = write_conf(tmp_path / "conf.yaml", params)
+    with caplog.at_level(logging.ERROR):
+        code = anonymize.main(["--conf", str(conf), "--record-dir", str(tmp_path / "rec"), str(speech_dir),
+                               str(tmp_path / "out")])
+    assert code != 0 and "en_US-gone-medium.onnx" in caplog.text
+
+
+@pytest.mark.parametrize("name", ["whisper_vits.yaml", "asr_tts_offline.yaml"])
+def test_shipped_confs_parse(name):
+    raw = load_conf(ROOT / "conf" / name)
+    assert raw["anonymizer"]["system"] == "asr_tts"
+    from voxanon.config import from_dict
+
+    params = from_dict(asr_tts.Params, raw["anonymizer"]["params"], "anonymizer.params")
+    assert params.asr.model and (params.tts.piper_voices or params.tts.espeak_voices)

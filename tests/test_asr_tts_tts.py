@@ -1,0 +1,125 @@
+"""TTS voice pool: Piper (packaged joe, a random-weight multi-speaker VITS), espeak-ng, speaker
+choice, gender pools, text that needs normalizing, missing voice files."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from asr_tts_helpers import make_piper_voice, packaged_or_skip
+from voxanon.anonymize.base import utt_rng
+from voxanon.audio import SAMPLE_RATE
+from voxanon.config import ConfigError, from_dict
+from voxanon.registry import ModelMissing
+from voxanon.tts import Tts, TtsConfig
+from voxanon.tts.piper_voice import VoiceFileMissing
+
+needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
+
+
+@pytest.fixture(scope="module")
+def random_voice(tmp_path_factory):
+    return make_piper_voice(tmp_path_factory.mktemp("voice"))
+
+
+@pytest.fixture(scope="module")
+def joe_tts():
+    packaged_or_skip("piper-joe-medium")
+    espeak = ("en-us+f2", "en-us+m3") if shutil.which("espeak-ng") else ()
+    return Tts(TtsConfig(piper_voices=("piper-joe-medium",), espeak_voices=espeak))
+
+
+def test_packaged_voice_and_espeak_speak_numbers_and_symbols(joe_tts):
+    for speaker in joe_tts.speakers:
+        audio = joe_tts.synthesize("It costs $5, 10% less than in 1986. Really!", speaker)
+        assert audio.sample_rate == SAMPLE_RATE
+        assert audio.duration > 1.5, speaker.label  # two sentences of speech, not a blip
+        assert np.isfinite(audio.samples).all() and 0.5 < np.abs(audio.samples).max() <= 0.951
+
+
+def test_unspeakable_text_gives_empty_audio(joe_tts):
+    for speaker in joe_tts.speakers:
+        assert len(joe_tts.synthesize("♪ ... ?!", speaker).samples) == 0
+
+
+def test_long_text_is_synthesized_sentence_by_sentence(joe_tts):
+    speaker = joe_tts.speakers[0]
+    one = joe_tts.synthesize("The cat sat on the mat.", speaker).duration
+    many = joe_tts.synthesize(" ".join(["The cat sat on the mat."] * 6), speaker).duration
+    assert 4 * one < many < 9 * one
+
+
+def test_speaker_choice_is_reproducible_and_covers_the_pool(joe_tts):
+    first = [joe_tts.choose(utt_rng(1986, f"utt{i}", "asr_tts")).label for i in range(60)]
+    again = [joe_tts.choose(utt_rng(1986, f"utt{i}", "asr_tts")).label for i in range(60)]
+    other_seed = [joe_tts.choose(utt_rng(7, f"utt{i}", "asr_tts")).label for i in range(60)]
+    assert first == again
+    assert first != other_seed
+    assert set(first) == {s.label for s in joe_tts.speakers}
+
+
+def test_multi_speaker_voice_pool_restriction_and_genders(random_voice, tmp_path):
+    all_speakers = Tts(TtsConfig(piper_voices=(str(random_voice),)))
+    assert [s.name for s in all_speakers.speakers] == ["spk_a", "spk_b", "spk_c", "spk_d"]
+    assert [s.sid for s in all_speakers.speakers] == [0, 1, 2, 3]
+    assert all_speakers.speakers[2].label == "piper:xx_XX-random-tiny:spk_c"
+
+    kept = Tts(TtsConfig(piper_voices=(str(random_voice),), speakers=("spk_b", "spk_d")))
+    assert [s.sid for s in kept.speakers] == [1, 3]
+
+    genders = tmp_path / "genders"
+    genders.write_text("spk_a f\nspk_b m\nspk_c f\n# spk_d unknown\n")
+    same = Tts(TtsConfig(piper_voices=(str(random_voice),), gender="same", speaker_genders=str(genders)))
+    assert {s.name for s in same.pool("f")} == {"spk_a", "spk_c"}
+    assert {s.name for s in same.pool("m")} == {"spk_b"}
+    opposite = Tts(TtsConfig(piper_voices=(str(random_voice),), gender="opposite", speaker_genders=str(genders)))
+    for i in range(20):
+        assert opposite.choose(utt_rng(0, f"u{i}"), "m").name in {"spk_a", "spk_c"}
+    with pytest.raises(ValueError, match="spk2gender"):
+        same.pool(None)
+
+
+def test_multi_speaker_voice_synthesizes_each_speaker(random_voice):
+    tts = Tts(TtsConfig(piper_voices=(str(random_voice),)))
+    outputs = [tts.synthesize("Hello there 42.", s).samples for s in tts.speakers]
+    assert all(len(o) > 0 and np.isfinite(o).all() for o in outputs)
+
+
+def test_gender_needs_a_mapping_and_a_speaker_of_each_gender(random_voice, tmp_path):
+    with pytest.raises(ConfigError, match="speaker_genders"):
+        from_dict(TtsConfig, {"gender": "same"}, "tts")
+    genders = tmp_path / "genders"
+    genders.write_text("spk_a f\n")
+    with pytest.raises(ValueError, match="gender 'm'"):
+        Tts(TtsConfig(piper_voices=(str(random_voice),), gender="f", speaker_genders=str(genders)))
+    genders.write_text("spk_a female\n")
+    with pytest.raises(ValueError, match=r"genders:1"):
+        Tts(TtsConfig(piper_voices=(str(random_voice),), gender="f", speaker_genders=str(genders)))
+
+
+def test_missing_voice_files_give_one_line_errors(random_voice, tmp_path, monkeypatch):
+    with pytest.raises(ModelMissing) as err:
+        Tts(TtsConfig(piper_voices=(str(tmp_path / "nowhere.onnx"),)))
+    assert "nowhere.onnx" in str(err.value) and "\n" not in str(err.value)
+
+    lone = tmp_path / "lone.onnx"
+    shutil.copyfile(random_voice, lone)  # no lone.onnx.json beside it
+    with pytest.raises(VoiceFileMissing) as err:
+        Tts(TtsConfig(piper_voices=(str(lone),)))
+    assert "lone.onnx.json" in str(err.value) and "\n" not in str(err.value)
+
+    monkeypatch.setenv("VOXANON_CACHE", str(tmp_path / "empty_cache"))
+    with pytest.raises(ModelMissing) as err:
+        Tts(TtsConfig(piper_voices=("piper-libritts_r-medium",)))
+    message = str(err.value)
+    assert "en_US-libritts_r-medium.onnx" in message and "https://" in message and "\n" not in message
+
+
+@needs_espeak
+def test_unknown_espeak_voice_fails_at_build():
+    Tts(TtsConfig(piper_voices=(), espeak_voices=("en-us+f2", "en+m1", "en-gb-x-rp+Andy")))  # known ones pass
+    with pytest.raises(ValueError, match="unknown language 'no-such-voice'"):
+        Tts(TtsConfig(piper_voices=(), espeak_voices=("no-such-voice",)))
+    with pytest.raises(ValueError, match="unknown variant 'nosuch'"):
+        Tts(TtsConfig(piper_voices=(), espeak_voices=("en-us+nosuch",)))
