@@ -25,6 +25,7 @@ from voxanon.audio import SAMPLE_RATE, AudioError, load_16k, resample, write_wav
 from voxanon.config import ConfigError, fingerprint, load_section, to_dict
 from voxanon.data.kaldi import DataDir, atomic_write_text, load_data_dir, resolve_wav, write_data_dir
 from voxanon.progress import Progress, setup_logging
+from voxanon.registry import ModelError
 
 log = logging.getLogger("voxanon.anonymize")
 PARAMS_FILE = ".anonymizer.json"
@@ -134,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         check_params(out, conf, args.overwrite == "true")
         record_dir = Path(args.record_dir or Path("exp") / "anon_records" / out.name)
         return run_shard(conf, data, out, args.job, args.nj, record_dir, args.allow_pipes == "true")
-    except (ConfigError, ValueError, OSError) as err:
+    except (ConfigError, ValueError, OSError, ModelError) as err:
         log.error("%s", err)
         return 2
 
