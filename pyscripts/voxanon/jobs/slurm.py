@@ -207,7 +207,7 @@ def collect(spec: JobSpec, job_id: str, status: Path, qdir: Path, name: str) -> 
                 log.write(f"# {RUNNER}: no exit status from the task; Slurm job {job_id}: {state}\n")
                 if note:
                     log.write("".join(f"# slurm: {line}\n" for line in note.splitlines()))
-            failed.append((task, f"killed by Slurm? {state}"))
+            failed.append((task, f"no exit status; sacct: {state}"))
         if slurm_out.exists() and slurm_out.stat().st_size == 0:
             slurm_out.unlink()
     return failed
