@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 import tempfile
@@ -47,8 +48,11 @@ def machine(device: str) -> str:
     except (OSError, StopIteration):
         pass
     gpu = f", GPU {torch.cuda.get_device_name(0)}" if device.startswith("cuda") else ""
-    return (f"{platform.node()}: {cpu}, {torch.get_num_threads()} torch threads{gpu}; Python "
-            f"{platform.python_version()}, torch {torch.__version__}")
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    load = os.getloadavg()[0]
+    return (f"{platform.node()}: {cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, "
+            f"{torch.get_num_threads()} torch threads{gpu}; load average {load:.1f} at start (a shared machine: "
+            f"other jobs ran too); Python {platform.python_version()}, torch {torch.__version__}")
 
 
 def training_chunks(n: int) -> tuple[list[np.ndarray], str]:

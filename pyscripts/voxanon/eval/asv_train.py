@@ -234,7 +234,9 @@ class Trainer:
         bs = self.cfg.batch_size
         indices = list(range(len(dataset)))
         batches = [indices[i:i + bs] for i in range(0, len(indices), bs)][start_batch:]
-        mine = batches[self.rank::self.world] if self.world > 1 else batches
+        if self.world > 1:  # equal batch counts on every rank (else the last allreduce waits forever)
+            batches = batches[:len(batches) - len(batches) % self.world]
+        mine = batches[self.rank::self.world]
         workers = self.cfg.num_workers if self.cfg.features == "online" else 0
         return torch.utils.data.DataLoader(dataset, batch_sampler=mine, num_workers=workers)
 
@@ -243,6 +245,7 @@ class Trainer:
         self.resume()
         cfg = self.cfg
         n_batches = math.ceil(len(self.train_utts) / cfg.batch_size)
+        n_batches -= n_batches % self.world  # see loader()
         log.info("ASV training: %d train / %d valid utterances, %d speakers, %d epochs x %d batches, device %s, "
                  "%d process(es)", len(self.train_utts), len(self.valid_utts), len(self.speakers), cfg.epochs,
                  n_batches, self.device, self.world)
