@@ -128,26 +128,28 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="tool", required=True)
 
-    s = sub.add_parser("validate", prog="validate_data_dir.sh",
-                       help="check a data dir; list offending ids and files")
+    def add(name, prog, text):
+        return sub.add_parser(name, prog=prog, help=text, description=text)
+
+    s = add("validate", "validate_data_dir.sh", "check a data dir; list offending ids and files")
     s.add_argument("--no-audio", action="store_true", help="do not open the audio files")
     s.add_argument("--sample-rate", type=int, default=16000, help="required sample rate; 0: any (default 16000)")
     s.add_argument("--allow-pipes", action="store_true", help="run wav.scp pipe commands to check their audio")
     s.add_argument("data")
     s.set_defaults(func=validate)
 
-    s = sub.add_parser("fix", prog="fix_data_dir.sh",
-                       help="sort, drop inconsistent entries; record in <data>/fix_data_dir.log, originals in .backup/")
+    s = add("fix", "fix_data_dir.sh",
+            "sort, drop inconsistent entries; record in <data>/fix_data_dir.log, originals in .backup/")
     s.add_argument("data")
     s.set_defaults(func=fix)
 
-    s = sub.add_parser("split", prog="split_data.sh", help="split into <data>/split<N>/{1..N}")
+    s = add("split", "split_data.sh", "split into <data>/split<N>/{1..N}")
     s.add_argument("--per-spk", action="store_true", help="whole speakers per part (disjoint speakers)")
     s.add_argument("data")
     s.add_argument("n", type=int)
     s.set_defaults(func=split)
 
-    s = sub.add_parser("subset", prog="subset_data_dir.sh", help="a data dir with some of the utterances")
+    s = add("subset", "subset_data_dir.sh", "a data dir with some of the utterances")
     how = s.add_mutually_exclusive_group(required=True)
     how.add_argument("--utt-list", help="file of utterance ids to keep")
     how.add_argument("--spk-list", help="file of speaker ids to keep (all their utterances)")
@@ -158,17 +160,17 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("out")
     s.set_defaults(func=subset)
 
-    s = sub.add_parser("combine", prog="combine_data.sh", help="one data dir holding several")
+    s = add("combine", "combine_data.sh", "one data dir holding several")
     s.add_argument("out")
     s.add_argument("inputs", nargs="+")
     s.set_defaults(func=combine)
 
-    s = sub.add_parser("spk2utt", prog="utt2spk_to_spk2utt.pl", help="utt2spk (file or stdin) to spk2utt on stdout")
+    s = add("spk2utt", "utt2spk_to_spk2utt.pl", "utt2spk (file or stdin) to spk2utt on stdout")
     s.add_argument("utt2spk", nargs="?")
     s.set_defaults(func=spk2utt)
 
-    s = sub.add_parser("filter-scp", prog="filter_scp.pl",
-                       help="lines whose FIELD-th field (default 1) is in (or with --exclude, not in) the id list")
+    s = add("filter-scp", "filter_scp.pl",
+            "lines whose FIELD-th field (default 1) is in (or with --exclude, not in) the id list")
     s.add_argument("--exclude", action="store_true")
     s.add_argument("-f", "--field", type=int, default=1)
     s.add_argument("id_list")

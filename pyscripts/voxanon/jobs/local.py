@@ -18,6 +18,7 @@ import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+from voxanon.jobs import common
 from voxanon.jobs.common import UsageError, parse_args, report_failures, write_task_script
 
 RUNNER = "run.pl"
@@ -66,7 +67,7 @@ def run_tasks(spec, max_jobs: int) -> list[tuple[int | None, str]]:
 
 def main(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help"):
-        print(__doc__, file=sys.stderr)
+        print(__doc__ + "\n" + common.__doc__, file=sys.stderr)
         return 0 if argv else 1
     try:
         spec = parse_args(argv)

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from voxanon.jobs import common
 from voxanon.jobs.common import (OPTIONS, JobSpec, UsageError, job_name, parse_args, report_failures,
                                  write_task_script)
 
@@ -215,7 +216,7 @@ def collect(spec: JobSpec, job_id: str, status: Path, qdir: Path, name: str) -> 
 
 def main(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help"):
-        print(__doc__, file=sys.stderr)
+        print(__doc__ + "\n" + common.__doc__, file=sys.stderr)
         return 0 if argv else 1
     try:
         spec = parse_args(argv)
