@@ -146,3 +146,30 @@ def test_wavlm_large_random_round_trip(tmp_path):
         with torch.no_grad():
             out = load_wavlm(tmp_path / f"{layout}.pt", max_layer=6)(x, None, 6)[0]
         torch.testing.assert_close(out, ref, rtol=0, atol=0)
+
+
+def test_out_of_memory_splits_batches_then_shortens_chunks(monkeypatch, caplog):
+    """Simulated CUDA OOM: batches of several segments and segments over 2.5 s 'do not fit'."""
+    import voxanon.features.wavlm as wavlm_mod
+
+    model = local_attention(tiny_wavlm(seed=2))
+    audios = [Audio(wav(s, i)[0].numpy(), 16000) for i, s in enumerate((1.0, 3.2))]
+    reference = extract_batch(model, audios, layer=3, chunk_seconds=60)
+    real_run = wavlm_mod._run
+
+    limit = {"samples": 2.5 * 16000}
+
+    def tight_run(model_, samples, segs, layer, device):
+        if len(segs) > 1 or segs[0].stop - segs[0].start > limit["samples"]:
+            raise torch.cuda.OutOfMemoryError("simulated")
+        return real_run(model_, samples, segs, layer, device)
+
+    monkeypatch.setattr(wavlm_mod, "_run", tight_run)
+    with caplog.at_level("WARNING"):
+        out = extract_batch(model, audios, layer=3, chunk_seconds=4.0, context_seconds=0.5, names=["a", "b"])
+    assert "splitting it" in caplog.text and "GPU out of memory on b; retrying with 2.0 s chunks" in caplog.text
+    for got, ref in zip(out, reference):
+        np.testing.assert_allclose(got, ref, rtol=1e-3, atol=1e-3)
+    limit["samples"] = 0.5 * 16000  # nothing fits, even chunks of 2 x context: the error surfaces
+    with pytest.raises(torch.cuda.OutOfMemoryError):
+        extract_batch(model, audios[1:], layer=3, chunk_seconds=4.0, context_seconds=0.5)

@@ -251,72 +251,69 @@ class WavLM(nn.Module):
 
 # ---------------------------------------------------------------------------- checkpoints
 
+# torchaudio name -> original name, as prefixes: top-level keys, then the parts after
+# "feature_extractor.conv_layers.<i>." and after "encoder.transformer.layers.<i>." / "encoder.layers.<i>.".
+_TOP = [("encoder.feature_projection.layer_norm.", "layer_norm."),
+        ("encoder.feature_projection.projection.", "post_extract_proj."),
+        ("encoder.transformer.pos_conv_embed.conv.parametrizations.weight.original0", "encoder.pos_conv.0.weight_g"),
+        ("encoder.transformer.pos_conv_embed.conv.parametrizations.weight.original1", "encoder.pos_conv.0.weight_v"),
+        ("encoder.transformer.pos_conv_embed.conv.", "encoder.pos_conv.0."),  # bias; weight_g/v of older torchaudio
+        ("encoder.transformer.layer_norm.", "encoder.layer_norm.")]
+_CONV = [("conv.", "0."), ("layer_norm.", "2.1.")]
+_LAYER = [("attention.attention.out_proj.", "self_attn.out_proj."),
+          ("attention.rel_attn_embed.", "self_attn.relative_attention_bias."),
+          ("attention.gru_rel_pos_linear.", "self_attn.grep_linear."),
+          ("attention.gru_rel_pos_const", "self_attn.grep_a"),
+          ("layer_norm.", "self_attn_layer_norm."), ("final_layer_norm.", "final_layer_norm."),
+          ("feed_forward.intermediate_dense.", "fc1."), ("feed_forward.output_dense.", "fc2.")]
+_PREFIXES = {"conv": ("feature_extractor.conv_layers.", "feature_extractor.conv_layers."),
+             "layer": ("encoder.transformer.layers.", "encoder.layers.")}
+_QKV = ("q_proj", "k_proj", "v_proj")
+
+
+def _rename(key: str, to_original: bool) -> str:
+    src, dst = (0, 1) if to_original else (1, 0)
+    for kind, table in (("conv", _CONV), ("layer", _LAYER)):
+        prefix = _PREFIXES[kind][src]
+        if key.startswith(prefix):
+            index, rest = key[len(prefix):].split(".", 1)
+            for pair in table:
+                if rest.startswith(pair[src]):
+                    return f"{_PREFIXES[kind][dst]}{index}.{pair[dst]}{rest[len(pair[src]):]}"
+    for pair in _TOP:
+        if key.startswith(pair[src]):
+            return pair[dst] + key[len(pair[src]):]
+    return key
+
+
 def _torchaudio_to_original(sd: dict[str, Tensor]) -> dict[str, Tensor]:
-    """Rename torchaudio's WavLM keys to the original's (in_proj split into q/k/v)."""
+    """torchaudio's WavLM keys -> the original's (the fused in_proj split into q/k/v)."""
     out: dict[str, Tensor] = {}
     for key, value in sd.items():
         if key.startswith("aux."):
             continue  # an ASR head, not part of the encoder
-        k = key.replace("encoder.transformer.pos_conv_embed.conv.parametrizations.weight.original0", "encoder.pos_conv.0.weight_g")
-        k = k.replace("encoder.transformer.pos_conv_embed.conv.parametrizations.weight.original1", "encoder.pos_conv.0.weight_v")
-        k = k.replace("encoder.transformer.pos_conv_embed.conv.", "encoder.pos_conv.0.")
-        k = k.replace("encoder.feature_projection.layer_norm.", "layer_norm.")
-        k = k.replace("encoder.feature_projection.projection.", "post_extract_proj.")
-        k = k.replace("encoder.transformer.", "encoder.")
-        if k.startswith("feature_extractor.conv_layers."):
-            k = k.replace(".conv.", ".0.").replace(".layer_norm.", ".2.1.")
-        k = (k.replace(".attention.attention.out_proj.", ".self_attn.out_proj.")
-             .replace(".attention.rel_attn_embed.", ".self_attn.relative_attention_bias.")
-             .replace(".attention.gru_rel_pos_linear.", ".self_attn.grep_linear.")
-             .replace(".attention.gru_rel_pos_const", ".self_attn.grep_a")
-             .replace(".layer_norm.", ".self_attn_layer_norm.") if k.startswith("encoder.layers.") else k)
-        k = k.replace(".feed_forward.intermediate_dense.", ".fc1.").replace(".feed_forward.output_dense.", ".fc2.")
-        if k.endswith(".attention.attention.in_proj_weight") or k.endswith(".attention.attention.in_proj_bias"):
-            base, kind = k.rsplit(".attention.attention.in_proj_", 1)
-            for name, part in zip(("q_proj", "k_proj", "v_proj"), value.chunk(3, dim=0)):
+        if ".attention.attention.in_proj_" in key:
+            head, kind = key.split(".attention.attention.in_proj_")
+            base = head.replace(*_PREFIXES["layer"])
+            for name, part in zip(_QKV, value.chunk(3, dim=0)):
                 out[f"{base}.self_attn.{name}.{kind}"] = part.clone()
-            continue
-        out[k] = value
+        else:
+            out[_rename(key, to_original=True)] = value
     return out
 
 
 def _original_to_torchaudio(sd: dict[str, Tensor]) -> dict[str, Tensor]:
-    """Inverse of :func:`_torchaudio_to_original` (for writing test/bench checkpoints)."""
+    """The original keys -> torchaudio's (for writing checkpoints in its layout)."""
     out: dict[str, Tensor] = {}
     for key, value in sd.items():
         if key == "mask_emb":
-            continue
-        k = key
-        if k.startswith("feature_extractor.conv_layers."):
-            parts = k.split(".")  # feature_extractor.conv_layers.i.0.weight / .i.2.1.weight
-            k = ".".join(parts[:3] + (["conv"] if parts[3] == "0" else ["layer_norm"]) + parts[-1:])
-        elif k.startswith("layer_norm."):
-            k = "encoder.feature_projection." + k
-        elif k.startswith("post_extract_proj."):
-            k = k.replace("post_extract_proj.", "encoder.feature_projection.projection.")
-        elif k.startswith("encoder.pos_conv.0."):
-            leaf = {"weight_g": "parametrizations.weight.original0", "weight_v": "parametrizations.weight.original1"}
-            name = k.rsplit(".", 1)[1]
-            k = "encoder.transformer.pos_conv_embed.conv." + leaf.get(name, name)
-        elif k.startswith("encoder.layers."):
-            i, rest = k[len("encoder.layers."):].split(".", 1)
-            pre = f"encoder.transformer.layers.{i}."
-            if rest.startswith("self_attn.") and rest.split(".")[1] in ("q_proj", "k_proj", "v_proj"):
-                if rest.startswith("self_attn.q_proj."):
-                    kind = rest.rsplit(".", 1)[1]
-                    parts = [sd[f"encoder.layers.{i}.self_attn.{n}.{kind}"] for n in ("q_proj", "k_proj", "v_proj")]
-                    out[f"{pre}attention.attention.in_proj_{kind}"] = torch.cat(parts, 0)
-                continue
-            rest = (rest.replace("self_attn.out_proj.", "attention.attention.out_proj.")
-                    .replace("self_attn.relative_attention_bias.", "attention.rel_attn_embed.")
-                    .replace("self_attn.grep_linear.", "attention.gru_rel_pos_linear.")
-                    .replace("self_attn.grep_a", "attention.gru_rel_pos_const")
-                    .replace("self_attn_layer_norm.", "layer_norm.")
-                    .replace("fc1.", "feed_forward.intermediate_dense.").replace("fc2.", "feed_forward.output_dense."))
-            k = pre + rest
-        elif k.startswith("encoder.layer_norm."):
-            k = k.replace("encoder.", "encoder.transformer.")
-        out[k] = value
+            continue  # torchaudio's encoder-only model has no mask embedding
+        if ".self_attn.q_proj." in key:
+            base, kind = key.split(".self_attn.q_proj.")
+            fused = torch.cat([sd[f"{base}.self_attn.{name}.{kind}"] for name in _QKV])
+            out[f"{base.replace(*reversed(_PREFIXES['layer']))}.attention.attention.in_proj_{kind}"] = fused
+        elif ".self_attn.k_proj." not in key and ".self_attn.v_proj." not in key:
+            out[_rename(key, to_original=False)] = value
     return out
 
 

@@ -107,9 +107,19 @@ def save_generator(model: Generator, path: str | Path, **extra) -> None:
 
 
 @torch.inference_mode()
-def vocode(model: Generator, feats: Tensor, target_lufs: float | None = -16.0) -> Audio:
-    """(T, D) features -> 16 kHz audio of T * 320 samples, loudness-normalized (None: left as is)."""
+def vocode(model: Generator, feats: Tensor, target_lufs: float | None = -16.0, chunk_frames: int = 1500,
+           context_frames: int = 32) -> Audio:
+    """(T, D) features -> 16 kHz audio of T * 320 samples, loudness-normalized (None: left as is).
+
+    Long inputs go through in chunks of ``chunk_frames`` with ``context_frames`` of overlap on
+    each side, trimmed off again: the generator sees about 12 frames either way, so the seams are
+    exact and memory stays bounded."""
     device = next(model.parameters()).device
-    wav = model(feats.to(device, torch.float32)[None])[0, 0].cpu().numpy().astype(np.float32)
-    audio = Audio(wav, SAMPLE_RATE)
+    feats = feats.to(device, torch.float32)
+    total, hop, pieces = feats.shape[0], model.cfg.hop, []
+    for c in range(0, total, chunk_frames):
+        s0, e0 = max(c - context_frames, 0), min(c + chunk_frames + context_frames, total)
+        wav = model(feats[s0:e0][None])[0, 0]
+        pieces.append(wav[(c - s0) * hop:(min(c + chunk_frames, total) - s0) * hop].cpu())
+    audio = Audio(torch.cat(pieces).numpy().astype(np.float32), SAMPLE_RATE)
     return loudness_normalize(audio, target_lufs) if target_lufs is not None else audio
