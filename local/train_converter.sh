@@ -51,7 +51,7 @@ if [ ! -f "$dir/pairs/targets.scp" ]; then
   echo "$0: training pairs for $train_set ($nj jobs; logs $dir/log/pairs.*.log)"
   $cmd $gpu_opt JOB=1:"$nj" "$dir/log/pairs.JOB.log" \
     python -m voxanon.bin.train_converter pairs --conf "$conf" --feats "$feats" --pairs-dir "$dir/pairs" \
-      --job JOB --nj "$nj" --device "$device"
+      --job JOB --nj "$nj" --device "$device" || { tail -n 5 "$dir"/log/pairs.*.log >&2; exit 1; }
   python -m voxanon.bin.train_converter finalize --conf "$conf" --feats "$feats" --data "$data/$train_set" \
     --pairs-dir "$dir/pairs" --nj "$nj" 2>&1 | tee "$dir/log/pairs_finalize.log"
 fi
@@ -59,5 +59,6 @@ fi
 [ "$ngpu" -gt 1 ] && gpu_opt="--gpu $ngpu"
 echo "$0: training the converter in $dir (log: $dir/log/train.log)"
 $cmd $gpu_opt "$dir/log/train.log" \
-  $launcher train --conf "$conf" --pairs-dir "$dir/pairs" --out-dir "$dir" --device "$device"
+  $launcher train --conf "$conf" --pairs-dir "$dir/pairs" --out-dir "$dir" --device "$device" \
+  || { tail -n 20 "$dir/log/train.log" >&2; exit 1; }
 tail -n 3 "$dir/log/train.log"

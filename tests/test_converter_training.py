@@ -50,6 +50,7 @@ def test_trains_with_falling_loss_and_same_state_after_a_kill(pairs, tmp_path):
     """An uninterrupted run, and a subprocess run killed after its step-100 checkpoint then
     resumed: same step, same optimizer state, same parameters."""
     cfg = tiny_config()
+    cfg = replace(cfg, model=replace(cfg.model, dropout=0.1))  # the RNG state must carry over too
     ref = train(cfg, pairs, tmp_path / "ref")
     train_rows = rows(tmp_path / "ref", "train")
     assert [int(r["step"]) for r in train_rows] == [50, 100, 150, 200]

@@ -4,7 +4,8 @@ Writes under ``out_dir``: ``checkpoints/step_N.pt`` (every ``checkpoint_every`` 
 end; the last ``keep_checkpoints`` kept), ``final.pt`` (converter only, for inference),
 ``train_log.csv`` (train and validation rows). A killed run restarts from the latest checkpoint
 with the same step, optimizer, scheduler and RNG states; batches are a function of the step
-(voxanon.models.dataset), so it continues exactly. A non-finite loss stops training with the step
+(voxanon.models.dataset), so it continues exactly (with DDP, ranks other than 0 take rank 0's
+dropout RNG state on resume). A non-finite loss stops training with the step
 and the batch's utterance ids; the checkpoints written before it stay.
 """
 from __future__ import annotations
@@ -63,7 +64,7 @@ def _lr_factor(warmup: int):
     return lambda step: min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
 
 
-def _autocast(device: str, amp: bool):
+def amp_autocast(device: str, amp: bool):
     """(context, needs GradScaler): bf16 where the GPU has it, else fp16 with loss scaling."""
     if not (amp and device.startswith("cuda")):
         return contextlib.nullcontext(), False
@@ -120,13 +121,14 @@ def train(cfg: TrainConfig, pairs_dir: Path, out_dir: Path, device: str = "cpu")
 
     torch.manual_seed(opt.seed)
     model = ConverterObjectives(cfg, len(index.speakers), centroids).to(device)
+    torch.manual_seed(opt.seed + d.rank)  # per-rank dropout
     adv = set(model.adversary.parameters()) if model.adversary is not None else set()
     groups = [{"params": [p for p in model.parameters() if p not in adv], "lr": opt.lr}]
     if adv:
         groups.append({"params": list(adv), "lr": cfg.objectives.adversary.lr})
     optimizer = torch.optim.Adam(groups)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(opt.warmup_steps))
-    autocast, fp16 = _autocast(device, opt.amp)
+    autocast, fp16 = amp_autocast(device, opt.amp)
     scaler = torch.amp.GradScaler("cuda", enabled=fp16)
 
     step = 0
@@ -172,8 +174,10 @@ def train(cfg: TrainConfig, pairs_dir: Path, out_dir: Path, device: str = "cpu")
         csv_log.write(at, "valid", values)
 
     batches = StepBatches(index, train_utts, recon, cfg.pairs, opt.batch_size, opt.seed, d.rank, step, opt.max_steps)
+    # Its own generator: the loader must not draw from the global RNG, whose state (dropout) is
+    # saved in checkpoints and has to continue after a resume exactly as without the kill.
     loader = torch.utils.data.DataLoader(batches, batch_size=None, num_workers=opt.num_workers,
-                                         pin_memory=device.startswith("cuda"))
+                                         pin_memory=device.startswith("cuda"), generator=torch.Generator())
     model.train()
     window, t0 = [], time.monotonic()
     for batch in loader:
