@@ -40,11 +40,12 @@ def test_round_trip_and_wrong_layout(tmp_path):
 
 def test_vocode_length_and_loudness():
     gen = tiny_generator()
-    audio = vocode(gen, torch.randn(40, 64) * 3, target_lufs=-16.0)
+    # Random weights give a bass-heavy signal: -16 LUFS would clip it (next test), -30 does not.
+    audio = vocode(gen, torch.randn(40, 64) * 3, target_lufs=-30.0)
     assert audio.sample_rate == 16000 and len(audio.samples) == 40 * 320
     assert np.isfinite(audio.samples).all()
     loudness = pyloudnorm.Meter(16000).integrated_loudness(audio.samples.astype(np.float64))
-    assert abs(loudness - (-16.0)) < 0.5
+    assert abs(loudness - (-30.0)) < 0.5 and np.abs(audio.samples).max() < 0.99
 
 
 def test_chunked_vocoding_has_exact_seams():
@@ -54,3 +55,15 @@ def test_chunked_vocoding_has_exact_seams():
     chunked = vocode(gen, feats, target_lufs=None, chunk_frames=10, context_frames=16)
     assert len(chunked.samples) == len(whole.samples) == 45 * 320
     np.testing.assert_allclose(chunked.samples, whole.samples, rtol=1e-4, atol=1e-5)
+
+
+def test_loudness_target_never_clips():
+    gen = tiny_generator()
+    with torch.no_grad():
+        gen.conv_post.weight_g.mul_(1e-3)  # a very quiet output needs a gain that would clip its peaks
+    feats = torch.randn(60, 64)
+    quiet = vocode(gen, feats, target_lufs=None)
+    loud = vocode(gen, feats, target_lufs=3.0)
+    assert np.abs(loud.samples).max() == pytest.approx(0.99, abs=1e-4)
+    np.testing.assert_allclose(loud.samples / np.abs(loud.samples).max(), quiet.samples / np.abs(quiet.samples).max(),
+                               rtol=1e-4, atol=1e-6)

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from voxanon.audio import SAMPLE_RATE, Audio, loudness_normalize
+from voxanon.audio import SAMPLE_RATE, Audio, loudness_normalize, peak_normalize
 from voxanon.weight_norm import WNConv1d, WNConvTranspose1d, init_normal_
 
 LRELU = 0.1
@@ -109,7 +109,8 @@ def save_generator(model: Generator, path: str | Path, **extra) -> None:
 @torch.inference_mode()
 def vocode(model: Generator, feats: Tensor, target_lufs: float | None = -16.0, chunk_frames: int = 1500,
            context_frames: int = 32) -> Audio:
-    """(T, D) features -> 16 kHz audio of T * 320 samples, loudness-normalized (None: left as is).
+    """(T, D) features -> 16 kHz audio of T * 320 samples, loudness-normalized to ``target_lufs``
+    (None: left as is) unless that would clip, then peak-normalized to 0.99.
 
     Long inputs go through in chunks of ``chunk_frames`` with ``context_frames`` of overlap on
     each side, trimmed off again: the generator sees about 12 frames either way, so the seams are
@@ -122,4 +123,8 @@ def vocode(model: Generator, feats: Tensor, target_lufs: float | None = -16.0, c
         wav = model(feats[s0:e0][None])[0, 0]
         pieces.append(wav[(c - s0) * hop:(min(c + chunk_frames, total) - s0) * hop].cpu())
     audio = Audio(torch.cat(pieces).numpy().astype(np.float32), SAMPLE_RATE)
-    return loudness_normalize(audio, target_lufs) if target_lufs is not None else audio
+    if target_lufs is None:
+        return audio
+    audio = loudness_normalize(audio, target_lufs)
+    # Reaching the target must not clip the wav: scale down to a 0.99 peak instead.
+    return peak_normalize(audio, 0.99) if np.abs(audio.samples).max(initial=0.0) > 1.0 else audio
