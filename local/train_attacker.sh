@@ -45,7 +45,7 @@ train() {  # <data dir> <model dir> <name>
   echo "$0: training $3 on $1 -> $2 (log: $exp/log/train_$3.log)"
   $cmd $gpu_opt "$exp/log/train_$3.log" $launcher --conf "$conf" "$1" "$2" \
     || { echo "$0: training $3 failed; see $exp/log/train_$3.log" >&2; exit 1; }
-  tail -n 1 "$exp/log/train_$3.log"
+  grep "^train_asv:" "$exp/log/train_$3.log" | tail -n 1 || true
 }
 
 if [ -n "$orig_model" ]; then

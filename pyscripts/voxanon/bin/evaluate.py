@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             failed.append(metric)
         res = {"metric": metric, "suffix": suffix, "data_root": str(data_root), **res}
         atomic_write_text(out / f"{metric}.json", json.dumps(res, indent=1, default=str) + "\n")
-        if "skipped" in res:
+        if isinstance(res.get("skipped"), str):
             log.warning("%s skipped: %s", metric, res["skipped"])
     if failed:
         print(f"evaluate: failed: {' '.join(failed)} (reasons in {out}/<metric>.json and above)", file=sys.stderr)

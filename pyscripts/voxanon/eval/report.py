@@ -96,6 +96,13 @@ def ser_section(ser: dict) -> str:
     return "\n".join(out)
 
 
+def _by_speaker(utts: list[str], utt2spk: dict[str, str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for u in utts:
+        out.setdefault(utt2spk[u], []).append(u)
+    return out
+
+
 def audio_pairs(asv: dict, data_root: Path, suffix: str, n: int, out_dir: Path, copy: bool) -> list[dict]:
     """Up to ``n`` trial utterances present in both the original and the anonymized dir."""
     pairs: list[dict] = []
@@ -105,6 +112,8 @@ def audio_pairs(asv: dict, data_root: Path, suffix: str, n: int, out_dir: Path, 
             continue
         orig, anon = load_data_dir(orig_path), load_data_dir(anon_path)
         utts = sorted({t.utt for t in orig.trials or ()} & set(anon.wav_scp))
+        rank = {u: i for spk_utts in _by_speaker(utts, orig.utt2spk).values() for i, u in enumerate(spk_utts)}
+        utts.sort(key=lambda u: (rank[u], orig.utt2spk[u]))  # one utterance per speaker first
         for utt in utts:
             if len(pairs) >= n:
                 return pairs
