@@ -70,3 +70,14 @@ def test_uar_speaker_independent_folds(tmp_path):
     assert only["classes"] == ["e0", "e1"] and "anon" not in only
     nolabels = load_data_dir(make_dir(tmp_path / "plain", n_spk=2, n_utt=2, n_enroll=0))
     assert "no 'utt2emo'" in evaluate_uar(nolabels, None, 3, (), 1.0, FeatureExtractor(), tmp_path, "p")["skipped"]
+
+
+def test_eval_conf_checks_asr_settings():
+    from voxanon.config import ConfigError, from_dict
+    from voxanon.eval.config import EvalConfig
+
+    assert from_dict(EvalConfig, {"asr": {"backend": "whisper", "beam_size": 1}}, "eval").asr["beam_size"] == 1
+    with pytest.raises(ConfigError, match="eval.asr: unknown key.*beamsize"):
+        from_dict(EvalConfig, {"asr": {"beamsize": 1}}, "eval")
+    with pytest.raises(ConfigError, match="ser_folds"):
+        from_dict(EvalConfig, {"ser_folds": 1}, "eval")

@@ -83,6 +83,14 @@ class EvalConfig:
     ser_c: float = 1.0  # inverse L2 strength of the logistic regression
     allow_pipes: bool = False  # wav.scp entries that are shell commands
 
+    def __post_init__(self):
+        from voxanon.asr import AsrConfig  # checked here so a typo fails at conf check, not in stage 7
+        from voxanon.config import from_dict
+
+        from_dict(AsrConfig, self.asr, "eval.asr")
+        if self.ser_folds < 2:
+            raise ValueError(f"ser_folds must be >= 2, got {self.ser_folds}")
+
 
 @dataclass(frozen=True)
 class ReportConfig:
