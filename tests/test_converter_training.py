@@ -16,12 +16,13 @@ import numpy as np
 import pytest
 import torch
 
-from converter_fixtures import DIM, make_pairs_dir, one_thread, tiny_config  # noqa: F401
+from converter_fixtures import DIM, make_pairs_dir, one_thread, synthetic_features, tiny_config  # noqa: F401
 from voxanon.config import to_dict
 from voxanon.data.features import write_shard
 from voxanon.data.kaldi import read_table
 from voxanon.models.checkpoint import CheckpointMismatch, list_checkpoints
 from voxanon.models.training import NonFiniteLoss, train
+from voxanon.models.units import fit_units
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -89,6 +90,27 @@ def test_trains_with_falling_loss_and_same_state_after_a_kill(pairs, tmp_path):
     assert [int(r["step"]) for r in rows(out, "train")] == [50, 100, 150, 200]
 
 
+def test_all_objectives_resume_to_the_same_state(tmp_path):
+    """Adversary and CTC head included (their parameters and optimizer state): 20 steps at once
+    equal 10 steps, a stop, and 10 more."""
+    _, _, target = synthetic_features(np.random.default_rng(0))
+    pairs = make_pairs_dir(tmp_path, centroids=fit_units(target, 8, 1000, seed=0, target="tgt"))
+    cfg = tiny_config(adversary={"enabled": True, "channels": 16, "embedding_dim": 8},
+                      discrete={"enabled": True, "units": 8})
+    cfg = replace(cfg, model=replace(cfg.model, dropout=0.1),
+                  optim=replace(cfg.optim, max_steps=20, checkpoint_every=10, valid_every=10, log_every=10))
+    train(cfg, pairs, tmp_path / "once")
+    train(replace(cfg, optim=replace(cfg.optim, max_steps=10)), pairs, tmp_path / "twice")
+    train(cfg, pairs, tmp_path / "twice")
+    a, b = (torch.load(tmp_path / d / "checkpoints" / "step_00000020.pt", weights_only=True) for d in ("once", "twice"))
+    assert any(k.startswith("adversary.") for k in a["extras"]) and "units.blank" in a["extras"]
+    for part in ("converter", "extras"):
+        for key, value in a[part].items():
+            assert torch.allclose(value.float(), b[part][key].float(), atol=1e-6), key
+    for i, state in a["optimizer"]["state"].items():
+        assert torch.allclose(state["exp_avg"], b["optimizer"]["state"][i]["exp_avg"], atol=1e-6)
+
+
 def test_checkpoint_from_another_config_is_refused(pairs, tmp_path):
     cfg = replace(tiny_config(), optim=replace(tiny_config().optim, max_steps=50))
     train(cfg, pairs, tmp_path)
@@ -116,3 +138,25 @@ def test_nan_loss_stops_with_step_and_ids_and_keeps_the_checkpoint(pairs, tmp_pa
     with pytest.raises(NonFiniteLoss, match=r"non-finite loss at step 51 .*batch utterances: recon-50-0 .*spk\d-utt\d"):
         train(more, bad, out)
     assert [p.name for p in list_checkpoints(out / "checkpoints")] == ["step_00000050.pt"]
+
+
+@pytest.mark.slow
+def test_ddp_with_torchrun_on_cpu(pairs, tmp_path):
+    """Two gloo processes via torchrun train the adversarial config and resume from its checkpoint."""
+    cfg = tiny_config(adversary={"enabled": True, "channels": 16, "embedding_dim": 8})
+    cfg = replace(cfg, optim=replace(cfg.optim, max_steps=40, log_every=20, checkpoint_every=20, valid_every=20))
+    conf = tmp_path / "conf.yaml"
+    conf.write_text(json.dumps({"exp": "t", "train": to_dict(cfg)}))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
+           "voxanon.bin.train_converter", "train", "--conf", str(conf), "--pairs-dir", str(pairs), "--out-dir",
+           str(tmp_path / "out"), "--device", "cpu"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT / "pyscripts")}
+    run = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert torch.load(tmp_path / "out" / "final.pt", weights_only=True)["step"] == 40
+    assert [int(r["step"]) for r in rows(tmp_path / "out", "train")] == [20, 40]
+    longer = replace(cfg, optim=replace(cfg.optim, max_steps=60))
+    conf.write_text(json.dumps({"exp": "t", "train": to_dict(longer)}))
+    run = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    assert run.returncode == 0 and "resumed from" in run.stderr and "(step 40)" in run.stderr
+    assert torch.load(tmp_path / "out" / "final.pt", weights_only=True)["step"] == 60

@@ -122,10 +122,12 @@ def train(cfg: TrainConfig, pairs_dir: Path, out_dir: Path, device: str = "cpu")
     torch.manual_seed(opt.seed)
     model = ConverterObjectives(cfg, len(index.speakers), centroids).to(device)
     torch.manual_seed(opt.seed + d.rank)  # per-rank dropout
-    adv = set(model.adversary.parameters()) if model.adversary is not None else set()
-    groups = [{"params": [p for p in model.parameters() if p not in adv], "lr": opt.lr}]
+    # Parameter order must be the same in every run: the optimizer state is restored by position.
+    adv = list(model.adversary.parameters()) if model.adversary is not None else []
+    adv_ids = {id(p) for p in adv}
+    groups = [{"params": [p for p in model.parameters() if id(p) not in adv_ids], "lr": opt.lr}]
     if adv:
-        groups.append({"params": list(adv), "lr": cfg.objectives.adversary.lr})
+        groups.append({"params": adv, "lr": cfg.objectives.adversary.lr})
     optimizer = torch.optim.Adam(groups)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(opt.warmup_steps))
     autocast, fp16 = amp_autocast(device, opt.amp)
