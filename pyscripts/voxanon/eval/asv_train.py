@@ -44,7 +44,7 @@ from voxanon.eval.config import AsvConfig
 from voxanon.progress import Progress
 
 log = logging.getLogger("voxanon.asv_train")
-FRAME_HOP = SAMPLE_RATE // 100  # fbank hop: 10 ms
+FRAMES_PER_SECOND = 100  # fbank hop: 10 ms
 
 
 def split_utts(utts: list[str], valid_share: float, seed: int) -> tuple[list[str], list[str]]:
@@ -152,7 +152,7 @@ class Trainer:
                 precompute_fbank(data, utts, self.out / "feats", cfg.n_mels, allow_pipes)
             self._barrier()
             feats_scp = load_scp(shard_paths(self.out / "feats", "fbank", 1)[1])
-            chunk = int(cfg.chunk_s * 100)
+            chunk = int(cfg.chunk_s * FRAMES_PER_SECOND)
         else:
             chunk = int(cfg.chunk_s * SAMPLE_RATE)
         self.train_set = ChunkSet(data, self.train_utts, spk_index, chunk, feats_scp, allow_pipes)
