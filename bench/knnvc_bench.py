@@ -2,9 +2,9 @@
 real-time factor of WavLM-Large to layer 6, the matcher and the HiFi-GAN vocoder (random weights;
 speed does not depend on them).
 
-  python bench/knnvc_bench.py [--device cpu|cuda] [--pools 15000,100000,1000000] [--full-max-pool N]
+  python bench/knnvc_bench.py [--device cpu|cuda] [--pools 15000,100000,1000000] [--full-max-pool N] [--threads N]
 
-Writes bench/results/knnvc_<device>.md and .json with the machine described. Each matcher
+Writes bench/results/knnvc_<device>[_t<threads>].md and .json with the machine described. Each matcher
 measurement runs in a fresh process so its peak memory is its own: CPU peak = max RSS growth over
 the process after the pool exists; GPU peak = torch.cuda.max_memory_allocated beyond the pool.
 Queries: 10 s of speech = 500 frames of 1024-d. The full-matrix baseline needs the (500, N)
@@ -49,9 +49,11 @@ def full_matrix(query: torch.Tensor, pool: torch.Tensor, k: int) -> torch.Tensor
     return pool[idx].mean(dim=1)
 
 
-def _matcher_child(method: str, n: int, device: str, out: mp.Queue) -> None:
+def _matcher_child(method: str, n: int, device: str, threads: int, out: mp.Queue) -> None:
     from voxanon.knn.matcher import knn_average
 
+    if threads:
+        torch.set_num_threads(threads)
     torch.manual_seed(0)
     pool = torch.randn(n, DIM, device=device)
     query = torch.randn(QUERY_FRAMES, DIM, device=device)
@@ -78,10 +80,10 @@ def _matcher_child(method: str, n: int, device: str, out: mp.Queue) -> None:
              "pool_mb": round(n * DIM * 4 / 2**20, 1)})
 
 
-def run_matcher(method: str, n: int, device: str) -> dict:
+def run_matcher(method: str, n: int, device: str, threads: int) -> dict:
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    proc = ctx.Process(target=_matcher_child, args=(method, n, device, q))
+    proc = ctx.Process(target=_matcher_child, args=(method, n, device, threads, q))
     proc.start()
     proc.join()
     if proc.exitcode != 0:
@@ -136,10 +138,13 @@ def main() -> int:
     p.add_argument("--pools", default="15000,100000,1000000")
     p.add_argument("--full-max-pool", type=int, default=100000,
                    help="largest pool for the full-matrix baseline (it needs ~2 x pool + T x N floats)")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default); results get a _t<N> suffix")
     p.add_argument("--skip-rtf", action="store_true")
     p.add_argument("--note", default="", help="a line about the conditions (shared machine, load...)")
     args = p.parse_args()
     pools = [int(x) for x in args.pools.split(",")]
+    if args.threads:
+        torch.set_num_threads(args.threads)
     rows = []
     for n in pools:
         for method in ("blocked", "full"):
@@ -148,11 +153,12 @@ def main() -> int:
                 rows.append({"method": method, "pool": n, "skipped": f"not run: needs ~{est:,.0f} MB beyond the pool"})
                 continue
             print(f"matcher {method} pool {n} on {args.device}", flush=True)
-            rows.append(run_matcher(method, n, args.device))
+            rows.append(run_matcher(method, n, args.device, args.threads))
             print(rows[-1], flush=True)
     steps = [] if args.skip_rtf else rtf(args.device)
     result = {"device": args.device, "machine": machine(args.device), "note": args.note, "matcher": rows, "rtf": steps}
-    out = ROOT / "bench" / "results" / f"knnvc_{args.device.split(':')[0]}"
+    suffix = f"_t{args.threads}" if args.threads else ""
+    out = ROOT / "bench" / "results" / f"knnvc_{args.device.split(':')[0]}{suffix}"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
     lines = [f"# kNN-VC bench ({args.device})", "", f"Machine: {result['machine']}", ""]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 import torch
 
@@ -19,6 +20,16 @@ from voxanon.vocoder.hifigan import Generator, HiFiGANConfig, save_generator
 TINY_CONV = "[(32,10,5)] + [(32,3,2)] * 4 + [(32,2,2)] * 2"
 TINY = WavLMConfig(conv_feature_layers=TINY_CONV, encoder_layers=3, encoder_embed_dim=64, encoder_ffn_embed_dim=128,
                    encoder_attention_heads=4, conv_pos=16, conv_pos_groups=4, num_buckets=32, max_distance=800)
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """One intra-op thread while a kNN-VC test runs: on a shared 2-core machine, two threads of
+    many small convolutions spin against other processes and run 10-50x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def randomize(model: torch.nn.Module, seed: int = 0, scale: float = 0.1) -> torch.nn.Module:

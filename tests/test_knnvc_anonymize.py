@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from knnvc_helpers import make_pool, save_tiny_models, voiced
+from knnvc_helpers import make_pool, save_tiny_models, voiced, one_torch_thread  # noqa: F401 (autouse fixture)
 from voxanon.anonymize.base import BuildContext, Utterance, build_system
 from voxanon.anonymize.knnvc import resample_frames
 from voxanon.audio import Audio, AudioError, read_audio
@@ -163,7 +163,8 @@ def test_end_to_end_scripts_on_timit(shared_data, tmp_path):
     data = root / "data"
     timit_subset(shared_data, data / "pool", slice(0, 4), 10)
     timit_subset(shared_data, data / "src", slice(8, 10), 3)
-    env = {"PATH": f"{ROOT / '.venv' / 'bin'}:/usr/bin:/bin", "VOXANON_DATA": str(data), "VOXANON_NJ": "2"}
+    env = {"PATH": f"{ROOT / '.venv' / 'bin'}:/usr/bin:/bin", "VOXANON_DATA": str(data), "VOXANON_NJ": "2",
+           "OMP_NUM_THREADS": "1"}
     for layout in ("original", "torchaudio"):
         conf = write_conf(root / f"{layout}.yaml", root / layout, layout, targets_per_utt=2)
         (root / layout / "models").mkdir(parents=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from knnvc_helpers import one_torch_thread  # noqa: F401 (autouse fixture)
+
 from voxanon.knn.matcher import knn_average, knn_indices, knn_pooled
 
 

@@ -6,7 +6,7 @@ import logging
 import numpy as np
 import pytest
 
-from knnvc_helpers import make_pool, save_tiny_models, voiced
+from knnvc_helpers import make_pool, save_tiny_models, voiced, one_torch_thread  # noqa: F401 (autouse fixture)
 from voxanon.bin import make_wavlm
 from voxanon.knn.config import TargetsConfig
 from voxanon.knn.matching_set import MatchingSets, build_matching_sets, speech_range

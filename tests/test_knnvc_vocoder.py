@@ -6,7 +6,7 @@ import pytest
 import pyloudnorm
 import torch
 
-from knnvc_helpers import tiny_generator
+from knnvc_helpers import tiny_generator, one_torch_thread  # noqa: F401 (autouse fixture)
 from voxanon.vocoder.hifigan import Generator, load_generator, save_generator, vocode
 
 

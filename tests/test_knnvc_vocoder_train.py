@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from knnvc_helpers import make_pool, voiced
+from knnvc_helpers import make_pool, voiced, one_torch_thread  # noqa: F401 (autouse fixture)
 from voxanon.bin import train_vocoder
 from voxanon.data.features import read_scp, write_shard
 from voxanon.data.kaldi import load_data_dir

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from knnvc_helpers import TINY, randomize, tiny_wavlm
+from knnvc_helpers import TINY, randomize, tiny_wavlm, one_torch_thread  # noqa: F401 (autouse fixture)
 from voxanon.audio import Audio, AudioError
 from voxanon.features.wavlm import (HOP, WavLM, WavLMConfig, _parse_conv_layers, extract_batch, extract_layer,
                                     load_wavlm, num_frames, save_wavlm)
