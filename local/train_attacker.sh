@@ -20,7 +20,8 @@ train_set=$(conf_get data.asv_train_set)
 suffix=$(conf_get anonymizer.out_suffix)
 device=$(conf_get asv.device)
 orig_model=$(conf_get asv.orig_model)
-if ! conf_get eval.metrics | grep -qx asv; then
+metrics=$(conf_get eval.metrics)
+if ! grep -qx asv <<< "$metrics"; then
   echo "$0: eval.metrics has no 'asv': no attackers to train"; exit 0
 fi
 if [ -z "$train_set" ]; then
