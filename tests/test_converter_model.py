@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from converter_fixtures import one_thread  # noqa: F401
-from voxanon.config import to_dict
+from voxanon.config import from_dict, to_dict
 from voxanon.models.config import ModelConfig, TrainConfig
 from voxanon.models.converter import Converter, load_converter
 from voxanon.models.objectives import ConverterObjectives
@@ -60,9 +60,7 @@ def test_bad_checkpoints_are_named(tmp_path):
 
 def test_full_size_config_runs_one_training_step():
     """All objectives at the paper's size (4 + 6 layers, hidden 512, 1024-d, ECAPA 512 channels)."""
-    cfg = TrainConfig()
-    cfg = TrainConfig(objectives=type(cfg.objectives)(adversary=type(cfg.objectives.adversary)(enabled=True),
-                                                      discrete=type(cfg.objectives.discrete)(enabled=True)))
+    cfg = from_dict(TrainConfig, {"objectives": {"adversary": {"enabled": True}, "discrete": {"enabled": True}}})
     torch.manual_seed(0)
     model = ConverterObjectives(cfg, n_speakers=10, centroids=torch.randn(cfg.objectives.discrete.units, 1024))
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)

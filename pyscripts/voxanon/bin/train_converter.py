@@ -8,8 +8,9 @@
   python -m voxanon.bin.train_converter train --conf C --pairs-dir P --out-dir O [--device D]
       trains (or resumes) the converter; several GPUs: launch with ``torchrun --nproc-per-node N``
 
-The target speaker a is ``train.pairs.target``, a matching set built by stage 3 in the conf's
-experiment dir; local/train_converter.sh runs the three in order through $cuda_cmd.
+The target speaker a is ``train.pairs.target``: a speaker of the stage-3 matching sets
+(<targets.dir>/<data.target_pool>). local/train_converter.sh runs the three in order through
+$cuda_cmd.
 """
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -114,10 +115,12 @@ class StepBatches(torch.utils.data.Dataset):
         return batch
 
 
-def valid_batches(index: PairIndex, utts: list[str], cfg: PairsConfig, batch_size: int) -> list[dict]:
-    """The fixed validation set: whole utterances (first ``max_frames`` frames), in id order."""
+def valid_batches(index: PairIndex, utts: list[str], cfg: PairsConfig, batch_size: int) -> Iterator[dict]:
+    """The fixed validation set: whole utterances (first ``max_frames`` frames), in id order, read
+    batch by batch (so they need not stay in memory between validations)."""
     sources, targets = load_scp(index.feats_scp), load_scp(index.targets_scp)
     spk_ids = {s: i for i, s in enumerate(index.speakers)}
     cut = slice(0, cfg.max_frames)
-    items = [(u, sources[u][cut], targets[u][cut], spk_ids[index.utt2spk[u]]) for u in utts]
-    return [collate(items[i:i + batch_size]) for i in range(0, len(items), batch_size)]
+    for i in range(0, len(utts), batch_size):
+        yield collate([(u, sources[u][cut], targets[u][cut], spk_ids[index.utt2spk[u]])
+                       for u in utts[i:i + batch_size]])

@@ -154,7 +154,6 @@ def train(cfg: TrainConfig, pairs_dir: Path, out_dir: Path, device: str = "cpu")
                  sum(p.numel() for p in model.converter.parameters()) / 1e6)
     ddp = torch.nn.parallel.DistributedDataParallel(model) if d.world > 1 else model
     csv_log = CsvLog(out_dir / "train_log.csv", step) if d.main else None
-    valid = valid_batches(index, valid_utts, cfg.pairs, opt.batch_size) if d.main and valid_utts else []
 
     def save(at: int) -> None:
         extras = {k: v for k, v in model.state_dict().items() if not k.startswith("converter.")}
@@ -169,7 +168,8 @@ def train(cfg: TrainConfig, pairs_dir: Path, out_dir: Path, device: str = "cpu")
         model.eval()
         with torch.no_grad(), autocast:
             parts = [model(b["source"].to(device), b["target"].to(device), b["lengths"].to(device),
-                           b["speakers"].to(device))[1] for b in valid]
+                           b["speakers"].to(device))[1]
+                     for b in valid_batches(index, valid_utts, cfg.pairs, opt.batch_size)]
         model.train()
         values = _mean_parts(parts)
         log.info("step %d valid: %s", at, " ".join(f"{k} {v:.4f}" for k, v in values.items()))
@@ -211,7 +211,7 @@ def train(cfg: TrainConfig, pairs_dir: Path, out_dir: Path, device: str = "cpu")
                      rate, eta // 3600, eta % 3600 // 60)
             csv_log.write(step, "train", values)
             window, t0 = [], time.monotonic()
-        if d.main and valid and (step % opt.valid_every == 0 or step == opt.max_steps):
+        if d.main and valid_utts and (step % opt.valid_every == 0 or step == opt.max_steps):
             validate(step)
         if d.main and (step % opt.checkpoint_every == 0 or step == opt.max_steps):
             save(step)
