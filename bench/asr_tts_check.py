@@ -12,7 +12,7 @@ output to the input speaker?).
   utterances: original/original, original enroll/anonymized trials (ignorant attacker) and
   anonymized/anonymized (lazy-informed). Also: the share of anonymized utterances whose closest
   original speaker (cosine to the speaker's mean embedding over all its original utterances) is
-  the true one, against chance, and the mean cosine of each anonymized utterance to its own
+  the true one, against chance and against the originals themselves (leave-one-out), and the mean cosine of each anonymized utterance to its own
   source speaker vs. to the synthetic voice that spoke it.
 """
 from __future__ import annotations
@@ -37,14 +37,20 @@ from voxanon.eval.wer import corpus_wer  # noqa: E402
 from voxanon.tts.text import normalize_text  # noqa: E402
 
 
-def embed_all(encoder, data) -> dict[str, np.ndarray]:
-    """utt -> L2-normalized 256-d GE2E embedding."""
+def embed_all(encoder, data, cache: Path) -> dict[str, np.ndarray]:
+    """utt -> L2-normalized 256-d GE2E embedding; kept in ``cache`` (.npz) for re-runs."""
     from resemblyzer import preprocess_wav
 
+    if cache.is_file():
+        with np.load(cache) as saved:
+            if set(saved.files) == set(data.utts):
+                return {utt: saved[utt] for utt in data.utts}
     out = {}
     for utt in data.utts:
         audio = load_16k(resolve_wav(data, utt), data.path)
         out[utt] = encoder.embed_utterance(preprocess_wav(audio.samples, source_sr=16000))
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(cache, **out)
     return out
 
 
@@ -60,7 +66,7 @@ def trial_eer(data, enroll_emb, trial_emb) -> float:
     models = {spk: centroid(v) for spk, v in enroll_spk.items()}
     tar, non = [], []
     for trial in data.trials:
-        score = float(models[trial.enroll] @ trial_emb[trial.utt])
+        score = float(models[trial.enroll_spk] @ trial_emb[trial.utt])
         (tar if trial.target else non).append(score)
     return 100.0 * compute_eer(np.array(tar), np.array(non))[0]
 
@@ -84,7 +90,9 @@ def main() -> int:
 
     start = time.time()
     encoder = VoiceEncoder("cpu", verbose=False)
-    orig, anonym = embed_all(encoder, src), embed_all(encoder, anon)
+    cache = ROOT / "bench" / "out" / "asr_tts_check"
+    orig = embed_all(encoder, src, cache / f"{Path(args.src).resolve().name}.orig.npz")
+    anonym = embed_all(encoder, anon, cache / f"{Path(args.anon).resolve().name}.anon.npz")
     eer_orig = trial_eer(src, orig, orig)
     eer_ignorant = trial_eer(src, orig, anonym)
     eer_lazy = trial_eer(src, anonym, anonym)
@@ -98,7 +106,13 @@ def main() -> int:
     for utt in utts:
         by_voice[records[utt]["speaker"]].append(anonym[utt])
     voice_models = {v: centroid(e) for v, e in by_voice.items()}
-    top1_orig = np.mean([speakers[int(np.argmax(spk_models @ orig[u]))] == src.utt2spk[u] for u in utts])
+    def top1_leave_one_out(u: str) -> bool:  # the original utterance's own speaker model leaves it out
+        models = spk_models.copy()
+        own = speakers.index(src.utt2spk[u])
+        models[own] = centroid([e for v, e in orig.items() if src.utt2spk[v] == src.utt2spk[u] and v != u])
+        return int(np.argmax(models @ orig[u])) == own
+
+    top1_orig = np.mean([top1_leave_one_out(u) for u in utts])
     top1_anon = np.mean([speakers[int(np.argmax(spk_models @ anonym[u]))] == src.utt2spk[u] for u in utts])
     cos_source = np.mean([spk_models[speakers.index(src.utt2spk[u])] @ anonym[u] for u in utts])
     cos_voice = np.mean([voice_models[records[u]["speaker"]] @ anonym[u] for u in utts])
@@ -124,11 +138,11 @@ def main() -> int:
         f"| original enroll / anonymized trials (ignorant) | {eer_ignorant:.2f} |",
         f"| anonymized enroll / anonymized trials (lazy-informed) | {eer_lazy:.2f} |",
         "",
-        f"- closest original speaker is the true one: originals {100 * top1_orig:.1f} %, anonymized "
+        f"- closest original speaker is the true one: originals (leave-one-out) {100 * top1_orig:.1f} %, anonymized "
         f"{100 * top1_anon:.1f} % (chance {100 / len(speakers):.1f} %)",
         f"- mean cosine of an anonymized utterance to its source speaker {cos_source:.3f}, to the synthetic "
         f"voice that spoke it {cos_voice:.3f}",
-        f"- voices drawn: " + ", ".join(f"{v} ({len(by_voice[v])})" for v in voices),
+        "- voices drawn: " + ", ".join(f"{v} ({len(by_voice[v])})" for v in voices),
         "",
     ]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

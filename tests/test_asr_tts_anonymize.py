@@ -133,16 +133,16 @@ def test_empty_transcript_gives_silence_of_the_input_length(packaged, monkeypatc
     assert result.record["transcript"] == transcript
 
 
-def test_missing_voice_fails_the_job_with_one_line(packaged, speech_dir, tmp_path, caplog):
+def test_missing_voice_fails_the_job_with_one_line(packaged, speech_dir, tmp_path, capfd):
     params = {**SMALL_PARAMS, "tts": {"piper_voices": [str(tmp_path / "voices" / "en_US-gone-medium.onnx")]}}
     with pytest.raises(ModelMissing) as err:
         build_system("asr_tts", params, BuildContext(1, "cpu", tmp_path / "work"))
     assert "en_US-gone-medium.onnx" in str(err.value) and "\n" not in str(err.value)
     conf = write_conf(tmp_path / "conf.yaml", params)
-    with caplog.at_level(logging.ERROR):
-        code = anonymize.main(["--conf", str(conf), "--record-dir", str(tmp_path / "rec"), str(speech_dir),
-                               str(tmp_path / "out")])
-    assert code != 0 and "en_US-gone-medium.onnx" in caplog.text
+    code = anonymize.main(["--conf", str(conf), "--record-dir", str(tmp_path / "rec"), str(speech_dir),
+                           str(tmp_path / "out")])
+    errors = [line for line in capfd.readouterr().err.splitlines() if " ERROR " in line]
+    assert code != 0 and len(errors) == 1 and "en_US-gone-medium.onnx" in errors[0]
 
 
 @pytest.mark.parametrize("name", ["whisper_vits.yaml", "asr_tts_offline.yaml"])

@@ -23,10 +23,13 @@ class EspeakBackend:
             raise FileNotFoundError("espeak-ng not found on PATH; install the Debian package espeak-ng "
                                     "(apt-get install espeak-ng) or set tts.espeak_voices: []")
         self.rate_wpm = rate_wpm
+        self._listings: dict[str, set[str]] = {}
 
     def _listing(self, kind: str) -> set[str]:
         """Lower-cased names espeak-ng accepts for ``--voices`` (languages, voice names, files,
         other-language codes) or ``--voices=variant`` (variant names and files)."""
+        if kind in self._listings:
+            return self._listings[kind]
         arg = "--voices" if kind == "language" else "--voices=variant"
         lines = subprocess.run([self.binary, arg], capture_output=True, text=True, timeout=60).stdout.splitlines()[1:]
         names = set()
@@ -35,7 +38,8 @@ class EspeakBackend:
             if len(cols) >= 5:
                 names.update({cols[1], cols[3], cols[4], cols[4].rsplit("/", 1)[-1]})
                 names.update(re.findall(r"\((\S+) \d+\)", line))
-        return {n.lower() for n in names}
+        self._listings[kind] = {n.lower() for n in names}
+        return self._listings[kind]
 
     def check_voice(self, voice: str) -> None:
         """Fail early on a voice espeak-ng does not know: it would silently fall back to its
