@@ -200,3 +200,15 @@ def test_timit_split():
         check_vpc_layout(dirs, set(gender) - train, train, 3)
         assert sorted(gender[s] for s in train) == ["f"] * 4 + ["m"] * 4
         assert len(load_data_dir(dirs["mini_trials_f"]).trials) == 4 * 7 * 4
+
+
+def test_corpus_voices_differ_from_the_offline_cascade_targets():
+    """Anonymized speech must not land on an evaluation speaker's own voice: no espeak-ng variant
+    of the corpus is a target variant of the offline cascade, and its Piper voice only trains."""
+    from voxanon.anonymize.asr_tts import OFFLINE_ESPEAK_VOICES
+
+    cascade_variants = {v.split("+")[1] for v in OFFLINE_ESPEAK_VOICES}
+    corpus_variants = {v.voice.split("+")[1] for v in VOICES if v.engine == "espeak"}
+    assert not cascade_variants & corpus_variants
+    assert {v.role for v in VOICES if v.engine == "piper"} == {"train"}
+    assert len({(v.engine, v.voice) for v in VOICES}) == len(VOICES)

@@ -4,7 +4,10 @@ Sentences written for the project (``local/mini_sentences.txt``) are spoken by 1
 (8 labelled f, 8 m): the packaged Piper voice "joe", four flite voices and eleven espeak-ng voice
 variants, each with its own pitch and speed and a little per-utterance jitter. The voices are
 synthetic, so "gender" is the voice variant's label, and the speakers are far easier to tell apart
-than people are; the corpus is for trying the recipe end to end, not for figures.
+than people are; the corpus is for trying the recipe end to end, not for figures. The espeak-ng
+variants were picked for intelligibility (Whisper base WER on a few sentences) and differ from
+the target voices of the offline cascade (conf/asr_tts_offline.yaml), so that anonymized speech
+does not land on an evaluation speaker's own voice; joe, a cascade voice, only trains the attacker.
 
 Laid out like the VPC 2024 sets (under the data root, e.g. ``data/``)::
 
@@ -72,22 +75,22 @@ class Voice:
 
 
 VOICES = (
-    Voice("f01", "f", "espeak", "en-us+f2", "train", pitch=62, speed=165),
-    Voice("f02", "f", "espeak", "en+f4", "train", pitch=55, speed=150),
-    Voice("f03", "f", "espeak", "en-us+Annie", "train", pitch=68, speed=170),
-    Voice("f04", "f", "espeak", "en-gb-scotland+belinda", "train", pitch=50, speed=158),
+    Voice("f01", "f", "espeak", "en-us+f1", "train", pitch=55, speed=155),
+    Voice("f02", "f", "espeak", "en-us+linda", "train", pitch=58, speed=150),
+    Voice("f03", "f", "espeak", "en-us+anika", "train", pitch=52, speed=160),
+    Voice("f04", "f", "espeak", "en-us+Andrea", "train", pitch=62, speed=150),
     Voice("f05", "f", "flite", "slt", "eval", speed=1.0),
-    Voice("f06", "f", "espeak", "en-us+f3", "eval", pitch=56, speed=155),
-    Voice("f07", "f", "espeak", "en-gb-x-rp+f5", "eval", pitch=66, speed=165),
-    Voice("f08", "f", "espeak", "en-029+linda", "eval", pitch=60, speed=150),
+    Voice("f06", "f", "espeak", "en-us+f5", "eval", pitch=55, speed=150),
+    Voice("f07", "f", "espeak", "en-us+steph", "eval", pitch=60, speed=155),
+    Voice("f08", "f", "espeak", "en-us+aunty", "eval", pitch=52, speed=150),
     Voice("m01", "m", "piper", PIPER_MODEL, "train", speed=1.0),
     Voice("m02", "m", "flite", "rms", "train", speed=1.05),
-    Voice("m03", "m", "espeak", "en-us+m3", "train", pitch=45, speed=165),
+    Voice("m03", "m", "espeak", "en-us+m4", "train", pitch=45, speed=160),
     Voice("m04", "m", "espeak", "en-gb-x-rp+Andy", "train", pitch=38, speed=155),
     Voice("m05", "m", "flite", "awb", "eval", speed=1.0),
     Voice("m06", "m", "flite", "kal16", "eval", speed=0.95),
     Voice("m07", "m", "espeak", "en+m2", "eval", pitch=35, speed=150),
-    Voice("m08", "m", "espeak", "en-us-nyc+m7", "eval", pitch=50, speed=175),
+    Voice("m08", "m", "espeak", "en-us-nyc+m6", "eval", pitch=50, speed=165),
 )
 
 
