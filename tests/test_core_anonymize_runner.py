@@ -51,7 +51,11 @@ def test_complete_dir_resume_and_records(tiny_data_dir, tmp_path, monkeypatch):
     records = [json.loads(line) for p in record_dir.glob("records.*.jsonl") for line in p.read_text().splitlines()]
     assert sorted(r["utt"] for r in records) == src.utts
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in record_dir.glob("records.*.jsonl"))
-    assert not any("gain" in p.read_text() for p in out.iterdir() if p.is_file() and p.name != ".anonymizer.json")
+    assert not any('"gain"' in p.read_text() for p in out.iterdir() if p.is_file())
+    # The stamp holds no seed or params: the seed would let anyone recompute the random choices.
+    assert set(json.loads((out / ".anonymizer.json").read_text())) == {"fingerprint", "system"}
+    assert stat.S_IMODE((out / "wav.scp").stat().st_mode) & 0o044 == 0o044  # data is shareable
+    assert stat.S_IMODE((out / "wav" / "spkA-u0.wav").stat().st_mode) & 0o044 == 0o044
     # Re-running does nothing: every wav is there.
     mtime = (out / "wav" / "spkA-u0.wav").stat().st_mtime_ns
     assert run(conf, tiny_data_dir, out) == 0

@@ -7,9 +7,7 @@ unless the caller opts in (``allow_pipes=True``, ``--allow-pipes true`` on the c
 from __future__ import annotations
 
 import io
-import os
 import subprocess
-import tempfile
 from dataclasses import dataclass
 from math import gcd
 from pathlib import Path
@@ -17,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 from scipy.signal import resample_poly
+
+from voxanon.fileio import atomic_path
 
 SAMPLE_RATE = 16000
 
@@ -92,16 +92,8 @@ def load_16k(entry: str, base_dir: str | Path | None = None, allow_pipes: bool =
 
 def write_wav(path: str | Path, audio: Audio) -> None:
     """Write 16-bit PCM wav atomically (temp file + rename), clipping to [-1, 1]."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         sf.write(tmp, np.clip(audio.samples, -1.0, 1.0), audio.sample_rate, subtype="PCM_16", format="WAV")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def peak_normalize(audio: Audio, peak: float = 0.95) -> Audio:

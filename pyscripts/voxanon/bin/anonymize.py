@@ -22,7 +22,7 @@ from pathlib import Path
 from voxanon.anonymize.base import BuildContext, Utterance, build_system, resolve_device
 from voxanon.anonymize.config import AnonymizerConfig
 from voxanon.audio import SAMPLE_RATE, AudioError, load_16k, resample, write_wav
-from voxanon.config import ConfigError, fingerprint, load_section, to_dict
+from voxanon.config import ConfigError, fingerprint, load_section
 from voxanon.data.kaldi import DataDir, atomic_write_text, load_data_dir, resolve_wav, write_data_dir
 from voxanon.progress import Progress, setup_logging
 from voxanon.registry import ModelError
@@ -38,9 +38,10 @@ def shard(utts: list[str], job: int, nj: int) -> list[str]:
 
 
 def check_params(out: Path, conf: AnonymizerConfig, overwrite: bool) -> None:
-    """Refuse to mix outputs of two different configs in one dir."""
+    """Refuse to mix outputs of two different configs in one dir. The stamp holds only a hash:
+    the seed in the config would let anyone holding the data recompute every random choice."""
     stamp = out / PARAMS_FILE
-    current = {"fingerprint": fingerprint(conf), "anonymizer": to_dict(conf)}
+    current = {"fingerprint": fingerprint(conf), "system": conf.system}
     if stamp.is_file():
         previous = json.loads(stamp.read_text())
         if previous.get("fingerprint") != current["fingerprint"]:

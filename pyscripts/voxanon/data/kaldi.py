@@ -7,11 +7,11 @@ Kaldi requires, and written through a temp file + rename so a killed job leaves 
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable
+
+from voxanon.fileio import atomic_path
 
 # Optional per-utterance / per-speaker tables this project knows about.
 UTT_TABLES = ("text", "utt2emo", "utt2dur")
@@ -46,16 +46,8 @@ def read_list(path: str | Path) -> list[str]:
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def write_table(path: str | Path, table: dict[str, str]) -> None:
