@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from voxanon.config import ConfigError, to_dict
@@ -19,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("conf")
     p.add_argument("arg", nargs="?")
     args = p.parse_args(argv)
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `conf get ... | grep -q` closes the pipe early
     try:
         raw = load_conf(args.conf)
         if args.command == "get":
