@@ -62,26 +62,25 @@ stage_scripts=(
   local/evaluate.sh
   local/make_report.sh
 )
-not_built=()
 
 for n in $(seq "$stage" "$stop_stage"); do
   name=${stage_names[$n]}
   script=${stage_scripts[$n]}
-  if [ ! -x "$script" ]; then
-    echo "stage $n ($name): not built yet in this version ($script missing); skipped"
-    not_built+=("$n:$name")
-    continue
-  fi
   key=$(python -m voxanon.bin.conf stage-key "$conf" "$n")${data:+-$(echo "$VOXANON_USER_DATA" | sha256sum | cut -c1-8)}
   marker=$VOXANON_EXP/.done/stage$n
-  if [ "$force" != true ] && [ -f "$marker" ] && [ "$(cat "$marker")" = "$key" ]; then
-    echo "stage $n ($name): done already, skipped (--force true to re-run)"
-    continue
+  overwrite=$force
+  if [ -f "$marker" ]; then
+    if [ "$force" != true ] && [ "$(cat "$marker")" = "$key" ]; then
+      echo "stage $n ($name): done already, skipped (--force true to re-run)"
+      continue
+    fi
+    # Finished before with another conf: its outputs are stale, replace them.
+    [ "$(cat "$marker")" = "$key" ] || overwrite=true
   fi
   log=$VOXANON_EXP/log/stage$n.$name.log
   echo "stage $n ($name): $(date '+%F %T') log: $log"
   rm -f "$marker"
-  if ! "$script" --overwrite "$force" "$conf" 2>&1 | tee "$log"; then
+  if ! "$script" --overwrite "$overwrite" "$conf" 2>&1 | tee "$log"; then
     echo "stage $n ($name) FAILED; last lines of $log:" >&2
     tail -n 20 "$log" | sed 's/^/  | /' >&2
     exit 1
@@ -89,7 +88,4 @@ for n in $(seq "$stage" "$stop_stage"); do
   echo "$key" > "$marker"
 done
 
-if ((${#not_built[@]})); then
-  echo "note: stage(s) not built yet: ${not_built[*]}"
-fi
 echo "done: experiment $exp (stages $stage..$stop_stage); outputs in $VOXANON_EXP"
