@@ -146,3 +146,20 @@ def test_run_pl_is_on_path_after_path_sh(tmp_path):
                          capture_output=True, text=True, env={**os.environ})
     assert res.returncode == 0, res.stderr
     assert (tmp_path / "log/a.log").read_text().splitlines()[2] == "ok"
+
+
+def test_threads_shared_among_concurrent_tasks(tmp_path, monkeypatch):
+    import os
+
+    from voxanon.jobs.common import parse_args
+    from voxanon.jobs.local import task_env
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    cores = os.cpu_count() or 1
+    spec = parse_args(["JOB=1:8", str(tmp_path / "x.JOB.log"), "true"])
+    assert task_env(spec, max_jobs=cores)["OMP_NUM_THREADS"] == "1"
+    assert task_env(parse_args([str(tmp_path / "y.log"), "true"]), max_jobs=cores)["OMP_NUM_THREADS"] == str(cores)
+    assert task_env(parse_args(["--num-threads", "3", str(tmp_path / "z.log"), "true"]), 1)["MKL_NUM_THREADS"] == "3"
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    assert task_env(spec, max_jobs=cores)["OMP_NUM_THREADS"] == "7"  # the user's setting wins

@@ -4,8 +4,9 @@
         [--config F] [JOB=1:N] <log> <prog> [args ...]
 
 Array tasks run in parallel, at most ``--max-jobs-run`` at a time (default: the number of CPU
-cores). ``--gpu --mem --num-threads --time --partition --config`` are accepted and ignored, so
-that cmd.sh can switch between run.pl and slurm.pl without touching the recipe. Exit status 0 when
+cores). ``--gpu --mem --time --partition --config`` are accepted and ignored, so that cmd.sh can
+switch between run.pl and slurm.pl without touching the recipe. Each task's OMP/MKL threads are
+``--num-threads``, by default the cores divided among the tasks running at once. Exit status 0 when
 every task succeeded; otherwise 1, after naming every failed task's log on stderr. Ctrl-C or
 SIGTERM stops the running tasks. The task script that ran is kept in ``<log dir>/q/<name>.sh``.
 """
@@ -24,9 +25,22 @@ from voxanon.jobs.common import UsageError, parse_args, report_failures, write_t
 RUNNER = "run.pl"
 
 
+def task_env(spec, max_jobs: int) -> dict[str, str]:
+    """The tasks' environment: unless the user set them, math-library threads per task =
+    ``--num-threads``, else the cores shared among the tasks running at once. Torch's default
+    (every core in every task) oversubscribes the machine and slows small ops many times over."""
+    env = dict(os.environ)
+    concurrent = max(1, min(max_jobs, len(spec.tasks)))
+    threads = spec.int_option("num-threads", max(1, (os.cpu_count() or 1) // concurrent))
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(name, str(threads))
+    return env
+
+
 def run_tasks(spec, max_jobs: int) -> list[tuple[int | None, str]]:
     """Run every task of ``spec``, ``max_jobs`` at a time; the failed ones with their exit status."""
     script = str(write_task_script(spec, RUNNER))
+    env = task_env(spec, max_jobs)
     running: set[subprocess.Popen] = set()
     lock = threading.Lock()
     stopping = threading.Event()
@@ -36,7 +50,7 @@ def run_tasks(spec, max_jobs: int) -> list[tuple[int | None, str]]:
             return task, None
         # Own session: a signal to run.pl reaches the whole task tree through killpg below.
         proc = subprocess.Popen(["bash", script, "" if task is None else str(task)],
-                                start_new_session=True)
+                                start_new_session=True, env=env)
         with lock:
             running.add(proc)
         rc = proc.wait()
