@@ -28,8 +28,10 @@ mkdir -p "$out/log"
 n=$(wc -l < "$in/utt2spk")
 [ "$nj" -le "$n" ] || nj=$n
 echo "$0: anonymizing $in ($n utterances) -> $out with $conf, $nj job(s)"
+python -m voxanon.bin.anonymize --conf "$conf" --prepare --overwrite "$overwrite" \
+  --record-dir "$record_dir" "$in" "$out"
 $cmd JOB=1:"$nj" "$out/log/anonymize.JOB.log" \
   python -m voxanon.bin.anonymize --conf "$conf" --job JOB --nj "$nj" \
-    --allow-pipes "$allow_pipes" --overwrite "$overwrite" --record-dir "$record_dir" "$in" "$out" \
+    --allow-pipes "$allow_pipes" --record-dir "$record_dir" "$in" "$out" \
   || { echo "$0: some jobs failed; failed utterances are listed in $out/log/failed.*; re-run to retry them" >&2; exit 1; }
-python -m voxanon.bin.anonymize --conf "$conf" --finalize --nj "$nj" "$in" "$out"
+python -m voxanon.bin.anonymize --conf "$conf" --finalize "$in" "$out"

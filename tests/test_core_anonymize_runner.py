@@ -73,9 +73,27 @@ def test_one_bad_utterance_does_not_sink_the_job(tiny_data_dir, tmp_path, monkey
     # Fixing the cause and re-running finishes only the missing utterance.
     write_conf(conf, fail_on="nothing")
     assert run(conf, tiny_data_dir, out) == 2  # changed config: refused
-    assert run(conf, tiny_data_dir, out, "--overwrite", "true") == 0
-    assert not (out / "log" / "failed.1").exists()
+    assert run(conf, tiny_data_dir, out, "--prepare") == 2
+    assert run(conf, tiny_data_dir, out, "--prepare", "--overwrite", "true") == 0
+    assert not list((out / "wav").glob("*.wav")) and not (out / "log" / "failed.1").exists()
+    assert run(conf, tiny_data_dir, out) == 0
     assert run(conf, tiny_data_dir, out, "--finalize") == 0
+
+
+def test_new_audio_behind_same_ids_is_not_taken_for_finished(tiny_data_dir, tmp_path, monkeypatch):
+    import soundfile as sf
+
+    monkeypatch.chdir(tmp_path)
+    conf = write_conf(tmp_path / "c.yaml")
+    out = tmp_path / "anon"
+    assert run(conf, tiny_data_dir, out, "--prepare") == 0 and run(conf, tiny_data_dir, out) == 0
+    wav = load_data_dir(tiny_data_dir).wav_scp["spkA-u0"]
+    sf.write(wav, np.zeros(4000, dtype=np.float32), 16000)  # the corpus was regenerated
+    assert run(conf, tiny_data_dir, out) == 2
+    assert run(conf, tiny_data_dir, out, "--prepare") == 2
+    assert run(conf, tiny_data_dir, out, "--prepare", "--overwrite", "true") == 0
+    assert run(conf, tiny_data_dir, out) == 0 and run(conf, tiny_data_dir, out, "--finalize") == 0
+    assert len(read_audio(str(out / "wav" / "spkA-u0.wav")).samples) == 4000
 
 
 def test_unknown_system_is_a_clear_error(tiny_data_dir, tmp_path, monkeypatch, capfd):

@@ -1,7 +1,8 @@
 """Anonymize one shard of a data dir, or assemble the output data dir from finished shards.
 
+  python -m voxanon.bin.anonymize --conf C --prepare [--overwrite true] IN OUT  # once, first
   python -m voxanon.bin.anonymize --conf C --job J --nj N IN OUT    # one shard
-  python -m voxanon.bin.anonymize --conf C --finalize --nj N IN OUT  # write OUT's Kaldi files
+  python -m voxanon.bin.anonymize --conf C --finalize IN OUT        # write OUT's Kaldi files
 
 Each utterance becomes ``OUT/wav/<utt>.wav`` (16 kHz mono), written atomically; existing wavs
 are skipped, so a killed job resumes. A failing utterance is logged and listed in
@@ -37,21 +38,34 @@ def shard(utts: list[str], job: int, nj: int) -> list[str]:
     return utts[(job - 1) * n // nj: job * n // nj]
 
 
-def check_params(out: Path, conf: AnonymizerConfig, overwrite: bool) -> None:
-    """Refuse to mix outputs of two different configs in one dir. The stamp holds only a hash:
-    the seed in the config would let anyone holding the data recompute every random choice."""
-    stamp = out / PARAMS_FILE
-    current = {"fingerprint": fingerprint(conf), "system": conf.system}
-    if stamp.is_file():
-        previous = json.loads(stamp.read_text())
-        if previous.get("fingerprint") != current["fingerprint"]:
-            if not overwrite:
-                raise ConfigError(
-                    f"{out} holds output of a different anonymizer config ({stamp}); "
-                    "remove it or re-run with --overwrite true (run.sh --force)")
-            for wav in (out / "wav").glob("*.wav"):
-                wav.unlink()
-    atomic_write_text(stamp, json.dumps(current, indent=1, sort_keys=True) + "\n")
+def output_stamp(conf: AnonymizerConfig, data: DataDir) -> dict:
+    """What the output dir was made from: a hash of the config and of the input audio (entries,
+    sizes, mtimes), so new audio behind the same ids is not mistaken for finished work. Only a
+    hash: the seed in the config would let anyone holding the data recompute every random choice."""
+    audio = []
+    for utt in data.utts:
+        entry = resolve_wav(data, utt)
+        path = Path(entry)
+        st = path.stat() if not entry.rstrip().endswith("|") and path.is_file() else None
+        audio.append((utt, entry, st.st_size if st else None, st.st_mtime_ns if st else None))
+    return {"fingerprint": fingerprint({"anonymizer": conf, "audio": audio}), "system": conf.system}
+
+
+def prepare_output(out: Path, stamp: dict, overwrite: bool, record_dir: Path) -> None:
+    """Run once before the jobs: refuse to mix outputs of another config or input in one dir;
+    with ``overwrite`` start the dir (and its records) afresh."""
+    path = out / PARAMS_FILE
+    previous = json.loads(path.read_text()) if path.is_file() else None
+    if previous is not None and previous != stamp and not overwrite:
+        raise ConfigError(f"{out} holds output of another anonymizer config or input audio ({path}); "
+                          "remove it or re-run with --overwrite true (run.sh --force true)")
+    if overwrite or previous != stamp:
+        stale = [*(out / "wav").glob("*.wav"), *(out / "log").glob("failed.*"), out / "wav.scp",
+                 *record_dir.glob("records.*.jsonl")]
+        for f in stale:
+            f.unlink(missing_ok=True)
+    (out / "log").mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(stamp, indent=1, sort_keys=True) + "\n")
 
 
 def run_shard(conf: AnonymizerConfig, data: DataDir, out: Path, job: int, nj: int, record_dir: Path,
@@ -116,10 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--conf", required=True)
     p.add_argument("--job", type=int, default=1)
     p.add_argument("--nj", type=int, default=1)
+    p.add_argument("--prepare", action="store_true", help="once before the jobs: check or (--overwrite true) reset OUT")
     p.add_argument("--finalize", action="store_true")
     p.add_argument("--record-dir", default=None, help="owner-only dir for per-utterance records (default exp/anon_records/<out name>)")
     p.add_argument("--allow-pipes", default="false", choices=("true", "false"))
-    p.add_argument("--overwrite", default="false", choices=("true", "false"))
+    p.add_argument("--overwrite", default="false", choices=("true", "false"), help="with --prepare: start OUT afresh")
     p.add_argument("in_dir")
     p.add_argument("out_dir")
     args = p.parse_args(argv)
@@ -130,11 +145,18 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(args.out_dir)
         if args.finalize:
             return finalize(data, out)
+        record_dir = Path(args.record_dir or Path("exp") / "anon_records" / out.name)
+        stamp = output_stamp(conf, data)
+        if args.prepare:
+            prepare_output(out, stamp, args.overwrite == "true", record_dir)
+            return 0
         if not 1 <= args.job <= args.nj:
             raise ValueError(f"--job {args.job} is outside 1..{args.nj}")
-        (out / "log").mkdir(parents=True, exist_ok=True)
-        check_params(out, conf, args.overwrite == "true")
-        record_dir = Path(args.record_dir or Path("exp") / "anon_records" / out.name)
+        if not (out / PARAMS_FILE).is_file():
+            prepare_output(out, stamp, False, record_dir)
+        elif json.loads((out / PARAMS_FILE).read_text()) != stamp:
+            raise ConfigError(f"{out} was prepared for another anonymizer config or input audio; "
+                              "run steps/anonymize.sh (with --overwrite true to start afresh)")
         return run_shard(conf, data, out, args.job, args.nj, record_dir, args.allow_pipes == "true")
     except (ConfigError, ValueError, OSError, ModelError) as err:
         log.error("%s", err)
