@@ -37,7 +37,7 @@ def make_dir(path: Path, n_spk: int = 4, n_utt: int = 6, n_enroll: int = 2, spk_
     utterance against every speaker); ``emotions`` > 0 adds utt2emo with that many classes."""
     path = Path(path)
     wav_scp, utt2spk, texts, utt2emo, gender = {}, {}, {}, {}, {}
-    rng = np.random.default_rng(len(str(path)))
+    rng = np.random.default_rng(sum(path.name.encode()))  # not the tmp path: same data in every run
     for s in range(n_spk):
         spk = f"spk{s + spk_offset:02d}"
         gender[spk] = "fm"[s % 2]
