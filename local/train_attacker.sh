@@ -28,17 +28,8 @@ if [ -z "$train_set" ]; then
   echo "$0: data.asv_train_set is empty: no attackers trained (stage 7 skips the scenarios that need them)"; exit 0
 fi
 
-cmd=${train_cmd:-run.pl}
-launcher="python -m voxanon.bin.train_asv"
-ngpu=0
-case "$device" in cuda|auto)
-  ngpu=$(python -c 'import torch; print(torch.cuda.device_count())')
-  [ "$ngpu" -gt 0 ] && cmd=${cuda_cmd:-$cmd}
-  [ "$ngpu" -gt 1 ] && launcher="torchrun --standalone --nproc_per_node $ngpu -m voxanon.bin.train_asv" ;;
-  cuda:*) cmd=${cuda_cmd:-$cmd}; ngpu=1 ;;
-esac
-gpu_opt=""
-[ "$ngpu" -gt 0 ] && gpu_opt="--gpu $ngpu"
+. "$VOXANON_ROOT/utils/select_launcher.sh"
+select_launcher "$device" voxanon.bin.train_asv
 
 train() {  # <data dir> <model dir> <name>
   [ -f "$1/wav.scp" ] || { echo "$0: $1: data dir missing (run stages 1 and 5)" >&2; exit 1; }

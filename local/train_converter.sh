@@ -34,29 +34,19 @@ dir=$exp/converter
 [ "$overwrite" = true ] && rm -rf "$dir"
 mkdir -p "$dir/log"
 
-cmd=${train_cmd:-run.pl}
 device=$(conf_get train.device)
-launcher="python -m voxanon.bin.train_converter"
-ngpu=0
-case "$device" in cuda|auto)
-  ngpu=$(python -c 'import torch; print(torch.cuda.device_count())')
-  [ "$ngpu" -gt 0 ] && cmd=${cuda_cmd:-$cmd}
-  [ "$ngpu" -gt 1 ] && launcher="torchrun --standalone --nproc_per_node $ngpu -m voxanon.bin.train_converter" ;;
-  cuda:*) cmd=${cuda_cmd:-$cmd}; ngpu=1 ;;
-esac
-gpu_opt=""
-[ "$ngpu" -gt 0 ] && gpu_opt="--gpu 1"
+. "$VOXANON_ROOT/utils/select_launcher.sh"
+select_launcher "$device" voxanon.bin.train_converter
 
 if [ ! -f "$dir/pairs/targets.scp" ]; then
   echo "$0: training pairs for $train_set ($nj jobs; logs $dir/log/pairs.*.log)"
-  $cmd $gpu_opt JOB=1:"$nj" "$dir/log/pairs.JOB.log" \
+  $cmd ${gpu_opt:+--gpu 1} JOB=1:"$nj" "$dir/log/pairs.JOB.log" \
     python -m voxanon.bin.train_converter pairs --conf "$conf" --feats "$feats" --pairs-dir "$dir/pairs" \
       --job JOB --nj "$nj" --device "$device" || { tail -n 5 "$dir"/log/pairs.*.log >&2; exit 1; }
   python -m voxanon.bin.train_converter finalize --conf "$conf" --feats "$feats" --data "$data/$train_set" \
     --pairs-dir "$dir/pairs" --nj "$nj" 2>&1 | tee "$dir/log/pairs_finalize.log"
 fi
 
-[ "$ngpu" -gt 1 ] && gpu_opt="--gpu $ngpu"
 echo "$0: training the converter in $dir (log: $dir/log/train.log)"
 $cmd $gpu_opt "$dir/log/train.log" \
   $launcher train --conf "$conf" --pairs-dir "$dir/pairs" --out-dir "$dir" --device "$device" \
