@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # run.sh stage 5: anonymize every set the conf names (data.anonymized_sets) into
 # $VOXANON_DATA/<set><suffix>, with the anonymizer's device deciding the queue ($cuda_cmd for GPU).
+# --allow-pipes / --public-seed / --overwrite go to every steps/anonymize.sh.
 set -euo pipefail
 overwrite=false
+allow_pipes=false
+public_seed=false
 . "$(dirname "$0")/../path.sh"
 . "$VOXANON_ROOT/utils/parse_options.sh"
-[ $# -eq 1 ] || { echo "Usage: $0 [--overwrite false] <conf.yaml>" >&2; exit 1; }
+[ $# -eq 1 ] || { echo "Usage: $0 [--overwrite false] [--allow-pipes false] [--public-seed false] <conf.yaml>" >&2; exit 1; }
 conf=$1
 data=${VOXANON_DATA:-data}
 nj=${VOXANON_NJ:-2}
@@ -17,6 +20,7 @@ case "$device" in cuda*|auto) cmd=${cuda_cmd:-$cmd} ;; esac
 sets=$(conf_get data.anonymized_sets)
 [ -n "$sets" ] || { echo "$0: the conf names no sets to anonymize (data.eval_sets, asv_train_set, emotion_sets)" >&2; exit 1; }
 for set in $sets; do
-  steps/anonymize.sh --nj "$nj" --cmd "$cmd" --overwrite "$overwrite" \
+  steps/anonymize.sh --nj "$nj" --cmd "$cmd" --overwrite "$overwrite" --allow-pipes "$allow_pipes" \
+    --public-seed "$public_seed" \
     --record-dir "${VOXANON_EXP:-exp}/anon_records/$set$suffix" "$conf" "$data/$set" "$data/$set$suffix"
 done

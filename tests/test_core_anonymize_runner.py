@@ -4,7 +4,7 @@ import stat
 import numpy as np
 import pytest
 
-from voxanon.anonymize import base
+from voxanon.anonymize import base, outdir
 from voxanon.audio import read_audio
 from voxanon.bin import anonymize as runner
 from voxanon.data.kaldi import load_data_dir, validate_data_dir
@@ -16,7 +16,7 @@ def gain_system(monkeypatch):
 
 
 def write_conf(path, gain=0.5, fail_on="broken"):
-    path.write_text(f"exp: t\nanonymizer:\n  system: gain_test\n  params: {{gain: {gain}, fail_on: {fail_on}}}\n")
+    path.write_text(f"exp: t\nanonymizer:\n  system: gain_test\n  seed: 7\n  params: {{gain: {gain}, fail_on: {fail_on}}}\n")
     return path
 
 
@@ -46,14 +46,14 @@ def test_complete_dir_resume_and_records(tiny_data_dir, tmp_path, monkeypatch):
     b = read_audio(dst.wav_scp["spkA-u0"]).samples
     np.testing.assert_allclose(b, 0.5 * a, atol=1e-4)
     # The per-utterance record is owner-only and outside the data dir.
-    record_dir = tmp_path / "exp" / "anon_records" / "anon"
+    record_dir = outdir.default_record_dir(tmp_path / "exp", out)
     assert stat.S_IMODE(record_dir.stat().st_mode) == 0o700
     records = [json.loads(line) for p in record_dir.glob("records.*.jsonl") for line in p.read_text().splitlines()]
     assert sorted(r["utt"] for r in records) == src.utts
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in record_dir.glob("records.*.jsonl"))
     assert not any('"gain"' in p.read_text() for p in out.iterdir() if p.is_file())
     # The stamp holds no seed or params: the seed would let anyone recompute the random choices.
-    assert set(json.loads((out / ".anonymizer.json").read_text())) == {"fingerprint", "system"}
+    assert set(json.loads((out / ".anonymizer.json").read_text())) == {"owner", "config", "system"}
     assert stat.S_IMODE((out / "wav.scp").stat().st_mode) & 0o044 == 0o044  # data is shareable
     assert stat.S_IMODE((out / "wav" / "spkA-u0.wav").stat().st_mode) & 0o044 == 0o044
     # Re-running does nothing: every wav is there.
@@ -75,25 +75,30 @@ def test_one_bad_utterance_does_not_sink_the_job(tiny_data_dir, tmp_path, monkey
     assert run(conf, tiny_data_dir, out) == 2  # changed config: refused
     assert run(conf, tiny_data_dir, out, "--prepare") == 2
     assert run(conf, tiny_data_dir, out, "--prepare", "--overwrite", "true") == 0
-    assert not list((out / "wav").glob("*.wav")) and not (out / "log" / "failed.1").exists()
+    # Overwrite forgets our finished outputs (their stamps); the wavs are rewritten, never taken as done.
+    assert not list((out / ".done").iterdir()) and not (out / "log" / "failed.1").exists()
+    assert run(conf, tiny_data_dir, out, "--finalize") == 1
     assert run(conf, tiny_data_dir, out) == 0
     assert run(conf, tiny_data_dir, out, "--finalize") == 0
 
 
-def test_new_audio_behind_same_ids_is_not_taken_for_finished(tiny_data_dir, tmp_path, monkeypatch):
+def test_new_audio_behind_same_ids_redoes_only_that_utterance(tiny_data_dir, tmp_path, monkeypatch):
     import soundfile as sf
 
     monkeypatch.chdir(tmp_path)
     conf = write_conf(tmp_path / "c.yaml")
     out = tmp_path / "anon"
     assert run(conf, tiny_data_dir, out, "--prepare") == 0 and run(conf, tiny_data_dir, out) == 0
+    assert run(conf, tiny_data_dir, out, "--finalize") == 0
+    before = {p.name: p.stat().st_mtime_ns for p in (out / "wav").iterdir()}
     wav = load_data_dir(tiny_data_dir).wav_scp["spkA-u0"]
     sf.write(wav, np.zeros(4000, dtype=np.float32), 16000)  # the corpus was regenerated
-    assert run(conf, tiny_data_dir, out) == 2
-    assert run(conf, tiny_data_dir, out, "--prepare") == 2
-    assert run(conf, tiny_data_dir, out, "--prepare", "--overwrite", "true") == 0
+    assert run(conf, tiny_data_dir, out, "--finalize") == 1  # the old output is not taken for finished
+    assert run(conf, tiny_data_dir, out, "--prepare") == 0 and not (out / "wav.scp").exists()
     assert run(conf, tiny_data_dir, out) == 0 and run(conf, tiny_data_dir, out, "--finalize") == 0
     assert len(read_audio(str(out / "wav" / "spkA-u0.wav")).samples) == 4000
+    after = {p.name: p.stat().st_mtime_ns for p in (out / "wav").iterdir()}
+    assert [n for n in before if before[n] != after[n]] == ["spkA-u0.wav"]
 
 
 def test_unknown_system_is_a_clear_error(tiny_data_dir, tmp_path, monkeypatch, capfd):

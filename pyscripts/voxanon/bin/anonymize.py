@@ -1,17 +1,22 @@
-"""Anonymize one shard of a data dir, or assemble the output data dir from finished shards.
+"""Anonymize one shard of a data dir, or check / prepare / assemble the output data dir.
 
-  python -m voxanon.bin.anonymize --conf C --prepare [--overwrite true] IN OUT  # once, first
-  python -m voxanon.bin.anonymize --conf C --job J --nj N IN OUT    # one shard
-  python -m voxanon.bin.anonymize --conf C --finalize IN OUT        # write OUT's Kaldi files
+  python -m voxanon.bin.anonymize --conf C --check IN OUT                # read-only, before the lock
+  python -m voxanon.bin.anonymize --conf C --prepare [--overwrite true] IN OUT  # once, under the lock
+  python -m voxanon.bin.anonymize --conf C --job J --nj N IN OUT         # one shard
+  python -m voxanon.bin.anonymize --conf C --finalize IN OUT             # write OUT's Kaldi files
 
-Each utterance becomes ``OUT/wav/<utt>.wav`` (16 kHz mono), written atomically; existing wavs
-are skipped, so a killed job resumes. A failing utterance is logged and listed in
-``OUT/log/failed.J`` and the job exits non-zero after finishing the rest. The per-utterance
-record (targets, chosen system) goes to ``--record-dir`` with owner-only permissions.
+Each utterance becomes ``OUT/wav/<utt>.wav`` (16 kHz mono) with a stamp of the config and its input
+in ``OUT/.done/<utt>`` (see voxanon.anonymize.outdir); finished utterances are skipped, so a killed
+job resumes and a changed input re-does only the utterances whose input changed. The per-utterance
+record (targets, chosen system) is written to ``--record-dir`` (owner-only) before the wav is
+published. A failing utterance is logged and listed in ``OUT/log/failed.J``; the job exits non-zero
+after finishing the rest. A full disk stops the job at once.
 """
 from __future__ import annotations
 
 import argparse
+import errno
+import io
 import json
 import logging
 import os
@@ -20,16 +25,26 @@ import traceback
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+import soundfile as sf
+
+from voxanon.anonymize import outdir
 from voxanon.anonymize.base import BuildContext, Utterance, build_system, resolve_device
 from voxanon.anonymize.config import AnonymizerConfig
-from voxanon.audio import SAMPLE_RATE, AudioError, load_16k, resample, write_wav
-from voxanon.config import ConfigError, fingerprint, load_section
-from voxanon.data.kaldi import DataDir, atomic_write_text, load_data_dir, resolve_wav, write_data_dir
+from voxanon.audio import SAMPLE_RATE, Audio, AudioError, load_16k, resample
+from voxanon.config import ConfigError, fingerprint, from_dict, read_conf
+from voxanon.data.ids import id_problems
+from voxanon.data.kaldi import DataDir, atomic_write_text, load_data_dir, validate_data_dir, write_data_dir
+from voxanon.fileio import atomic_write_bytes
 from voxanon.progress import Progress, setup_logging
 from voxanon.registry import ModelError
 
 log = logging.getLogger("voxanon.anonymize")
-PARAMS_FILE = ".anonymizer.json"
+PUBLIC_SEED = AnonymizerConfig.seed  # in every copy of this code: it protects nothing
+
+
+class DiskFull(OSError):
+    """No space left: every further utterance would fail the same way."""
 
 
 def shard(utts: list[str], job: int, nj: int) -> list[str]:
@@ -38,73 +53,143 @@ def shard(utts: list[str], job: int, nj: int) -> list[str]:
     return utts[(job - 1) * n // nj: job * n // nj]
 
 
-def output_stamp(conf: AnonymizerConfig, data: DataDir) -> dict:
-    """What the output dir was made from: a hash of the config and of the input audio (entries,
-    sizes, mtimes), so new audio behind the same ids is not mistaken for finished work. Only a
-    hash: the seed in the config would let anyone holding the data recompute every random choice."""
-    audio = []
-    for utt in data.utts:
-        entry = resolve_wav(data, utt)
-        path = Path(entry)
-        st = path.stat() if not entry.rstrip().endswith("|") and path.is_file() else None
-        audio.append((utt, entry, st.st_size if st else None, st.st_mtime_ns if st else None))
-    return {"fingerprint": fingerprint({"anonymizer": conf, "audio": audio}), "system": conf.system}
+def load_conf(path: str, public_seed: bool) -> AnonymizerConfig:
+    """The anonymizer section; without a seed of its own it runs only with ``public_seed``."""
+    raw = read_conf(path).get("anonymizer") or {}
+    conf = from_dict(AnonymizerConfig, raw, "anonymizer")
+    if "seed" not in raw and not public_seed:
+        raise ConfigError(f"{path}: no anonymizer.seed: the public default {PUBLIC_SEED} lets anyone recompute every "
+                          "random choice; set a private seed, or pass --public-seed true to accept that")
+    if conf.seed == PUBLIC_SEED:
+        log.warning("%s: anonymizer.seed is the public default %d: anyone can recompute the random choices "
+                    "(targets, factors); use a private seed for data you publish", path, PUBLIC_SEED)
+    return conf
 
 
-def prepare_output(out: Path, stamp: dict, overwrite: bool, record_dir: Path) -> None:
-    """Run once before the jobs: refuse to mix outputs of another config or input in one dir;
-    with ``overwrite`` start the dir (and its records) afresh."""
-    path = out / PARAMS_FILE
-    previous = json.loads(path.read_text()) if path.is_file() else None
-    if previous is not None and previous != stamp and not overwrite:
-        raise ConfigError(f"{out} holds output of another anonymizer config or input audio ({path}); "
-                          "remove it or re-run with --overwrite true (run.sh --force true)")
-    if overwrite or previous != stamp:
-        stale = [*(out / "wav").glob("*.wav"), *(out / "log").glob("failed.*"), out / "wav.scp",
+def load_input(path: str) -> DataDir:
+    """The input dir, refused when an id is unsafe as a file name (ids become output paths)."""
+    data = load_data_dir(path)
+    bad = id_problems(data.utt2spk, "utterance") + id_problems(data.utt2spk.values(), "speaker")
+    if bad:
+        raise ConfigError(f"{path}/utt2spk: {bad[0]}{f' (and {len(bad) - 1} more)' if len(bad) > 1 else ''}; "
+                          "rename it (ids become file names)")
+    return data
+
+
+def check_input(path: str, allow_pipes: bool) -> None:
+    """The validator's checks (tables agree, ids safe, audio opens), before any job starts."""
+    problems = validate_data_dir(path, check_audio=True, allow_pipes=allow_pipes, scan_samples=False)
+    if problems:
+        for p in problems:
+            log.error("%s: %s", path, p)
+        raise ConfigError(f"input {path} is not valid ({len(problems)} problem(s) above); fix it "
+                          "(utils/fix_data_dir.sh drops inconsistent entries) and re-run")
+
+
+def prepare_output(data: DataDir, out: Path, config: str, system: str, overwrite: bool, record_dir: Path) -> None:
+    """Run once before the jobs, under the step's lock: claim the dir, refuse to mix configs, and
+    with ``overwrite`` forget our own finished outputs (they are redone, nothing else is touched)."""
+    previous = outdir.check_output(data.path, out)
+    outdir.claim_record_dir(record_dir, out)
+    if previous is not None and previous.get("config") != config:
+        if not overwrite:
+            raise ConfigError(f"{out} holds output of another anonymizer config ({outdir.STAMP_FILE}); "
+                              "re-run with --overwrite true to redo it (run.sh --force true)")
+    if overwrite or (previous is not None and previous.get("config") != config):
+        stale = [*(out / outdir.DONE_DIR).glob("*"), *(out / "log").glob("failed.*"),
                  *record_dir.glob("records.*.jsonl")]
         for f in stale:
             f.unlink(missing_ok=True)
-    (out / "log").mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(stamp, indent=1, sort_keys=True) + "\n")
+    for d in ("log", "wav", outdir.DONE_DIR):
+        (out / d).mkdir(parents=True, exist_ok=True)
+    todo = [u for u in data.utts if not outdir.is_done(out, u, outdir.utt_stamp(config, data, u))]
+    if todo:
+        (out / "wav.scp").unlink(missing_ok=True)  # no longer a complete dir until finalize
+    atomic_write_text(out / outdir.STAMP_FILE,
+                      json.dumps({"owner": outdir.OWNER, "config": config, "system": system}, indent=1) + "\n")
+    log.info("%s: %d of %d utterance(s) to do", out, len(todo), len(data.utts))
+
+
+def within_full_scale(audio: Audio) -> tuple[Audio, float]:
+    """Scale output above full scale down to it (clipping would distort it); the factor used."""
+    peak = float(np.max(np.abs(audio.samples))) if len(audio.samples) else 0.0
+    if not np.isfinite(peak):
+        raise AudioError("anonymizer returned NaN or inf samples")
+    if peak <= 1.0:
+        return audio, 1.0
+    return Audio((audio.samples / peak).astype(np.float32), audio.sample_rate), 1.0 / peak
+
+
+def wav_bytes(audio: Audio) -> bytes:
+    buf = io.BytesIO()
+    sf.write(buf, audio.samples, audio.sample_rate, subtype="PCM_16", format="WAV")
+    return buf.getvalue()
+
+
+def append_record(records, line: str) -> None:
+    """Durably, before the wav is published: a published wav always has its record."""
+    records.write(line)
+    records.flush()
+    os.fsync(records.fileno())
+
+
+def anonymize_one(anonymizer, data: DataDir, utt: str, out: Path, stamp: str, records, allow_pipes: bool) -> float:
+    """Convert, record, publish, stamp (in this order); the scale factor applied (1.0: none)."""
+    spk = data.utt2spk[utt]
+    audio = load_16k(data.wav_scp[utt], data.path, allow_pipes)
+    result = anonymizer(Utterance(utt, spk, audio, (data.table("spk2gender") or {}).get(spk)))
+    out_audio, scale = within_full_scale(resample(result.audio, SAMPLE_RATE))
+    if len(out_audio.samples) == 0:
+        raise AudioError("anonymizer returned empty audio")
+    record = {"utt": utt, **result.record, **({"scaled": round(scale, 4)} if scale != 1.0 else {})}
+    try:
+        append_record(records, json.dumps(record, sort_keys=True) + "\n")
+        atomic_write_bytes(outdir.wav_path(out, utt), wav_bytes(out_audio))
+        outdir.mark_done(out, utt, stamp)
+    except OSError as err:
+        if err.errno == errno.ENOSPC:
+            raise DiskFull(err.errno, f"disk full writing the output of {utt} ({err.filename or out}); "
+                                      "free space there and re-run: finished utterances are kept") from None
+        raise
+    return scale
 
 
 def run_shard(conf: AnonymizerConfig, data: DataDir, out: Path, job: int, nj: int, record_dir: Path,
               allow_pipes: bool) -> int:
-    utts = shard(data.utts, job, nj)
-    todo = [u for u in utts if not (out / "wav" / f"{u}.wav").is_file()]
-    log.info("job %d/%d: %d utterances, %d already done, system %s", job, nj, len(utts), len(utts) - len(todo), conf.system)
+    config = fingerprint(conf)
+    stamps = {u: outdir.utt_stamp(config, data, u) for u in shard(data.utts, job, nj)}
+    todo = [u for u, s in stamps.items() if not outdir.is_done(out, u, s)]
+    log.info("job %d/%d: %d utterances, %d already done, system %s", job, nj, len(stamps), len(stamps) - len(todo),
+             conf.system)
     failed_file = out / "log" / f"failed.{job}"
     if not todo:
         failed_file.unlink(missing_ok=True)
         return 0
-    device = resolve_device(conf.device)
+    outdir.claim_record_dir(record_dir, out)
     work_dir = record_dir / "work"
-    work_dir.mkdir(parents=True, exist_ok=True)
-    anonymizer = build_system(conf.system, conf.params, BuildContext(conf.seed, device, work_dir))
-    genders = data.table("spk2gender") or {}
-    record_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(record_dir, 0o700)
+    work_dir.mkdir(exist_ok=True)
+    try:
+        anonymizer = build_system(conf.system, conf.params, BuildContext(conf.seed, resolve_device(conf.device), work_dir))
+    except RuntimeError as err:  # e.g. torch's state-dict errors: one line, not a traceback
+        raise ModelError(f"cannot build the {conf.system} system: {str(err).splitlines()[0]}") from None
     record_path = record_dir / f"records.{job}.jsonl"
-    failed = []
+    failed, scaled = [], 0
     progress = Progress(len(todo), f"anonymize job {job}")
     with open(record_path, "a", encoding="utf-8") as records:
         os.chmod(record_path, 0o600)
         for utt in todo:
-            spk = data.utt2spk[utt]
             try:
-                audio = load_16k(resolve_wav(data, utt), data.path, allow_pipes)
-                result = anonymizer(Utterance(utt, spk, audio, genders.get(spk)))
-                out_audio = resample(result.audio, SAMPLE_RATE)
-                if len(out_audio.samples) == 0:
-                    raise AudioError("anonymizer returned empty audio")
-                write_wav(out / "wav" / f"{utt}.wav", out_audio)
-                records.write(json.dumps({"utt": utt, **result.record}, sort_keys=True) + "\n")
-                records.flush()
+                scaled += anonymize_one(anonymizer, data, utt, out, stamps[utt], records, allow_pipes) != 1.0
+            except DiskFull:
+                raise
             except Exception as err:  # one bad utterance must not sink the job
                 failed.append(utt)
                 log.error("utterance %s failed: %s", utt, err)
                 log.debug("%s", traceback.format_exc())
             progress.step()
+    if scaled:
+        log.warning("job %d: %d of %d output(s) went above full scale and were scaled down (not clipped); "
+                    "their records say by how much", job, scaled, len(todo))
     if failed:
         atomic_write_text(failed_file, "".join(f"{u}\n" for u in failed))
         log.error("job %d: %d of %d utterances failed (listed in %s)", job, len(failed), len(todo), failed_file)
@@ -113,13 +198,14 @@ def run_shard(conf: AnonymizerConfig, data: DataDir, out: Path, job: int, nj: in
     return 0
 
 
-def finalize(data: DataDir, out: Path) -> int:
-    missing = [u for u in data.utts if not (out / "wav" / f"{u}.wav").is_file()]
+def finalize(conf: AnonymizerConfig, data: DataDir, out: Path) -> int:
+    config = fingerprint(conf)
+    missing = [u for u in data.utts if not outdir.is_done(out, u, outdir.utt_stamp(config, data, u))]
     if missing:
-        log.error("%d utterance(s) have no anonymized audio yet (first: %s); see %s/log/failed.*",
+        log.error("%d utterance(s) have no anonymized audio yet (first: %s); see %s/log/anonymize.*.log",
                   len(missing), " ".join(missing[:10]), out)
         return 1
-    wav_scp = {u: str((out / "wav" / f"{u}.wav").resolve()) for u in data.utts}
+    wav_scp = {u: str(outdir.wav_path(out, u).resolve()) for u in data.utts}
     write_data_dir(replace(data, wav_scp=wav_scp, path=out), out)
     log.info("wrote %s (%d utterances)", out, len(wav_scp))
     return 0
@@ -130,33 +216,44 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--conf", required=True)
     p.add_argument("--job", type=int, default=1)
     p.add_argument("--nj", type=int, default=1)
-    p.add_argument("--prepare", action="store_true", help="once before the jobs: check or (--overwrite true) reset OUT")
+    p.add_argument("--check", action="store_true", help="validate conf, input and output dir; change nothing")
+    p.add_argument("--prepare", action="store_true", help="once before the jobs: claim or (--overwrite true) reset OUT")
     p.add_argument("--finalize", action="store_true")
-    p.add_argument("--record-dir", default=None, help="owner-only dir for per-utterance records (default exp/anon_records/<out name>)")
+    p.add_argument("--record-dir", default="", help="owner-only dir for per-utterance records "
+                   "(default $VOXANON_EXP/anon_records/<out name>-<hash of its full path>)")
     p.add_argument("--allow-pipes", default="false", choices=("true", "false"))
-    p.add_argument("--overwrite", default="false", choices=("true", "false"), help="with --prepare: start OUT afresh")
+    p.add_argument("--public-seed", default="false", choices=("true", "false"),
+                   help="accept a conf without anonymizer.seed (the public default)")
+    p.add_argument("--overwrite", default="false", choices=("true", "false"), help="with --prepare: redo every utterance")
     p.add_argument("in_dir")
     p.add_argument("out_dir")
     args = p.parse_args(argv)
     setup_logging()
     try:
-        conf = load_section(args.conf, "anonymizer", AnonymizerConfig)
-        data = load_data_dir(args.in_dir)
+        # Steps check and prepare with the seed rule; a bare job run (tests, by hand) only warns.
+        strict = args.check or args.prepare
+        conf = load_conf(args.conf, args.public_seed == "true" or not strict)
         out = Path(args.out_dir)
+        if args.check:
+            check_input(args.in_dir, args.allow_pipes == "true")
+            outdir.check_output(Path(args.in_dir), out)
+            return 0
+        data = load_input(args.in_dir)
         if args.finalize:
-            return finalize(data, out)
-        record_dir = Path(args.record_dir or Path("exp") / "anon_records" / out.name)
-        stamp = output_stamp(conf, data)
+            return finalize(conf, data, out)
+        record_dir = Path(args.record_dir) if args.record_dir else outdir.default_record_dir(
+            Path(os.environ.get("VOXANON_EXP", "exp")), out)
         if args.prepare:
-            prepare_output(out, stamp, args.overwrite == "true", record_dir)
+            prepare_output(data, out, fingerprint(conf), conf.system, args.overwrite == "true", record_dir)
             return 0
         if not 1 <= args.job <= args.nj:
             raise ValueError(f"--job {args.job} is outside 1..{args.nj}")
-        if not (out / PARAMS_FILE).is_file():
-            prepare_output(out, stamp, False, record_dir)
-        elif json.loads((out / PARAMS_FILE).read_text()) != stamp:
-            raise ConfigError(f"{out} was prepared for another anonymizer config or input audio; "
-                              "run steps/anonymize.sh (with --overwrite true to start afresh)")
+        stamp = outdir.read_stamp(out) if out.is_dir() else None
+        if stamp is None:
+            prepare_output(data, out, fingerprint(conf), conf.system, False, record_dir)
+        elif stamp.get("config") != fingerprint(conf):
+            raise ConfigError(f"{out} was prepared for another anonymizer config; "
+                              "run steps/anonymize.sh (with --overwrite true to redo it)")
         return run_shard(conf, data, out, args.job, args.nj, record_dir, args.allow_pipes == "true")
     except (ConfigError, ValueError, OSError, ModelError) as err:
         log.error("%s", err)

@@ -26,11 +26,13 @@ from voxanon.data.kaldi import (DataDirError, load_data_dir, read_list, spk2utt_
 
 def validate(args) -> int:
     # Bad lines stop the dir from loading: report all of them first; agreement and audio after.
-    problems = line_problems(args.data)
+    problems, warnings = line_problems(args.data), []
     later = " (table agreement and audio are checked once these lines are fixed)" if problems else ""
     if not problems:
         problems = validate_data_dir(args.data, check_audio=not args.no_audio, allow_pipes=args.allow_pipes,
-                                     expect_rate=args.sample_rate or None)
+                                     expect_rate=args.sample_rate or None, warnings=warnings)
+    for w in warnings:
+        print(f"{args.data}: warning: {w}", file=sys.stderr)
     for p in problems:
         print(f"{args.data}: {p}", file=sys.stderr)
     if problems:

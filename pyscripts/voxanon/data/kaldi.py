@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
+from voxanon.data.ids import id_problems
 from voxanon.fileio import atomic_path
 
 # Optional per-utterance / per-speaker tables this project knows about.
@@ -26,23 +27,31 @@ def read_table(path: str | Path) -> dict[str, str]:
     """``<key> <value...>`` lines to an insertion-ordered dict. Duplicate keys are an error."""
     table: dict[str, str] = {}
     dups = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.rstrip("\n")
-            if not line.strip():
-                continue
-            key, _, value = line.strip().partition(" ")
-            if key in table:
-                dups.append(key)
-            table[key] = value.strip()
+    for _, line in text_lines(path):
+        if not line.strip():
+            continue
+        key, value = (line.split(None, 1) + [""])[:2]  # any whitespace separates, as in Kaldi
+        if key in table:
+            dups.append(key)
+        table[key] = value.strip()
     if dups:
         raise DataDirError(f"{path}: duplicate id(s): {_few(dups)}")
     return table
 
 
+def text_lines(path: str | Path) -> Iterator[tuple[int, str]]:
+    """(line number, line) of a UTF-8 text file; other encodings are a one-line DataDirError."""
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            try:
+                yield lineno, raw.decode("utf-8").rstrip("\n")
+            except UnicodeDecodeError:
+                raise DataDirError(f"{path}:{lineno}: not UTF-8 text; convert the file "
+                                   f"(e.g. iconv -f latin1 -t utf-8)") from None
+
+
 def read_list(path: str | Path) -> list[str]:
-    with open(path, encoding="utf-8") as f:
-        return [line.strip() for line in f if line.strip()]
+    return [line.strip() for _, line in text_lines(path) if line.strip()]
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -67,14 +76,13 @@ class Trial:
 
 def read_trials(path: str | Path) -> list[Trial]:
     trials = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) != 3 or parts[2] not in ("target", "nontarget"):
-                raise DataDirError(f"{path}:{lineno}: expected '<enroll-spk> <utt> target|nontarget', got {line.strip()!r}")
-            trials.append(Trial(parts[0], parts[1], parts[2] == "target"))
+    for lineno, line in text_lines(path):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 3 or parts[2] not in ("target", "nontarget"):
+            raise DataDirError(f"{path}:{lineno}: expected '<enroll-spk> <utt> target|nontarget', got {line.strip()!r}")
+        trials.append(Trial(parts[0], parts[1], parts[2] == "target"))
     return trials
 
 
@@ -181,11 +189,13 @@ def _check_sorted(path: Path, problems: list[str]) -> None:
 
 
 def validate_data_dir(path: str | Path, check_audio: bool = False, allow_pipes: bool = False,
-                      expect_rate: int | None = None) -> list[str]:
+                      expect_rate: int | None = None, scan_samples: bool = True,
+                      warnings: list[str] | None = None) -> list[str]:
     """All problems found in a data dir, each naming the file and ids; empty list = valid.
 
     ``check_audio`` opens every audio file (existence, decodability, non-empty, and the sample
-    rate when ``expect_rate`` is given).
+    rate when ``expect_rate`` is given); with ``scan_samples`` it also decodes them: NaN/inf
+    samples are a problem, clipped audio goes to ``warnings`` (when a list is given).
     """
     path = Path(path)
     problems: list[str] = []
@@ -201,6 +211,8 @@ def validate_data_dir(path: str | Path, check_audio: bool = False, allow_pipes: 
             _check_sorted(path / name, problems)
     if not data.utt2spk:
         problems.append("utt2spk: empty")
+    problems += id_problems(sorted(set(data.wav_scp) | set(data.utt2spk)), "utterance")
+    problems += id_problems(sorted(set(data.utt2spk.values()) | {t.enroll_spk for t in data.trials or ()}), "speaker")
     wav_ids, spk_ids = set(data.wav_scp), set(data.utt2spk)
     if wav_ids - spk_ids:
         problems.append(f"wav.scp: utterance(s) missing from utt2spk: {_few(sorted(wav_ids - spk_ids))}")
@@ -237,21 +249,34 @@ def validate_data_dir(path: str | Path, check_audio: bool = False, allow_pipes: 
         if bad_utts:
             problems.append(f"trials: utterance(s) not in utt2spk: {_few(bad_utts)}")
     if check_audio:
-        problems.extend(_check_audio(data, path, allow_pipes, expect_rate))
+        problems.extend(_check_audio(data, path, allow_pipes, expect_rate, scan_samples,
+                                     warnings if warnings is not None else []))
     return problems
 
 
-def _check_audio(data: DataDir, path: Path, allow_pipes: bool, expect_rate: int | None) -> list[str]:
+# An utterance with more than this share of its samples at full scale (16-bit) is reported as clipped.
+FULL_SCALE = 32767 / 32768
+CLIPPED_SHARE = 0.001
+
+
+def _check_audio(data: DataDir, path: Path, allow_pipes: bool, expect_rate: int | None, scan: bool,
+                 warnings: list[str]) -> list[str]:
     from voxanon.audio import AudioError, is_pipe, read_audio
 
+    import numpy as np
     import soundfile as sf
 
-    unreadable, empty, wrong_rate = [], [], []
+    unreadable, empty, wrong_rate, not_finite, clipped = [], [], [], [], []
     for utt, entry in data.wav_scp.items():
         try:
-            if is_pipe(entry):
+            if is_pipe(entry) or scan:
                 audio = read_audio(entry, path, allow_pipes)
                 frames, rate = len(audio.samples), audio.sample_rate
+                share = float(np.mean(np.abs(audio.samples) >= FULL_SCALE)) if frames else 0.0
+                if scan and not np.isfinite(audio.samples).all():
+                    not_finite.append(utt)
+                elif scan and share > CLIPPED_SHARE:
+                    clipped.append(f"{utt} ({100 * share:.1f} %)")
             else:
                 p = Path(entry) if Path(entry).is_absolute() or Path(entry).exists() else path / entry
                 info = sf.info(str(p))
@@ -270,6 +295,10 @@ def _check_audio(data: DataDir, path: Path, allow_pipes: bool, expect_rate: int 
         problems.append(f"wav.scp: empty audio: {_few(empty)}")
     if wrong_rate:
         problems.append(f"wav.scp: sample rate is not {expect_rate} Hz: {_few(wrong_rate, 5)}")
+    if not_finite:
+        problems.append(f"wav.scp: audio with NaN or inf samples: {_few(not_finite)}")
+    if clipped:
+        warnings.append(f"wav.scp: clipped audio (share of samples at full scale): {_few(clipped, 5)}")
     return problems
 
 
