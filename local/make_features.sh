@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# run.sh stage 2: WavLM layer features (<features.dir>/<set>/feats.scp, default exp/feats) of the sets the conf's system
-# needs: features.sets if given, else the data.target_pool for knnvc / wavlm_conv; a no-op otherwise.
+# run.sh stage 2: WavLM layer features (<features.dir>/<set>/feats.scp, default exp/feats) of the sets
+# the conf's systems need: features.sets if given, else data.target_pool when a system (or an
+# admixture part) is knnvc or wavlm_conv; a no-op otherwise. conf check has made sure the pool is named.
 set -euo pipefail
 overwrite=false
 . "$(dirname "$0")/../path.sh"
@@ -9,22 +10,19 @@ overwrite=false
 conf=$1
 data=${VOXANON_DATA:-data}
 nj=${VOXANON_NJ:-2}
-conf_get() { python -m voxanon.bin.conf get "$conf" "$1"; }
-system=$(conf_get anonymizer.system)
-sets=$(conf_get features.sets)
+eval "$(python -m voxanon.bin.conf vars "$conf" systems=anonymizer.systems sets=features.sets pool=data.target_pool \
+  device=features.device checkpoint=features.checkpoint layer=features.layer chunk=features.chunk_seconds \
+  context=features.context_seconds batch=features.batch_seconds dir=features.dir)"
 if [ -z "$sets" ]; then
-  case "$system" in
-    knnvc|wavlm_conv) sets=$(conf_get data.target_pool) ;;
-    *) echo "$0: system $system uses no WavLM features; nothing to do"; exit 0 ;;
+  case " $systems " in
+    *" knnvc "*|*" wavlm_conv "*) sets=$pool ;;
+    *) echo "$0: $systems: no kNN-VC / WavLM conversion, no WavLM features needed; nothing to do"; exit 0 ;;
   esac
-  [ -n "$sets" ] || { echo "$0: system $system needs data.target_pool (the target speakers) in $conf" >&2; exit 1; }
 fi
-device=$(conf_get features.device)
 cmd=${train_cmd:-run.pl}
 case "$device" in cuda*|auto) cmd=${cuda_cmd:-$cmd} ;; esac
 for set in $sets; do
   "$VOXANON_ROOT/steps/make_wavlm.sh" --nj "$nj" --cmd "$cmd" --overwrite "$overwrite" \
-    --checkpoint "$(conf_get features.checkpoint)" --layer "$(conf_get features.layer)" --device "$device" \
-    --chunk-seconds "$(conf_get features.chunk_seconds)" --context-seconds "$(conf_get features.context_seconds)" \
-    --batch-seconds "$(conf_get features.batch_seconds)" "$data/$set" "$(conf_get features.dir)/$set"
+    --checkpoint "$checkpoint" --layer "$layer" --device "$device" \
+    --chunk-seconds "$chunk" --context-seconds "$context" --batch-seconds "$batch" "$data/$set" "$dir/$set"
 done

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# run.sh stage 4: the WavLM conversion model of anonymizer.system wavlm_conv (a one-line no-op
-# for other systems). Reads the conf's train section; writes $VOXANON_EXP/converter:
+# run.sh stage 4: the WavLM conversion model when the system (or an admixture part) is wavlm_conv
+# (a one-line no-op otherwise). Reads the conf's train section; writes $VOXANON_EXP/converter:
 #   1. pairs/     kNN-VC targets k(w(u), a) for every utterance of train.pairs.train_set (default
 #                 data.asv_train_set; its stage-2 features: list it in features.sets) against the
 #                 stage-3 matching set of train.pairs.target; JOB=1:nj, resumable
@@ -18,15 +18,17 @@ help_message="Usage: $0 [--overwrite false] <conf.yaml>"
 conf=$1
 data=${VOXANON_DATA:-data}
 nj=${VOXANON_NJ:-2}
-conf_get() { python -m voxanon.bin.conf get "$conf" "$1"; }
-exp=${VOXANON_EXP:-exp/$(conf_get exp)}
-system=$(conf_get anonymizer.system)
-[ "$system" = wavlm_conv ] || { echo "$0: system $system has no conversion model to train; nothing to do"; exit 0; }
+eval "$(python -m voxanon.bin.conf vars "$conf" exp_name=exp systems=anonymizer.systems train_set=train.pairs.train_set \
+  asv_train_set=data.asv_train_set feat_dir=features.dir device=train.device)"
+exp=${VOXANON_EXP:-exp/$exp_name}
+case " $systems " in
+  *" wavlm_conv "*) ;;
+  *) echo "$0: $systems: no WavLM conversion model to train; nothing to do"; exit 0 ;;
+esac
 
-train_set=$(conf_get train.pairs.train_set)
-[ -n "$train_set" ] || train_set=$(conf_get data.asv_train_set)
+train_set=${train_set:-$asv_train_set}
 [ -n "$train_set" ] || { echo "$0: name the training set in train.pairs.train_set or data.asv_train_set" >&2; exit 1; }
-feats=$(conf_get features.dir)/$train_set/feats.scp
+feats=$feat_dir/$train_set/feats.scp
 [ -f "$feats" ] || { echo "$0: $feats missing: list $train_set in features.sets and run stage 2" >&2; exit 1; }
 [ -f "$data/$train_set/utt2spk" ] || { echo "$0: $data/$train_set: data dir missing (run stage 1)" >&2; exit 1; }
 
@@ -34,7 +36,6 @@ dir=$exp/converter
 [ "$overwrite" = true ] && rm -rf "$dir"
 mkdir -p "$dir/log"
 
-device=$(conf_get train.device)
 . "$VOXANON_ROOT/utils/select_launcher.sh"
 select_launcher "$device" voxanon.bin.train_converter
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from voxanon.config import ConfigError, read_yaml
+from voxanon.config import ConfigError, read_conf
 from voxanon.studies import sweep, table1
 from voxanon.studies.confs import derive_conf
 from voxanon.studies.metrics import ResultsError, load_metrics
@@ -47,7 +47,7 @@ def write_results(exp_root: Path, exp: str, data: dict) -> None:
 
 def system_confs(conf_dir: Path) -> None:
     conf_dir.mkdir(parents=True, exist_ok=True)
-    mc = read_yaml(ROOT / "conf" / "mcadams.yaml")
+    mc = read_conf(ROOT / "conf" / "mcadams.yaml")
     (conf_dir / "mcadams.yaml").write_text(yaml.safe_dump(mc))
     (conf_dir / "other.yaml").write_text(yaml.safe_dump({**mc, "exp": "other"}))
     mix = {"exp": "admix", "data": mc["data"], "anonymizer": {"system": "admixture", "params": {"systems": [
@@ -57,7 +57,7 @@ def system_confs(conf_dir: Path) -> None:
 
 
 def test_derive_conf_moves_a_system_onto_a_setup():
-    system = read_yaml(ROOT / "conf" / "mcadams.yaml")
+    system = read_conf(ROOT / "conf" / "mcadams.yaml")
     conf = derive_conf(system, SETUP, "mcadams_mini")
     assert conf["exp"] == "mcadams_mini"
     assert conf["data"] == SETUP["data"] and conf["eval"] == SETUP["eval"]
@@ -73,10 +73,10 @@ def test_table1_from_synthetic_results(tmp_path):
                     "B2\tMcAdams\tmcadams\t-\nA\tadmixture p=0.4\tadmix\t40.81/47.09/3.33\n"
                     "X\tnot run\tother\t-\n")
     assert table1.main(["confs", "--rows", str(rows), "--conf-dir", str(conf_dir), "--dir", str(study)]) == 0
-    assert read_yaml(study / "conf" / "mcadams.yaml")["exp"] == "mcadams"
+    assert read_conf(study / "conf" / "mcadams.yaml")["exp"] == "mcadams"
     # the first experiment trains the ASV on original data, the others (same data) reuse it
-    assert "orig_model" not in (read_yaml(study / "conf" / "mcadams.yaml").get("asv") or {})
-    assert read_yaml(study / "conf" / "admix.yaml")["asv"]["orig_model"] == "exp/mcadams/asv_orig"
+    assert "orig_model" not in (read_conf(study / "conf" / "mcadams.yaml").get("asv") or {})
+    assert read_conf(study / "conf" / "admix.yaml")["asv"]["orig_model"] == "exp/mcadams/asv_orig"
     write_results(exp_root, "mcadams", results(8.0, 55.0, 10.0))
     write_results(exp_root, "admix", results(40.0, 47.0, 3.5))
     # the last row has no results: its cells are '-'
@@ -136,7 +136,7 @@ def test_sweep_confs_and_plot(tmp_path):
     ps = [0, 0.2, 0.325, 0.4, 1]
     assert sweep.main(["confs", "--base-conf", str(conf_dir / "admix.yaml"), "--p", " ".join(map(str, ps)),
                        "--setup-conf", str(setup), "--name", "sw", "--dir", str(study)]) == 0
-    confs = {p: read_yaml(study / "conf" / f"p{p:g}.yaml") for p in ps}
+    confs = {p: read_conf(study / "conf" / f"p{p:g}.yaml") for p in ps}
     for p, conf in confs.items():
         a, b = conf["anonymizer"]["params"]["systems"]
         assert (a["p"], b["p"]) == (pytest.approx(1 - p), p)
@@ -157,7 +157,7 @@ def test_sweep_confs_and_plot(tmp_path):
 
 def test_sweep_needs_a_two_system_admixture(tmp_path):
     with pytest.raises(ConfigError, match="admixture of exactly 2 systems"):
-        sweep.with_p(read_yaml(ROOT / "conf" / "mcadams.yaml"), 0.5)
+        sweep.with_p(read_conf(ROOT / "conf" / "mcadams.yaml"), 0.5)
     assert sweep.main(["plot", "--dir", str(tmp_path)]) == 2  # no experiments.tsv: clear error, no traceback
 
 
@@ -174,6 +174,6 @@ def test_egs_scripts_write_confs(tmp_path):
     run = subprocess.run(["egs/admixture_sweep/run.sh", "--base-conf", str(conf_dir / "admix.yaml"), "--p", "0 0.5",
                           "--dir", str(tmp_path / "sw"), "--stop-stage", "1"], cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
-    assert read_yaml(tmp_path / "sw" / "conf" / "p0.5.yaml")["exp"] == "sw_p0.5"
+    assert read_conf(tmp_path / "sw" / "conf" / "p0.5.yaml")["exp"] == "sw_p0.5"
     bad = subprocess.run(["egs/admixture_sweep/run.sh", "--nosuch", "1"], cwd=ROOT, capture_output=True, text=True)
     assert bad.returncode != 0 and "unknown option --nosuch" in bad.stderr

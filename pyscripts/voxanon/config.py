@@ -6,6 +6,7 @@ typo in ``conf/*.yaml`` fails at once instead of being silently ignored.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -17,6 +18,8 @@ from typing import Any, TypeVar
 import yaml
 
 T = TypeVar("T")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BASE_KEY = "conf"  # a conf's base conf(s), and an admixture part given by its conf
 
 
 class ConfigError(ValueError):
@@ -34,6 +37,72 @@ def read_yaml(path: str | Path) -> dict:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
     return data
+
+
+def read_conf(path: str | Path) -> dict:
+    """An experiment conf with its composition resolved.
+
+    * Top level ``conf: BASE`` (or a list of bases, merged in order): this file's values are merged
+      over the base's, mappings key by key, anything else (lists included) replaced. A mapping that
+      names another ``system`` than the base's drops the base's ``params`` (another system's
+      settings do not carry over). ``exp`` is never inherited: each conf names its experiment.
+    * An admixture part ``{conf: X, p: 0.4, params: {...}}`` in ``anonymizer.params.systems`` takes
+      ``system`` and ``params`` from X's anonymizer section, its own ``params`` merged over them.
+
+    Relative base paths are relative to the repository root, so a conf reads the same from anywhere.
+    """
+    return _compose(Path(path), ())
+
+
+def _conf_path(name: Any, where: Any) -> Path:
+    if not isinstance(name, (str, Path)) or not str(name):
+        raise ConfigError(f"{where}: '{BASE_KEY}' must name a conf file, got {name!r}")
+    path = Path(name)
+    return path if path.is_absolute() else REPO_ROOT / path
+
+
+def _compose(path: Path, chain: tuple[Path, ...]) -> dict:
+    if path in chain:
+        raise ConfigError(f"{path}: conf includes itself ({' -> '.join(map(str, (*chain, path)))})")
+    data = read_yaml(path)
+    bases = data.pop(BASE_KEY, None)
+    if bases is not None:
+        merged: dict = {}
+        for base in bases if isinstance(bases, list) else [bases]:
+            merged = merge(merged, _compose(_conf_path(base, path), (*chain, path)))
+        merged.pop("exp", None)
+        data = merge(merged, data)
+    _resolve_parts(data, path, (*chain, path))
+    return data
+
+
+def _resolve_parts(data: dict, path: Path, chain: tuple[Path, ...]) -> None:
+    anon = data.get("anonymizer")
+    params = anon.get("params") if isinstance(anon, dict) else None
+    parts = params.get("systems") if isinstance(params, dict) else None
+    if not isinstance(parts, list):
+        return
+    for i, part in enumerate(parts):
+        if not isinstance(part, dict) or BASE_KEY not in part:
+            continue
+        where = f"{path}: anonymizer.params.systems[{i}].{BASE_KEY}"
+        source = _compose(_conf_path(part[BASE_KEY], where), chain).get("anonymizer") or {}
+        if not isinstance(source, dict) or not source.get("system"):
+            raise ConfigError(f"{where}: {part[BASE_KEY]} has no anonymizer.system")
+        own = {k: v for k, v in part.items() if k != BASE_KEY}
+        parts[i] = merge({"system": source["system"], "params": source.get("params") or {}}, own)
+
+
+def merge(base: Any, over: Any) -> Any:
+    """``over`` merged over ``base`` (see read_conf); neither is modified."""
+    if not (isinstance(base, dict) and isinstance(over, dict)):
+        return copy.deepcopy(over)
+    if "system" in over and over["system"] != base.get("system"):
+        base = {k: v for k, v in base.items() if k != "params"}
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        out[key] = merge(base[key], value) if key in base else copy.deepcopy(value)
+    return out
 
 
 def from_dict(cls: type[T], data: Any, where: str = "") -> T:
@@ -106,7 +175,8 @@ def _convert_dataclass(cls: type, value: Any, where: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(value) - set(fields))
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(fields))}")
+        dotted = ", ".join(f"{where}.{k}" for k in unknown)
+        raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)} ({dotted}); allowed: {', '.join(sorted(fields))}")
     kwargs = {}
     for name, field in fields.items():
         if name in value:
@@ -121,7 +191,7 @@ def _convert_dataclass(cls: type, value: Any, where: str) -> Any:
 
 def load_section(conf: str | Path | dict, section: str, cls: type[T]) -> T:
     """Read one top-level section of an experiment conf as dataclass ``cls``."""
-    data = conf if isinstance(conf, dict) else read_yaml(conf)
+    data = conf if isinstance(conf, dict) else read_conf(conf)
     return from_dict(cls, data.get(section), section)
 
 

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
 class AnonymizerConfig:
     system: str = "mcadams"  # one of voxanon.anonymize.base.SYSTEMS
     suffix: str = ""  # output dirs are data/<set><suffix>; default "_<system>"
-    seed: int = 1986
+    seed: int = 1986  # public: anyone can recompute the draws; run.sh refuses a conf without a seed
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     params: dict = field(default_factory=dict)  # the system's own Params
 
@@ -21,3 +22,25 @@ class AnonymizerConfig:
     @property
     def out_suffix(self) -> str:
         return self.suffix or f"_{self.system}"
+
+    @property
+    def systems(self) -> tuple[str, ...]:
+        """The systems that anonymize utterances: an admixture's parts, else the system itself.
+        Stages 2-4 follow these (an admixture with kNN-VC gets features and matching sets)."""
+        if self.system != "admixture":
+            return (self.system,)
+        parts = self.params.get("systems")
+        return tuple(dict.fromkeys(p["system"] for p in parts if isinstance(p, dict) and "system" in p)) \
+            if isinstance(parts, list) else ()
+
+
+def parse_params(system: str, params: dict, where: str = "anonymizer.params") -> Any:
+    """``params`` as the system's ``Params``, an admixture's parts' params too, so a typo
+    anywhere is named by its dotted key (``anonymizer.params.systems[0].params.kk``)."""
+    from voxanon.anonymize.base import system_module
+    from voxanon.config import from_dict
+
+    parsed = from_dict(system_module(system).Params, params, where)
+    for i, part in enumerate(getattr(parsed, "systems", ())):
+        parse_params(part.system, part.params, f"{where}.systems[{i}].params")
+    return parsed

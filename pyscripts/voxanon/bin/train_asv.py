@@ -14,7 +14,7 @@ import sys
 
 import yaml
 
-from voxanon.config import ConfigError, from_dict, read_yaml
+from voxanon.config import ConfigError, from_dict, read_conf
 from voxanon.data.kaldi import DataDirError, load_data_dir
 from voxanon.eval.config import AsvConfig
 from voxanon.eval.asv_train import train_asv
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     setup_logging()
     try:
-        section = dict((read_yaml(args.conf).get("asv") or {}) if args.conf else {})
+        section = dict((read_conf(args.conf).get("asv") or {}) if args.conf else {})
         for item in args.set:
             key, eq, value = item.partition("=")
             if not eq:

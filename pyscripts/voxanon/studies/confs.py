@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from voxanon.config import ConfigError, read_yaml
+from voxanon.config import ConfigError, read_conf
 from voxanon.data.kaldi import atomic_write_text
 from voxanon.experiment import load_conf
 
@@ -71,7 +71,7 @@ def setup_of(path: str | None) -> tuple[dict[str, Any] | None, str]:
     """The setup conf and the tag its experiments get (``_<setup exp>``), or (None, "")."""
     if not path:
         return None, ""
-    setup = read_yaml(path)
+    setup = read_conf(path)
     if not isinstance(setup.get("exp"), str) or not setup["exp"]:
         raise ConfigError(f"{path}: setup conf needs an 'exp' name")
     return setup, f"_{setup['exp']}"

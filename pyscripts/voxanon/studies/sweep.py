@@ -22,7 +22,7 @@ import logging
 import sys
 from pathlib import Path
 
-from voxanon.config import ConfigError, read_yaml
+from voxanon.config import ConfigError, read_conf
 from voxanon.data.kaldi import atomic_write_text
 from voxanon.progress import setup_logging
 from voxanon.studies.confs import derive_conf, setup_of, share_asv_orig, write_conf
@@ -49,7 +49,7 @@ def with_p(base: dict, p: float) -> dict:
 
 
 def make_confs(base_conf: str, ps: list[float], setup_conf: str | None, out_dir: Path, name: str) -> list[tuple[float, str]]:
-    base = read_yaml(base_conf)
+    base = read_conf(base_conf)
     setup, tag = setup_of(setup_conf)
     experiments = [(p, f"{name}_p{p:g}{tag}") for p in ps]
     confs = share_asv_orig([derive_conf(with_p(base, p), setup, exp) for p, exp in experiments])

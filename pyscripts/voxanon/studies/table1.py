@@ -21,7 +21,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from voxanon.config import ConfigError, read_yaml
+from voxanon.config import ConfigError, read_conf
 from voxanon.data.kaldi import atomic_write_text
 from voxanon.progress import setup_logging
 from voxanon.studies.confs import derive_conf, setup_of, share_asv_orig, write_conf
@@ -64,7 +64,7 @@ def make_confs(rows: list[Row], conf_dir: Path, setup_conf: str | None, out_dir:
     done, confs = [], []
     for row in rows:
         if row.conf != ORIGINAL:
-            system = read_yaml(conf_dir / f"{row.conf}.yaml")
+            system = read_conf(conf_dir / f"{row.conf}.yaml")
             exp = f"{system.get('exp', row.conf)}{tag}"
             confs.append(derive_conf(system, setup, exp))
             row = Row(row.id, row.label, row.conf, row.paper, exp)
