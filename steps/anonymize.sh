@@ -34,8 +34,9 @@ done
 [ -f "$in/wav.scp" ] || { echo "$0: $in is not a data dir (no wav.scp)" >&2; exit 1; }
 
 anon() { python -m voxanon.bin.anonymize --conf "$conf" --public-seed "$public_seed" --record-dir "$record_dir" "$@"; }
-# Read-only checks first, so a refused output dir (foreign, the input) is left untouched.
-anon --check --allow-pipes "$allow_pipes" "$in" "$out" || exit 1
+# Read-only checks first, so a refused output dir (foreign, the input) is left untouched; the
+# input is validated under the lock (a second run fails at once, not after reading the audio).
+anon --check "$in" "$out" || exit 1
 
 mkdir -p "$out"
 exec 9>>"$out/.lock"
@@ -46,10 +47,10 @@ fi
 # fd 9 is inherited by the jobs: the lock holds until the last writer exits, even if this shell is killed.
 echo "pid $$ on $(hostname) since $(date '+%F %T'): $0 $*" > "$out/.lock"
 
+anon --prepare --allow-pipes "$allow_pipes" --overwrite "$overwrite" "$in" "$out" || exit 1
 n=$(wc -l < "$in/utt2spk")
 [ "$nj" -le "$n" ] || nj=$n
 echo "$0: anonymizing $in ($n utterances) -> $out with $conf, $nj job(s)"
-anon --prepare --overwrite "$overwrite" "$in" "$out" || exit 1
 $cmd JOB=1:"$nj" "$out/log/anonymize.JOB.log" \
   python -m voxanon.bin.anonymize --conf "$conf" --public-seed "$public_seed" --job JOB --nj "$nj" \
     --allow-pipes "$allow_pipes" --record-dir "$record_dir" "$in" "$out" \

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from scipy.signal import resample_poly
 
 from voxanon.fileio import atomic_path
 
@@ -80,6 +79,8 @@ def check_finite(audio: Audio, name: str) -> Audio:
 def resample(audio: Audio, rate: int) -> Audio:
     if audio.sample_rate == rate:
         return audio
+    from scipy.signal import resample_poly  # here: importing scipy.signal costs every tool ~1 s at start
+
     g = gcd(audio.sample_rate, rate)
     out = resample_poly(audio.samples, rate // g, audio.sample_rate // g).astype(np.float32)
     return Audio(out, rate)

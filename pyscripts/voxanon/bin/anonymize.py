@@ -1,7 +1,7 @@
 """Anonymize one shard of a data dir, or check / prepare / assemble the output data dir.
 
-  python -m voxanon.bin.anonymize --conf C --check IN OUT                # read-only, before the lock
-  python -m voxanon.bin.anonymize --conf C --prepare [--overwrite true] IN OUT  # once, under the lock
+  python -m voxanon.bin.anonymize --conf C --check IN OUT         # conf and output dir, read-only, before the lock
+  python -m voxanon.bin.anonymize --conf C --prepare [--overwrite true] IN OUT  # once, under the lock: input too
   python -m voxanon.bin.anonymize --conf C --job J --nj N IN OUT         # one shard
   python -m voxanon.bin.anonymize --conf C --finalize IN OUT             # write OUT's Kaldi files
 
@@ -100,13 +100,14 @@ def prepare_output(data: DataDir, out: Path, config: str, system: str, overwrite
                  *record_dir.glob("records.*.jsonl")]
         for f in stale:
             f.unlink(missing_ok=True)
+    # The stamp first: from now on the dir is recognizably ours (a second run is told it is busy).
+    atomic_write_text(out / outdir.STAMP_FILE,
+                      json.dumps({"owner": outdir.OWNER, "config": config, "system": system}, indent=1) + "\n")
     for d in ("log", "wav", outdir.DONE_DIR):
         (out / d).mkdir(parents=True, exist_ok=True)
     todo = [u for u in data.utts if not outdir.is_done(out, u, outdir.utt_stamp(config, data, u))]
     if todo:
         (out / "wav.scp").unlink(missing_ok=True)  # no longer a complete dir until finalize
-    atomic_write_text(out / outdir.STAMP_FILE,
-                      json.dumps({"owner": outdir.OWNER, "config": config, "system": system}, indent=1) + "\n")
     log.info("%s: %d of %d utterance(s) to do", out, len(todo), len(data.utts))
 
 
@@ -216,8 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--conf", required=True)
     p.add_argument("--job", type=int, default=1)
     p.add_argument("--nj", type=int, default=1)
-    p.add_argument("--check", action="store_true", help="validate conf, input and output dir; change nothing")
-    p.add_argument("--prepare", action="store_true", help="once before the jobs: claim or (--overwrite true) reset OUT")
+    p.add_argument("--check", action="store_true", help="check the conf and that OUT may be written; change nothing")
+    p.add_argument("--prepare", action="store_true", help="once before the jobs: validate IN, claim OUT, "
+                   "with --overwrite true forget its finished outputs")
     p.add_argument("--finalize", action="store_true")
     p.add_argument("--record-dir", default="", help="owner-only dir for per-utterance records "
                    "(default $VOXANON_EXP/anon_records/<out name>-<hash of its full path>)")
@@ -235,9 +237,10 @@ def main(argv: list[str] | None = None) -> int:
         conf = load_conf(args.conf, args.public_seed == "true" or not strict)
         out = Path(args.out_dir)
         if args.check:
-            check_input(args.in_dir, args.allow_pipes == "true")
             outdir.check_output(Path(args.in_dir), out)
             return 0
+        if args.prepare:
+            check_input(args.in_dir, args.allow_pipes == "true")
         data = load_input(args.in_dir)
         if args.finalize:
             return finalize(conf, data, out)

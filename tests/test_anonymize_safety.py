@@ -1,0 +1,314 @@
+"""steps/anonymize.sh must never publish original speech as anonymized nor destroy audio (issue 14):
+unsafe ids, input = output, foreign dirs, concurrent runs, kill -9, lost records, changed inputs,
+bad inputs, the public seed, NaN/clipping. Real files and real step runs (the cheap McAdams system)."""
+from __future__ import annotations
+
+import errno
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import tone_audio
+from voxanon.anonymize import base, outdir
+from voxanon.audio import read_audio
+from voxanon.bin import anonymize as runner
+from voxanon.data.ids import UnsafeIdError, child_path, id_problem
+from voxanon.data.kaldi import DataDir, Trial, load_data_dir, validate_data_dir, write_data_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = "exp: t\nanonymizer: {system: mcadams, seed: 11, device: cpu}\n"
+
+
+def make_data(path: Path, utts: dict[str, str], entries: dict[str, str] | None = None, **tables) -> Path:
+    """A data dir of ``utts`` (id -> speaker) with generated tones; ``entries`` overrides wav.scp lines."""
+    wavs = path.parent / f"{path.name}_wavs"
+    wavs.mkdir(parents=True, exist_ok=True)
+    wav = {}
+    for i, utt in enumerate(sorted(utts)):
+        f = wavs / f"w{i}.wav"
+        sf.write(f, tone_audio(0.5, 150 + 20 * i, seed=i), 16000)
+        wav[utt] = str(f)
+    wav.update(entries or {})
+    write_data_dir(DataDir(wav, dict(utts), **tables), path)
+    return path
+
+
+@pytest.fixture
+def work(tmp_path):
+    (tmp_path / "c.yaml").write_text(CONF)
+    return tmp_path
+
+
+def step(work: Path, *args, script="steps/anonymize.sh", wait=True, **kw):
+    env = {**os.environ, "VOXANON_EXP": str(work / "exp"), "OMP_NUM_THREADS": "1"}
+    cmd = [str(ROOT / script), *map(str, args)]
+    if not wait:
+        return subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    return subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=180)
+
+
+def snapshot(path: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+def two_speakers(n: int = 2) -> dict[str, str]:
+    return {f"{s}-{i}": s for s in ("spkA", "spkB") for i in range(n)}
+
+
+# --- 1: ids -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name,why", [("../../victim/orig", "separator"), ("a..b", "'..'"), ("-rf", "'-'"),
+                                      ("a\u200bb", "unprintable"), ("", "empty"), ("a\\b", "separator")])
+def test_unsafe_ids_are_named(name, why):
+    assert why in id_problem(name)
+    assert id_problem("1272-128104-0000_x.1") is None
+
+
+def test_traversal_id_is_refused_and_the_victim_untouched(work):
+    victim = work / "victim" / "orig.wav"
+    victim.parent.mkdir()
+    sf.write(victim, tone_audio(0.5), 16000)  # original speech that must not be listed as anonymized
+    before = victim.read_bytes()
+    src = make_data(work / "data" / "in", {"../../victim/orig": "spkA", "ok-1": "spkA"})
+    res = step(work, "c.yaml", src, work / "data" / "out")
+    assert res.returncode == 1
+    assert "utterance id '../../victim/orig': contains a path separator" in res.stderr
+    assert "Traceback" not in res.stderr
+    assert victim.read_bytes() == before and not list((work / "data" / "out").rglob("*.wav"))
+    assert not (work / "data" / "out" / "wav.scp").exists()
+    problems = validate_data_dir(src)
+    assert any("'../../victim/orig'" in p for p in problems)
+
+
+def test_a_planted_symlink_in_the_output_is_not_followed(tmp_path):
+    (tmp_path / "wav").mkdir()
+    (tmp_path / "outside.wav").write_bytes(b"original")
+    (tmp_path / "wav" / "u1.wav").symlink_to(tmp_path / "outside.wav")
+    with pytest.raises(UnsafeIdError, match="outside"):
+        child_path(tmp_path / "wav", "u1", ".wav")
+
+
+# --- 2: ownership ---------------------------------------------------------------------------
+
+def test_input_as_output_is_refused_and_left_untouched(work):
+    src = make_data(work / "data" / "in", two_speakers())
+    before = snapshot(src), snapshot(work / "data" / "in_wavs")
+    res = step(work, "--overwrite", "true", "c.yaml", src, src)
+    assert res.returncode == 1 and "is the input dir" in res.stderr
+    assert (snapshot(src), snapshot(work / "data" / "in_wavs")) == before  # not even a lock file
+
+
+@pytest.mark.parametrize("overwrite", ["false", "true"])
+def test_a_foreign_dir_is_refused_and_left_untouched(work, overwrite):
+    src = make_data(work / "data" / "in", two_speakers())
+    other = make_data(work / "data" / "other", {"x-1": "x"})
+    (other / "wav").mkdir()
+    sf.write(other / "wav" / "spkA-0.wav", tone_audio(0.3), 16000)
+    before = snapshot(other)
+    res = step(work, "--overwrite", overwrite, "c.yaml", src, other)
+    assert res.returncode == 1 and "was not written by steps/anonymize.sh" in res.stderr
+    assert snapshot(other) == before
+
+
+# --- 3 and the kill -9 resume: one writer per dir ----------------------------------------------
+
+def slow_pipe(wav: str, seconds: float) -> str:
+    return f"sleep {seconds}; cat {wav} |"
+
+
+def test_a_second_run_fails_at_once_naming_the_holder(work):
+    utts = two_speakers()
+    src = make_data(work / "data" / "in", utts)
+    entries = load_data_dir(src).wav_scp
+    make_data(src, utts, {"spkB-1": slow_pipe(entries["spkB-1"], 3)})
+    out = work / "data" / "out"
+    first = step(work, "--allow-pipes", "true", "c.yaml", src, out, wait=False)
+    deadline = time.time() + 60
+    while not ((out / ".lock").is_file() and "pid" in (out / ".lock").read_text()) and time.time() < deadline:
+        time.sleep(0.2)
+    second = step(work, "--allow-pipes", "true", "--overwrite", "true", "c.yaml", src, out)
+    assert first.poll() is None, "the first run ended before the second was tried"
+    assert second.returncode == 1
+    assert f"is being written by another run (pid {first.pid} on" in second.stderr
+    assert first.wait(timeout=120) == 0, first.stderr.read()
+    stamps = {p.read_text() for p in (out / ".done").iterdir()}
+    assert len(stamps) == 4 and validate_data_dir(out, check_audio=True) == []
+    records = [json.loads(line) for p in outdir.default_record_dir(work / "exp", out).glob("records.*.jsonl")
+               for line in p.read_text().splitlines()]
+    assert sorted(r["utt"] for r in records) == sorted(utts)
+
+
+def test_kill_9_then_resume_finishes_only_the_rest(work):
+    utts = two_speakers()
+    src = make_data(work / "data" / "in", utts)
+    entries = load_data_dir(src).wav_scp
+    make_data(src, utts, {"spkB-1": slow_pipe(entries["spkB-1"], 3)})  # the last one, job 1 of 1
+    out = work / "data" / "out"
+    proc = step(work, "--allow-pipes", "true", "c.yaml", src, out, wait=False, start_new_session=True)
+    deadline = time.time() + 90
+    while len(list((out / ".done").glob("*"))) < 3 and time.time() < deadline:
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = {p.name: p.stat().st_mtime_ns for p in (out / "wav").iterdir()}
+    assert len(done) == 3 and not (out / "wav.scp").exists()
+    res = step(work, "--allow-pipes", "true", "c.yaml", src, out)  # the lock died with its holders
+    assert res.returncode == 0, res.stderr
+    assert {n: (out / "wav" / n).stat().st_mtime_ns for n in done} == done
+    assert load_data_dir(out).utts == sorted(utts)
+
+
+# --- 6: a fixed input is retried without --overwrite -----------------------------------------
+
+def test_fixing_a_bad_input_file_retries_only_it(work):
+    utts = two_speakers()
+    src = make_data(work / "data" / "in", utts)
+    bad = load_data_dir(src).wav_scp["spkA-1"]
+    sf.write(bad, np.full(8000, np.nan, dtype=np.float32), 16000, subtype="FLOAT")  # opens; fails when read
+    out = work / "data" / "out"
+    res = step(work, "c.yaml", src, out)
+    assert res.returncode == 1 and "see" in res.stderr and "re-run to retry" in res.stderr
+    assert "utterance spkA-1 failed" in (out / "log" / "anonymize.1.log").read_text()
+    before = {p.name: p.stat().st_mtime_ns for p in (out / "wav").iterdir()}
+    assert len(before) == 3
+    sf.write(bad, tone_audio(0.5), 16000)
+    res = step(work, "c.yaml", src, out)
+    assert res.returncode == 0, res.stderr
+    assert {n: (out / "wav" / n).stat().st_mtime_ns for n in before} == before
+    assert load_data_dir(out).utts == sorted(utts)
+
+
+# --- 8: records ---------------------------------------------------------------------------
+
+@pytest.fixture
+def gain_system(monkeypatch, tmp_path):
+    monkeypatch.setitem(base.SYSTEMS, "gain_test", "gain_system")
+    monkeypatch.chdir(tmp_path)
+    conf = tmp_path / "g.yaml"
+    conf.write_text("exp: t\nanonymizer: {system: gain_test, seed: 3, params: {gain: 4.0}}\n")
+    return conf
+
+
+def test_a_failed_record_write_never_publishes_the_wav(gain_system, tmp_path, monkeypatch, capfd):
+    src = make_data(tmp_path / "in", two_speakers())
+    out, rec = tmp_path / "out", tmp_path / "rec"
+    real = runner.append_record
+
+    def failing(code):
+        def append(records, line):
+            if '"spkA-1"' in line:
+                raise OSError(code, os.strerror(code))
+            real(records, line)
+        return append
+
+    args = ["--conf", str(gain_system), "--record-dir", str(rec), str(src), str(out)]
+    monkeypatch.setattr(runner, "append_record", failing(errno.EIO))
+    assert runner.main(args) == 1  # one utterance failed, the rest done
+    assert (out / "log" / "failed.1").read_text() == "spkA-1\n"
+    monkeypatch.setattr(runner, "append_record", failing(errno.ENOSPC))
+    assert runner.main(args) == 2  # a full disk stops the job with one line
+    err = capfd.readouterr().err
+    assert "disk full writing the output of spkA-1" in err and "Traceback" not in err
+    assert not (out / "wav" / "spkA-1.wav").exists() and not (out / ".done" / "spkA-1").exists()
+    monkeypatch.setattr(runner, "append_record", real)
+    assert runner.main(args) == 0 and runner.main(["--finalize", *args]) == 0
+    published = load_data_dir(out).utts
+    recorded = {json.loads(line)["utt"] for p in rec.glob("records.*.jsonl") for line in p.read_text().splitlines()}
+    assert recorded == set(published) == set(two_speakers())
+
+
+def test_record_dirs_are_keyed_by_the_full_output_path(gain_system, tmp_path, capfd):
+    src = make_data(tmp_path / "in", two_speakers(1))
+    a, b = tmp_path / "a" / "anon", tmp_path / "b" / "anon"
+    assert outdir.default_record_dir(Path("exp"), a) != outdir.default_record_dir(Path("exp"), b)
+    shared = ["--record-dir", str(tmp_path / "rec")]
+    assert runner.main(["--conf", str(gain_system), *shared, str(src), str(a)]) == 0
+    assert runner.main(["--conf", str(gain_system), *shared, "--prepare", "--overwrite", "true", str(src), str(b)]) == 2
+    assert "holds the records of" in capfd.readouterr().err
+    assert len(list((tmp_path / "rec").glob("records.*.jsonl"))) == 1  # a's records kept
+
+
+# --- 11: full scale ------------------------------------------------------------------------
+
+def test_output_above_full_scale_is_scaled_not_clipped(gain_system, tmp_path, capfd):
+    src = make_data(tmp_path / "in", two_speakers(1))
+    out, rec = tmp_path / "out", tmp_path / "rec"
+    args = ["--conf", str(gain_system), "--record-dir", str(rec), str(src), str(out)]
+    assert runner.main(args) == 0 and runner.main(["--finalize", *args]) == 0
+    assert "2 of 2 output(s) went above full scale and were scaled down" in capfd.readouterr().err
+    data, anon = load_data_dir(src), load_data_dir(out)
+    for utt in data.utts:
+        x, y = read_audio(data.wav_scp[utt]).samples, read_audio(anon.wav_scp[utt]).samples
+        assert 0.99 < np.max(np.abs(y)) <= 1.0
+        ratio = np.max(np.abs(y)) / np.max(np.abs(x))
+        np.testing.assert_allclose(y, ratio * x, atol=2e-4)  # same shape: scaled, not clipped
+    records = [json.loads(line) for p in rec.glob("*.jsonl") for line in p.read_text().splitlines()]
+    assert all(0 < r["scaled"] < 1 for r in records)
+
+
+def test_validator_reports_nan_inf_and_clipping(tmp_path):
+    src = make_data(tmp_path / "in", {"n-1": "n", "c-1": "c", "ok-1": "o"})
+    wav = load_data_dir(src).wav_scp
+    x = tone_audio(0.5)
+    x[100] = np.inf
+    sf.write(wav["n-1"], x, 16000, subtype="FLOAT")
+    sf.write(wav["c-1"], np.clip(4 * tone_audio(0.5), -1, 1), 16000)
+    warnings = []
+    problems = validate_data_dir(src, check_audio=True, warnings=warnings)
+    assert problems == ["wav.scp: audio with NaN or inf samples: n-1"]
+    assert len(warnings) == 1 and "clipped audio" in warnings[0] and "c-1 (" in warnings[0]
+
+
+# --- 5, 9, 10: inputs, seed, errors ------------------------------------------------------------
+
+def test_bad_inputs_are_refused_before_any_job_naming_the_ids(gain_system, tmp_path, capfd):
+    def prepare(src):
+        rc = runner.main(["--conf", str(gain_system), "--prepare", str(src), str(tmp_path / f"out_{src.name}")])
+        return rc, capfd.readouterr().err
+
+    src = make_data(tmp_path / "extra", two_speakers(1))
+    (src / "wav.scp").write_text((src / "wav.scp").read_text() + f"zz-9 {load_data_dir(src).wav_scp['spkA-0']}\n")
+    rc, err = prepare(src)
+    assert rc == 2 and "utterance(s) missing from utt2spk: zz-9" in err
+    src = make_data(tmp_path / "missing", two_speakers(1))
+    (src / "wav.scp").write_text((src / "wav.scp").read_text().splitlines()[0] + "\n")
+    rc, err = prepare(src)
+    assert rc == 2 and "utterance(s) missing from wav.scp: spkB-0" in err
+    src = make_data(tmp_path / "trials", two_speakers(1), trials=(Trial("spkA", "nobody-1", True),))
+    rc, err = prepare(src)
+    assert rc == 2 and "trials: utterance(s) not in utt2spk: nobody-1" in err
+    src = make_data(tmp_path / "latin1", two_speakers(1), tables={"text": {"spkA-0": "A", "spkB-0": "B"}})
+    (src / "text").write_bytes(b"spkA-0 A\nspkB-0 caf\xe9\n")
+    rc, err = prepare(src)
+    assert rc == 2 and "text:2: not UTF-8 text" in err
+    assert not list(tmp_path.glob("out_*/wav/*.wav")) and "Traceback" not in err
+    src = make_data(tmp_path / "tabs", two_speakers(1))
+    (src / "wav.scp").write_text((src / "wav.scp").read_text().replace(" ", "\t"))
+    assert prepare(src)[0] == 0
+
+
+def test_a_conf_without_seed_needs_public_seed(work):
+    (work / "noseed.yaml").write_text("exp: t\nanonymizer: {system: mcadams, device: cpu}\n")
+    src = make_data(work / "data" / "in", two_speakers(1))
+    res = step(work, "noseed.yaml", src, work / "data" / "out")
+    assert res.returncode == 1 and "no anonymizer.seed" in res.stderr and "--public-seed true" in res.stderr
+    assert not (work / "data" / "out").exists()
+    res = step(work, "--public-seed", "true", "noseed.yaml", src, work / "data" / "out")
+    assert res.returncode == 0 and "anonymizer.seed is the public default 1986" in res.stderr
+
+
+@pytest.mark.parametrize("nj", ["0", "-1", "abc"])
+def test_nj_must_be_a_positive_number(work, nj):
+    src = make_data(work / "data" / "in", two_speakers(1))
+    before = sorted(p.name for p in work.iterdir())
+    res = step(work, "--nj", nj, "c.yaml", src, work / "data" / "out")
+    assert res.returncode == 1 and res.stderr.strip() == f"{ROOT}/steps/anonymize.sh: --nj must be a positive " \
+                                                        f"whole number, got '{nj}'"
+    assert sorted(p.name for p in work.iterdir()) == before
