@@ -312,3 +312,26 @@ def test_nj_must_be_a_positive_number(work, nj):
     assert res.returncode == 1 and res.stderr.strip() == f"{ROOT}/steps/anonymize.sh: --nj must be a positive " \
                                                         f"whole number, got '{nj}'"
     assert sorted(p.name for p in work.iterdir()) == before
+
+
+@pytest.mark.parametrize("content", ["garbage", "truncated", "wrong_keys"])
+def test_a_bad_converter_checkpoint_is_one_line_naming_it(tmp_path, monkeypatch, capfd, content):
+    import torch
+
+    monkeypatch.chdir(tmp_path)
+    ckpt = tmp_path / "final.pt"
+    if content == "garbage":
+        ckpt.write_bytes(b"\x80\x02not a checkpoint at all")
+    else:
+        torch.save({"model_config": {}, "converter": {"nope.weight": torch.zeros(3)}}, ckpt)
+        if content == "truncated":
+            ckpt.write_bytes(ckpt.read_bytes()[:200])
+    conf = tmp_path / "w.yaml"
+    conf.write_text(f"exp: t\nanonymizer: {{system: wavlm_conv, seed: 2, device: cpu, params: {{checkpoint: {ckpt}}}}}\n")
+    src = make_data(tmp_path / "in", two_speakers(1))
+    assert runner.main(["--conf", str(conf), "--record-dir", str(tmp_path / "rec"), str(src), str(tmp_path / "o")]) == 2
+    err = capfd.readouterr().err
+    expected = "does not match this model (missing keys:" if content == "wrong_keys" else "not a readable PyTorch checkpoint"
+    assert f"{ckpt}: " in err and expected in err
+    assert "Traceback" not in err and "weights_only" not in err
+    assert not list((tmp_path / "o" / "wav").glob("*.wav"))

@@ -170,7 +170,8 @@ def run_shard(conf: AnonymizerConfig, data: DataDir, out: Path, job: int, nj: in
     work_dir = record_dir / "work"
     work_dir.mkdir(exist_ok=True)
     try:
-        anonymizer = build_system(conf.system, conf.params, BuildContext(conf.seed, resolve_device(conf.device), work_dir))
+        ctx = BuildContext(conf.seed, resolve_device(conf.device), work_dir)
+        anonymizer = build_system(conf.system, conf.params, ctx)
     except RuntimeError as err:  # e.g. torch's state-dict errors: one line, not a traceback
         raise ModelError(f"cannot build the {conf.system} system: {str(err).splitlines()[0]}") from None
     record_path = record_dir / f"records.{job}.jsonl"
@@ -226,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--allow-pipes", default="false", choices=("true", "false"))
     p.add_argument("--public-seed", default="false", choices=("true", "false"),
                    help="accept a conf without anonymizer.seed (the public default)")
-    p.add_argument("--overwrite", default="false", choices=("true", "false"), help="with --prepare: redo every utterance")
+    p.add_argument("--overwrite", default="false", choices=("true", "false"),
+                   help="with --prepare: redo every utterance")
     p.add_argument("in_dir")
     p.add_argument("out_dir")
     args = p.parse_args(argv)

@@ -8,6 +8,7 @@ A checkpoint is a plain dict readable with ``torch.load(..., weights_only=True)`
 from __future__ import annotations
 
 import os
+import pickle
 import re
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,39 @@ _NAME = re.compile(r"^step_(\d+)\.pt$")
 
 class CheckpointMismatch(ValueError):
     """A checkpoint was made with a different training config."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read or does not fit the model; the message names the file."""
+
+
+def read_checkpoint(path: Path) -> dict:
+    """``torch.load(..., weights_only=True)`` of a checkpoint dict. torch's own messages name no file
+    and suggest ``weights_only=False`` (which would run code from the file): never pass that on."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError):
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint (corrupt, truncated or another format); "
+                              "re-create it (re-run the stage that wrote it) or fetch it again") from None
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(f"{path}: not a checkpoint (a {type(ckpt).__name__}, expected a dict)")
+    return ckpt
+
+
+def load_state(model: torch.nn.Module, state: dict, path: Path, what: str) -> None:
+    """``model.load_state_dict(state)`` with one line naming the file and the keys that differ."""
+    expected, found = set(model.state_dict()), set(state)
+    missing, unexpected = sorted(expected - found), sorted(found - expected)
+    if missing or unexpected:
+        raise CheckpointError(f"{path}: the {what} does not match this model (missing keys: "
+                              f"{', '.join(missing[:5]) or 'none'}; unexpected: {', '.join(unexpected[:5]) or 'none'}); "
+                              "was it made by another model config or version? re-create it")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:  # shapes differ: torch lists them one per line after a header
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        raise CheckpointError(f"{path}: the {what} does not fit this model ({lines[-1][:160]}); "
+                              "re-create it with the current model config") from None
 
 
 def save_atomic(obj: dict, path: Path) -> None:
@@ -68,7 +102,7 @@ def config_differences(saved: dict, cfg: TrainConfig) -> list[str]:
 
 
 def load_for_resume(path: Path, cfg: TrainConfig) -> dict:
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    ckpt = read_checkpoint(path)
     diffs = config_differences(ckpt.get("train_config", {}), cfg)
     if diffs:
         raise CheckpointMismatch(f"{path} was trained with another config:\n  " + "\n  ".join(diffs)

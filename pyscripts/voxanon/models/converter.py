@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from voxanon.config import from_dict
+from voxanon.models.checkpoint import load_state, read_checkpoint
 from voxanon.models.config import ModelConfig
 
 
@@ -89,11 +90,11 @@ def load_converter(path: str | Path, device: str = "cpu") -> tuple[Converter, st
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: converter checkpoint not found (train it with run.sh stage 4)")
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    ckpt = read_checkpoint(path)
     missing = [key for key in ("model_config", "converter") if key not in ckpt]
     if missing:
         raise ValueError(f"{path}: not a converter checkpoint (missing {', '.join(missing)})")
     model = Converter(from_dict(ModelConfig, ckpt["model_config"], f"{path}:model_config"))
-    model.load_state_dict(ckpt["converter"])
+    load_state(model, ckpt["converter"], path, "converter state")
     return model.to(device).eval(), str(ckpt.get("target", ""))
 
