@@ -11,15 +11,18 @@ from pathlib import Path
 import pytest
 
 from converter_fixtures import one_thread  # noqa: F401
-from knnvc_helpers import TINY, make_pool, save_tiny_models, voiced
+from knnvc_helpers import TINY, make_pool, save_tiny_models, tiny_wavlm, voiced
+from voxanon.anonymize.base import BuildContext
+from voxanon.anonymize.wavlm_conv import Params, WavLMConversion
 from voxanon.audio import read_audio
+from voxanon.features.wavlm import save_wavlm
 from voxanon.bin import anonymize as runner
 from voxanon.bin import make_targets, make_wavlm, train_converter
 from voxanon.data.kaldi import load_data_dir, validate_data_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = {
-    "pairs": {"train_set": "train", "target": "t1", "valid_utts": 1, "recon_frames": 20, "max_frames": 30},
+    "pairs": {"train_set": "train", "target": "t1", "valid_utts": 1, "recon_share": 0.25},
     "model": {"feat_dim": TINY.encoder_embed_dim, "hidden": 32, "heads": 2, "ffn_dim": 64, "encoder_layers": 1,
               "decoder_layers": 1},
     "objectives": {"adversary": {"enabled": True, "channels": 16, "embedding_dim": 8},
@@ -99,6 +102,25 @@ def test_python_end_to_end(root, tmp_path, monkeypatch):
         assert audio.sample_rate == 16000 and len(audio.samples) == frames * 320
     records = [json.loads(line) for line in (tmp_path / "rec" / "records.1.jsonl").read_text().splitlines()]
     assert {r["target"] for r in records} == {"t1"}
+    refuses_other_features(root, out / "final.pt", tmp_path)
+
+
+def refuses_other_features(root: Path, final: Path, tmp_path: Path) -> None:
+    """The converter is tied to the WavLM weights and layer of its training features: the same
+    weights in torchaudio's layout are accepted; another layer or other weights are refused."""
+    models = root / "models"
+    ctx = BuildContext(seed=0, device="cpu", work_dir=tmp_path / "work")
+    build = lambda wavlm, layer: WavLMConversion(  # noqa: E731
+        Params(checkpoint=str(final), wavlm=str(wavlm), layer=layer, vocoder=str(models / "prematch_g.pt")), ctx)
+    assert build(models / "wavlm_original.pt", 3).target == "t1"
+    save_wavlm(tiny_wavlm(), tmp_path / "same_torchaudio.pt", "torchaudio")
+    build(tmp_path / "same_torchaudio.pt", 3)
+    with pytest.raises(ValueError, match=r"trained on layer-3 features of WavLM weights \w+, but anonymizer.params "
+                                         r"asks for layer 2 of"):
+        build(models / "wavlm_original.pt", 2)
+    save_wavlm(tiny_wavlm(seed=1), tmp_path / "other.pt")
+    with pytest.raises(ValueError, match=r"layer 3 of .*other.pt \(weights \w+\): use the features.checkpoint"):
+        build(tmp_path / "other.pt", 3)
 
 
 def test_wrong_target_and_changed_pairs_settings_are_named(root, tmp_path, monkeypatch, capsys):

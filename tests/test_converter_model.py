@@ -1,15 +1,17 @@
-"""The converter network: ESPnet blocks, padding masks, checkpoint loading, and the paper's size."""
+"""The converter network: ming024's FFT blocks by default (ESPnet-style pre-LN as the option),
+padding masks, deprecated conf keys, checkpoint loading, and the paper's size."""
 from __future__ import annotations
 
 import time
+import warnings
 
 import pytest
 import torch
 
 from converter_fixtures import one_thread  # noqa: F401
-from voxanon.config import from_dict, to_dict
-from voxanon.models.config import ModelConfig, TrainConfig
-from voxanon.models.converter import Converter, load_converter
+from voxanon.config import ConfigError, from_dict, to_dict
+from voxanon.models.config import ModelConfig, PairsConfig, TrainConfig
+from voxanon.models.converter import Converter, load_converter, sinusoids
 from voxanon.models.objectives import ConverterObjectives
 
 
@@ -18,36 +20,81 @@ def tiny(**kw) -> ModelConfig:
                           "decoder_layers": 2, **kw})
 
 
-@pytest.mark.parametrize("block", ["transformer", "conformer"])
-def test_padding_never_reaches_real_frames(block):
+def perturbed(cfg: ModelConfig) -> Converter:
+    """Random weights, norm gains and biases included (a zero LayerNorm bias would hide padding leaks)."""
     torch.manual_seed(0)
-    model = Converter(tiny(block=block)).eval()
-    x, lengths = torch.randn(2, 30, 16), torch.tensor([30, 18])
+    model = Converter(cfg).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    return model
+
+
+BLOCKS = [{"block": "fft"}, {"block": "fft", "ffn_kernels": (3, 3)},
+          {"block": "transformer", "heads": 4, "ffn_kernels": (3, 3), "dropout": 0.1}]
+
+
+@pytest.mark.parametrize("kw", BLOCKS, ids=["fft-9-1", "fft-3-3", "espnet-pre-ln-3-3"])
+def test_padded_item_converts_like_the_utterance_alone(kw):
+    """Masks after every sublayer and zeros into every conv: batched = alone, to float rounding
+    (the ESPnet-module version differed by up to 0.54 at the last frames)."""
+    model = perturbed(tiny(**kw))
+    x, lengths = torch.randn(3, 40, 16), torch.tensor([40, 23, 9])
+    y, states = model(x, lengths)
+    assert y.shape == (3, 40, 16) and states.shape == (3, 40, 32)
+    for i, n in enumerate(lengths.tolist()):
+        alone = model.convert(x[i, :n])
+        assert (y[i, :n] - alone).abs().max() < 1e-5
+        assert torch.equal(y[i, n:], torch.zeros(40 - n, 16)) and torch.equal(states[i, n:], torch.zeros(40 - n, 32))
     garbage = x.clone()
-    garbage[1, 18:] = 1e3
-    y = model(x, lengths)
-    assert y.shape == (2, 30, 16)
-    assert torch.equal(y[1, 18:], torch.zeros(12, 16))
-    assert torch.allclose(model(garbage, lengths), y)
+    garbage[1, 23:] = 1e3
+    assert torch.allclose(model(garbage, lengths)[0], y, atol=1e-6)
 
 
-def test_pointwise_ffn_converts_batched_like_alone():
-    torch.manual_seed(0)
-    model = Converter(tiny(ffn_kernel=1)).eval()
-    x, lengths = torch.randn(2, 30, 16), torch.tensor([30, 18])
-    assert torch.allclose(model(x, lengths)[1, :18], model.convert(x[1, :18]), atol=1e-5)
-
-
-def test_paper_size_and_checkpoint_round_trip(tmp_path):
-    model = Converter(ModelConfig())
-    assert len(model.encoder.encoders) == 4 and len(model.decoder.encoders) == 6
-    assert model.encoder.embed[0].in_features == 1024 and model.out.out_features == 1024
-    assert model.out.in_features == 512
+def test_default_is_ming024_fft_at_the_paper_size(tmp_path):
+    cfg = ModelConfig()
+    assert (cfg.block, cfg.heads, cfg.ffn_kernels, cfg.dropout, cfg.ffn_dim) == ("fft", 2, (9, 1), 0.2, 1024)
+    model = Converter(cfg)
+    assert len(model.encoder.blocks) == 4 and len(model.decoder.blocks) == 6
+    assert model.inp.in_features == 1024 and model.out.out_features == 1024 and model.out.in_features == 512
+    block = model.encoder.blocks[0]
+    assert not block.pre_norm and model.encoder.final_norm is None  # post-LN, as FastSpeech2
+    assert block.ffn.w1.kernel_size == (9,) and block.ffn.w2.kernel_size == (1,)
+    assert block.dropout.p == 0.2 and block.attention.heads == 2
     path = tmp_path / "final.pt"
-    torch.save({"target": "103", "model_config": to_dict(ModelConfig()), "converter": model.state_dict()}, path)
-    loaded, target = load_converter(path)
-    assert target == "103" and not loaded.training
+    torch.save({"target": "id10001", "features": {"wavlm": "abc", "layer": 6}, "model_config": to_dict(cfg),
+                "converter": model.state_dict()}, path)
+    loaded, meta = load_converter(path)
+    assert meta == {"target": "id10001", "features": {"wavlm": "abc", "layer": 6}} and not loaded.training
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), loaded.state_dict().values()))
+
+
+def test_post_and_pre_norm_blocks_differ_as_documented():
+    post, pre = Converter(tiny()), Converter(tiny(block="transformer"))
+    assert post.encoder.final_norm is None and pre.encoder.final_norm is not None
+    assert not post.encoder.blocks[0].pre_norm and pre.encoder.blocks[0].pre_norm
+
+
+def test_positions_are_defined_past_any_training_length():
+    table = sinusoids(2000, 8, torch.device("cpu"))
+    assert table.shape == (2000, 8) and torch.isfinite(table).all()
+    assert torch.allclose(table[:, 0], torch.sin(torch.arange(2000.0)))
+    assert torch.allclose(table[:, 1], torch.cos(torch.arange(2000.0)))
+    assert torch.allclose(sinusoids(50, 8, torch.device("cpu")), table[:50])
+
+
+def test_deprecated_conf_keys_still_load_with_a_warning():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        cfg = from_dict(TrainConfig, {"pairs": {"max_frames": 400}, "model": {"block": "transformer", "ffn_kernel": 3}})
+    messages = [str(w.message) for w in caught if issubclass(w.category, FutureWarning)]
+    assert any("train.pairs.max_frames is deprecated" in m for m in messages)
+    assert any("train.model.ffn_kernel is deprecated: use ffn_kernels: [3, 3]" in m for m in messages)
+    assert cfg.model.ffn_kernels == (3, 3) and cfg.model.ffn_kernel is None and cfg.pairs.max_frames is None
+    assert to_dict(cfg)["model"]["ffn_kernels"] == [3, 3]
+    with pytest.raises(ConfigError, match="ffn_kernels must be two odd sizes"):
+        from_dict(ModelConfig, {"ffn_kernels": [4, 1]})
+    assert PairsConfig().recon_share == 0.0  # the paper's base: no target reconstruction
 
 
 def test_bad_checkpoints_are_named(tmp_path):

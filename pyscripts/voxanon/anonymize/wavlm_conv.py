@@ -4,7 +4,8 @@ Per utterance: WavLM layer-L features of the source (T, 1024) -> the trained con
 stage 4; it learned the kNN-VC mapping to one target speaker, optionally with the adversarial
 and discrete objectives) -> HiFi-GAN (the prematched kNN-VC vocoder) -> loudness-normalized
 16 kHz audio. Deterministic: no per-utterance choices, so the record names only the target the
-converter was trained towards.
+converter was trained towards. The converter only takes features of the WavLM weights and layer
+it was trained on (``params.wavlm`` / ``params.layer`` are checked against its checkpoint).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from voxanon.anonymize.base import BuildContext, Converted, Utterance
 from voxanon.audio import AudioError
 from voxanon.features.wavlm import extract_layer, load_wavlm
 from voxanon.models.converter import load_converter
+from voxanon.models.feature_id import check_features, wavlm_identity
 from voxanon.registry import resolve_model
 from voxanon.vocoder.hifigan import load_generator, vocode
 
@@ -45,8 +47,11 @@ def converter_path(params: Params) -> Path:
 class WavLMConversion:
     def __init__(self, params: Params, ctx: BuildContext):
         self.p, self.device = params, ctx.device
-        self.converter, self.target = load_converter(converter_path(params), self.device)
+        path = converter_path(params)
+        self.converter, meta = load_converter(path, self.device)
+        self.target = meta["target"]
         self.wavlm = load_wavlm(resolve_model(params.wavlm), self.device, max_layer=params.layer)
+        check_features(meta["features"], wavlm_identity(self.wavlm, params.layer), path, params.wavlm)
         self.vocoder = load_generator(resolve_model(params.vocoder), self.device)
 
     def __call__(self, utt: Utterance) -> Converted:

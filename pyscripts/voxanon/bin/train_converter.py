@@ -3,8 +3,9 @@
   python -m voxanon.bin.train_converter pairs --conf C --feats F --pairs-dir P --job J --nj N [--device D]
       kNN-VC targets k(w(u), a) for job J's share of F (feats.scp of the training set), resumable
   python -m voxanon.bin.train_converter finalize --conf C --feats F --data DIR --pairs-dir P --nj N
-      joins the shards; stores the target's frames (reconstruction) and, for the discrete
-      objective, its k-means units
+      joins the shards; stores the target's frames (reconstruction), the identity of the WavLM
+      that made F (inference refuses other features) and, for the discrete objective, the
+      target's spherical k-means units
   python -m voxanon.bin.train_converter train --conf C --pairs-dir P --out-dir O [--device D]
       trains (or resumes) the converter; several GPUs: launch with ``torchrun --nproc-per-node N``
 
@@ -56,6 +57,7 @@ def check_stamp(args, cfg: TrainConfig) -> None:
     """Refuse to add to pairs made for another target, k, feature set or k-means setting."""
     key = fingerprint({"target": cfg.pairs.target, "k": cfg.pairs.k, "feats": str(Path(args.feats).resolve()),
                        "sets": str(matching_sets_dir(args.conf).resolve()), "discrete": cfg.objectives.discrete,
+                       "kmeans": "spherical",
                        "seed": cfg.optim.seed})
     stamp = Path(args.pairs_dir) / ".pairs.key"
     if stamp.is_file() and stamp.read_text().strip() != key:
@@ -80,6 +82,7 @@ def cmd_pairs(args, cfg: TrainConfig) -> None:
 
 
 def cmd_finalize(args, cfg: TrainConfig) -> None:
+    from voxanon.models.feature_id import features_identity
     from voxanon.models.pairs import finalize
     from voxanon.models.units import fit_units
 
@@ -89,7 +92,7 @@ def cmd_finalize(args, cfg: TrainConfig) -> None:
     centroids = fit_units(frames, disc.units, disc.kmeans_frames, cfg.optim.seed, cfg.pairs.target) \
         if disc.enabled else None
     finalize(Path(args.pairs_dir), args.nj, Path(args.feats), read_table(Path(args.data) / "utt2spk"), frames,
-             centroids)
+             centroids, features_identity(args.feats))
 
 
 def cmd_train(args, cfg: TrainConfig) -> None:

@@ -1,9 +1,10 @@
 """Converter training checkpoints: atomic writes, the latest one, and a config check on resume.
 
 A checkpoint is a plain dict readable with ``torch.load(..., weights_only=True)``:
-  step, train_config (the conf's ``train`` section), model_config, speakers (adversary classes),
-  converter (state dict; all inference needs), extras (adversary / CTC head state),
-  optimizer, scheduler, scaler, rng (torch CPU / CUDA generator states).
+  step, target, features (WavLM identity of the training features), train_config (the conf's
+  ``train`` section), model_config, speakers (adversary classes), converter (state dict; with
+  model_config and features all inference needs), extras (adversary / CTC head state),
+  optimizer, scheduler, scaler. No RNG state: dropout is seeded per step and rank.
 """
 from __future__ import annotations
 

@@ -1,12 +1,20 @@
-"""Training batches for the converter, drawn as a pure function of (seed, rank, step).
+"""Training batches for the converter: whole utterances, length-bucketed, drawn as a pure
+function of (seed, step).
 
-Each step's batch is chosen by a generator seeded with the step number, so a run resumed from a
-checkpoint at step S sees exactly the batches it would have seen without the kill, on any number
-of data-loader workers, with no sampler state to save. Items are drawn with replacement.
+Inference converts whole utterances (up to ~35 s), so training and validation do too: no crops.
+Training utterances sorted by length are cut into buckets of ``BUCKET_BATCHES`` batches'
+worth; each step draws one bucket (in proportion to its size) and ``batch_size`` items from it
+with replacement, so a batch holds utterances of similar length and little padding.
 
-A batch of ``batch_size`` items holds ``round(recon_share * batch_size)`` target-reconstruction
-items (a chunk of the target speaker's own frames as both input and output, speaker -100) and
-conversion pairs (w(u), k(w(u), a)) for the rest, each cropped at random to ``max_frames``.
+Each step's global batch is chosen by a generator seeded with (seed, step), the same on every
+rank; rank r of N takes its share of the items. So the batch does not depend on the number of
+GPUs, and a run resumed at step S sees exactly the batches it would have seen without the kill,
+on any number of data-loader workers, with no sampler state to save.
+
+Target reconstruction: each item is, with probability ``recon_share``, replaced by a window of
+the target speaker's own frames as both input and output (speaker -100), as long as the
+utterance it replaces. The count per batch is rounded at random, so small batches get their share
+on average (``round(0.1 * 4)`` would be 0 every time).
 """
 from __future__ import annotations
 
@@ -20,9 +28,9 @@ import torch
 
 from voxanon.data.features import load_scp
 from voxanon.data.kaldi import read_table
-from voxanon.models.config import PairsConfig
 
 NO_SPEAKER = -100
+BUCKET_BATCHES = 32  # batches per length bucket: many speakers per bucket, little padding
 
 
 @dataclass(frozen=True)
@@ -53,14 +61,8 @@ class PairIndex:
         held = set(valid)
         return [u for u in self.utts if u not in held], valid
 
-
-def recon_chunks(frames: np.ndarray, chunk: int) -> list[np.ndarray]:
-    """Target-speaker frames (N, D) cut into chunks of ``chunk`` frames (the tail joins the last)."""
-    if len(frames) < 2:
-        return []
-    n = max(1, len(frames) // chunk)
-    bounds = [i * chunk for i in range(n)] + [len(frames)]
-    return [frames[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    def by_length(self, utts: list[str]) -> list[str]:
+        return sorted(utts, key=lambda u: (self.frames[u], u))
 
 
 def collate(items: list[tuple[str, np.ndarray, np.ndarray, int]]) -> dict:
@@ -77,50 +79,61 @@ def collate(items: list[tuple[str, np.ndarray, np.ndarray, int]]) -> dict:
 
 
 class StepBatches(torch.utils.data.Dataset):
-    """Index ``step`` -> the collated batch of that step (use with ``batch_size=None``)."""
+    """Index ``step - first_step`` -> this rank's share of that step's batch (``batch_size=None``)."""
 
-    def __init__(self, index: PairIndex, utts: list[str], recon: list[np.ndarray], cfg: PairsConfig,
-                 batch_size: int, seed: int, rank: int, first_step: int, last_step: int):
-        self.index, self.utts, self.recon, self.cfg = index, utts, recon, cfg
-        self.batch_size, self.seed, self.rank = batch_size, seed, rank
+    def __init__(self, index: PairIndex, utts: list[str], recon: np.ndarray | None, recon_share: float,
+                 batch_size: int, seed: int, rank: int, world: int, first_step: int, last_step: int):
+        if batch_size % world:
+            raise ValueError(f"train.optim.batch_size {batch_size} is the batch over all {world} processes: "
+                             f"make it a multiple of {world}")
+        self.index, self.recon, self.recon_share = index, recon, recon_share if recon is not None else 0.0
+        self.batch_size, self.seed, self.rank, self.world = batch_size, seed, rank, world
         self.first_step, self.last_step = first_step, last_step
         self.spk_ids = {s: i for i, s in enumerate(index.speakers)}
-        self.n_recon = round(cfg.recon_share * batch_size) if recon else 0
+        ranked, size = index.by_length(utts), BUCKET_BATCHES * batch_size
+        self.buckets = [ranked[i:i + size] for i in range(0, len(ranked), size)]
         self._sources = self._targets = None
 
     def __len__(self) -> int:
         return max(0, self.last_step - self.first_step)
 
-    def _crop(self, rng: np.random.Generator, n: int) -> slice:
-        start = int(rng.integers(0, n - self.cfg.max_frames + 1)) if n > self.cfg.max_frames else 0
-        return slice(start, start + self.cfg.max_frames)
+    def plan(self, step: int) -> list[tuple[str, bool, float]]:
+        """The step's global batch: (utterance, replaced by reconstruction?, window start in [0, 1))."""
+        rng = np.random.default_rng([self.seed, step])
+        sizes = np.array([len(b) for b in self.buckets], dtype=float)
+        bucket = self.buckets[int(rng.choice(len(self.buckets), p=sizes / sizes.sum()))]
+        picks = rng.integers(0, len(bucket), self.batch_size)
+        recon = rng.random(self.batch_size) < self.recon_share
+        starts = rng.random(self.batch_size)
+        return [(bucket[p], bool(r), float(s)) for p, r, s in zip(picks, recon, starts)]
 
     def __getitem__(self, i: int) -> dict:
         if self._sources is None:  # opened lazily, once per worker process
             self._sources, self._targets = load_scp(self.index.feats_scp), load_scp(self.index.targets_scp)
         step = self.first_step + i
-        rng = np.random.default_rng([self.seed, self.rank, step])
         items = []
-        for j in range(self.n_recon):
-            chunk = self.recon[int(rng.integers(len(self.recon)))]
-            cut = self._crop(rng, len(chunk))
-            items.append((f"recon-{step}-{j}", chunk[cut], chunk[cut], NO_SPEAKER))
-        for pick in rng.integers(0, len(self.utts), self.batch_size - self.n_recon):
-            utt = self.utts[pick]
-            cut = self._crop(rng, self.index.frames[utt])
-            items.append((str(utt), self._sources[utt][cut], self._targets[utt][cut],
-                          self.spk_ids[self.index.utt2spk[utt]]))
+        for slot, (utt, recon, start) in enumerate(self.plan(step)):
+            if slot % self.world != self.rank:
+                continue
+            if recon:
+                n = min(self.index.frames[utt], len(self.recon))
+                a = int(start * (len(self.recon) - n + 1))
+                items.append((f"recon-{step}-{slot}", self.recon[a:a + n], self.recon[a:a + n], NO_SPEAKER))
+            else:
+                items.append((utt, self._sources[utt], self._targets[utt], self.spk_ids[self.index.utt2spk[utt]]))
         batch = collate(items)
         batch["step"] = step
         return batch
 
 
-def valid_batches(index: PairIndex, utts: list[str], cfg: PairsConfig, batch_size: int) -> Iterator[dict]:
-    """The fixed validation set: whole utterances (first ``max_frames`` frames), in id order, read
-    batch by batch (so they need not stay in memory between validations)."""
+def valid_batches(index: PairIndex, utts: list[str], batch_size: int) -> Iterator[tuple[str, dict]]:
+    """The fixed validation set, whole utterances, as ("short" | "long", batch): the shorter and
+    the longer half by frames, length-sorted; read batch by batch (not kept in memory)."""
     sources, targets = load_scp(index.feats_scp), load_scp(index.targets_scp)
     spk_ids = {s: i for i, s in enumerate(index.speakers)}
-    cut = slice(0, cfg.max_frames)
-    for i in range(0, len(utts), batch_size):
-        yield collate([(u, sources[u][cut], targets[u][cut], spk_ids[index.utt2spk[u]])
-                       for u in utts[i:i + batch_size]])
+    ranked = index.by_length(utts)
+    half = len(ranked) // 2
+    for group, part in (("short", ranked[:half]), ("long", ranked[half:])):
+        for i in range(0, len(part), batch_size):
+            yield group, collate([(u, sources[u], targets[u], spk_ids[index.utt2spk[u]])
+                                  for u in part[i:i + batch_size]])

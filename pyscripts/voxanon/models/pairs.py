@@ -9,12 +9,14 @@ then writes the files training reads from the pairs dir:
   targets.scp      k(w(u), a) per utterance         utt2num_frames   frames per kept utterance
   feats_scp        path of the w(u) feats.scp        utt2spk          source speakers (adversary labels)
   recon.npy        a's matching-set frames (N, D)   units.npy        k-means centroids (discrete objective)
+  features.json    the WavLM identity of w(u) (voxanon.models.feature_id), kept in every checkpoint
 
 Utterances with fewer than 2 frames or non-finite features are skipped, listed with the reason
 in ``skipped.J`` and counted in the log.
 """
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Callable
@@ -73,7 +75,7 @@ def make_shard(feats_scp: Path, utts: list[str], pool: torch.Tensor, k: int, mat
 
 
 def finalize(pairs_dir: Path, nj: int, feats_scp: Path, utt2spk: dict[str, str], target_frames: np.ndarray,
-             centroids: np.ndarray | None) -> None:
+             centroids: np.ndarray | None, features: dict) -> None:
     """Join the ``nj`` shards and write what training reads (see the module docstring)."""
     missing = [j for j in range(1, nj + 1) if not shard_done(pairs_dir, j)]
     if missing:
@@ -88,6 +90,7 @@ def finalize(pairs_dir: Path, nj: int, feats_scp: Path, utt2spk: dict[str, str],
     write_table(pairs_dir / "utt2num_frames", frames)
     write_table(pairs_dir / "utt2spk", {u: utt2spk[u] for u in frames})
     atomic_write_text(pairs_dir / "feats_scp", f"{Path(feats_scp).resolve()}\n")
+    atomic_write_text(pairs_dir / "features.json", json.dumps(features, sort_keys=True) + "\n")
     _save_npy(pairs_dir / "recon.npy", target_frames.astype(np.float32))
     if centroids is not None:
         _save_npy(pairs_dir / "units.npy", centroids)
