@@ -42,7 +42,7 @@ def write_conf(root: Path, train: dict | None = None, dest: Path | None = None) 
                      "layer": 3, "device": "cpu", "sets": ["pool", "train"]},
         "targets": {"dir": str(root / "targets"), "min_minutes": 0.0},
         "train": train or TRAIN,
-        "anonymizer": {"system": "wavlm_conv", "device": "cpu", "params": {
+        "anonymizer": {"system": "wavlm_conv", "device": "cpu", "seed": 4242, "params": {
             "wavlm": str(root / "models" / "wavlm_original.pt"), "layer": 3,
             "vocoder": str(root / "models" / "prematch_g.pt")}},
     }))

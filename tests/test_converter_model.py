@@ -3,7 +3,6 @@ padding masks, deprecated conf keys, checkpoint loading, and the paper's size.""
 from __future__ import annotations
 
 import time
-import warnings
 
 import pytest
 import torch
@@ -83,15 +82,13 @@ def test_positions_are_defined_past_any_training_length():
     assert torch.allclose(sinusoids(50, 8, torch.device("cpu")), table[:50])
 
 
-def test_deprecated_conf_keys_still_load_with_a_warning():
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        cfg = from_dict(TrainConfig, {"pairs": {"max_frames": 400}, "model": {"block": "transformer", "ffn_kernel": 3}})
-    messages = [str(w.message) for w in caught if issubclass(w.category, FutureWarning)]
-    assert any("train.pairs.max_frames is deprecated" in m for m in messages)
-    assert any("train.model.ffn_kernel is deprecated: use ffn_kernels: [3, 3]" in m for m in messages)
-    assert cfg.model.ffn_kernels == (3, 3) and cfg.model.ffn_kernel is None and cfg.pairs.max_frames is None
-    assert to_dict(cfg)["model"]["ffn_kernels"] == [3, 3]
+def test_conf_keys_of_the_first_version_are_named_and_kernels_checked():
+    """pairs.max_frames (crops) and model.ffn_kernel are gone: whole utterances, two kernels."""
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) max_frames"):
+        from_dict(TrainConfig, {"pairs": {"max_frames": 400}}, "train")
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) ffn_kernel "):
+        from_dict(TrainConfig, {"model": {"ffn_kernel": 3}}, "train")
+    assert from_dict(ModelConfig, {"ffn_kernels": [3, 3]}).ffn_kernels == (3, 3)
     with pytest.raises(ConfigError, match="ffn_kernels must be two odd sizes"):
         from_dict(ModelConfig, {"ffn_kernels": [4, 1]})
     assert PairsConfig().recon_share == 0.0  # the paper's base: no target reconstruction

@@ -152,7 +152,8 @@ def test_nan_loss_stops_with_step_and_ids_and_keeps_the_checkpoint(pairs, tmp_pa
 
 @pytest.mark.slow
 def test_ddp_with_torchrun_on_cpu(pairs, tmp_path):
-    """Two gloo processes via torchrun train the adversarial config and resume from its checkpoint."""
+    """Two gloo processes via torchrun train the adversarial config (one batch of 8 split 4 + 4,
+    log windows flushed collectively on both ranks) and resume from its checkpoint."""
     cfg = tiny_config(adversary={"enabled": True, "channels": 16, "embedding_dim": 8})
     cfg = replace(cfg, optim=replace(cfg.optim, max_steps=40, log_every=20, checkpoint_every=20, valid_every=20))
     conf = tmp_path / "conf.yaml"
@@ -163,6 +164,9 @@ def test_ddp_with_torchrun_on_cpu(pairs, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT / "pyscripts")}
     run = subprocess.run(cmd, env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-3000:]
+    assert "batch 8 over 2 process(es)" in run.stderr  # 4 items per rank: the batch of one process
+    # The log window is flushed by all-reducing it on every rank: had rank 1 kept its buffer
+    # (not flushed), rank 0's flush would wait for it forever instead of logging these rows.
     assert torch.load(tmp_path / "out" / "final.pt", weights_only=True)["step"] == 40
     assert [int(r["step"]) for r in rows(tmp_path / "out", "train")] == [20, 40]
     longer = replace(cfg, optim=replace(cfg.optim, max_steps=60))

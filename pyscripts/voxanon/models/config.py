@@ -8,14 +8,8 @@ hidden 512, L1 + L2 only, no target reconstruction.
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from typing import Literal
-
-
-def _deprecated(key: str, instead: str) -> None:
-    # A FutureWarning is shown by default (DeprecationWarning is not), once per process.
-    warnings.warn(f"train.{key} is deprecated: {instead}", FutureWarning, stacklevel=2)
 
 
 @dataclass(frozen=True)
@@ -29,17 +23,12 @@ class PairsConfig:
     # Share of the items of each batch replaced by (w(u_a), w(u_a)): a window of the target's own
     # speech reconstructed. 0 in the paper's rows 5-8; a reconstruction conf sets it (e.g. 0.1).
     recon_share: float = 0.0
-    max_frames: int | None = None  # deprecated and ignored: training uses whole utterances
 
     def __post_init__(self):
         if not 0.0 <= self.recon_share < 1.0:
             raise ValueError(f"recon_share must be in [0, 1), got {self.recon_share}")
         if self.k < 1:
             raise ValueError("k must be >= 1")
-        if self.max_frames is not None:
-            _deprecated("pairs.max_frames", "ignored, training and validation use whole utterances "
-                        "(length-bucketed batches); remove the key")
-            object.__setattr__(self, "max_frames", None)  # so checkpoints do not depend on it
 
 
 @dataclass(frozen=True)
@@ -56,13 +45,8 @@ class ModelConfig:
     encoder_layers: int = 4
     decoder_layers: int = 6
     dropout: float = 0.2
-    ffn_kernel: int | None = None  # deprecated: one kernel for both convs; use ffn_kernels
 
     def __post_init__(self):
-        if self.ffn_kernel is not None:
-            _deprecated("model.ffn_kernel", f"use ffn_kernels: [{self.ffn_kernel}, {self.ffn_kernel}]")
-            object.__setattr__(self, "ffn_kernels", (self.ffn_kernel, self.ffn_kernel))
-            object.__setattr__(self, "ffn_kernel", None)
         if len(self.ffn_kernels) != 2 or any(k < 1 or k % 2 == 0 for k in self.ffn_kernels):
             raise ValueError(f"ffn_kernels must be two odd sizes, got {list(self.ffn_kernels)}")
         if self.hidden % self.heads:
