@@ -91,11 +91,10 @@ def prepare_output(data: DataDir, out: Path, config: str, system: str, overwrite
     with ``overwrite`` forget our own finished outputs (they are redone, nothing else is touched)."""
     previous = outdir.check_output(data.path, out)
     outdir.claim_record_dir(record_dir, out)
-    if previous is not None and previous.get("config") != config:
-        if not overwrite:
-            raise ConfigError(f"{out} holds output of another anonymizer config ({outdir.STAMP_FILE}); "
-                              "re-run with --overwrite true to redo it (run.sh --force true)")
-    if overwrite or (previous is not None and previous.get("config") != config):
+    if previous is not None and previous.get("config") != config and not overwrite:
+        raise ConfigError(f"{out} holds output of another anonymizer config ({outdir.STAMP_FILE}); "
+                          "re-run with --overwrite true to redo it")
+    if overwrite:
         stale = [*(out / outdir.DONE_DIR).glob("*"), *(out / "log").glob("failed.*"),
                  *record_dir.glob("records.*.jsonl")]
         for f in stale:
