@@ -30,7 +30,7 @@ def write_conf(path: Path, root: Path, layout: str = "original", **params) -> Pa
         "data": {"recipe": "mini", "target_pool": "pool"},
         "features": {"dir": str(root / "feats"), "checkpoint": str(root / "models" / f"wavlm_{layout}.pt"), "layer": 3},
         "targets": {"dir": str(root / "targets"), "min_minutes": 0.0},
-        "anonymizer": {"system": "knnvc", "device": "cpu", "params": {**base, **params}},
+        "anonymizer": {"system": "knnvc", "device": "cpu", "seed": 1986, "params": {**base, **params}},
     }))
     return path
 
