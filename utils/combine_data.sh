@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Combine data dirs into one (duplicate utterance ids are an error; enrolls and trials merged).
-#   combine_data.sh <out> <data1> <data2> ...
+# Kaldi's combine_data.sh: <out> replaced by the inputs' files combined, then fix_data_dir.sh.
+#   combine_data.sh [--extra-files "f1 f2"] [--skip-fix true|false] <out> <data1> <data2> ...
 # Implemented in pyscripts/voxanon/bin/datadir.py; --help lists the options.
-. "$(dirname "$0")/../path.sh"
+# readlink -f: works from any directory and through a symlinked utils/ (another recipe's).
+. "$(dirname "$(readlink -f "$0")")/../path.sh"
 exec python -m voxanon.bin.datadir combine "$@"

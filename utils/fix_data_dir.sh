@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Make a data dir consistent in place: keep utterances present in wav.scp, utt2spk and every per-utterance
-# table, filter speaker tables / enrolls / trials to them, sort, regenerate spk2utt.
-#   fix_data_dir.sh <data>
-# What was dropped and why is appended to <data>/fix_data_dir.log; the originals go to <data>/.backup/.
+# Kaldi's fix_data_dir.sh: sorts and filters the dir in place to the utterances present in every
+# file that must list them; the same output files, byte for byte. Originals in <data>/.backup/.
+#   fix_data_dir.sh [--utt-extra-files "f1 f2"] [--spk-extra-files "f1 f2"] <data>
 # Implemented in pyscripts/voxanon/bin/datadir.py; --help lists the options.
-. "$(dirname "$0")/../path.sh"
+# readlink -f: works from any directory and through a symlinked utils/ (another recipe's).
+. "$(dirname "$(readlink -f "$0")")/../path.sh"
 exec python -m voxanon.bin.datadir fix "$@"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Split a data dir into N parts of about equal size: <data>/split<N>/{1..N} (rebuilt on every call).
-#   split_data.sh [--per-spk] <data> <N>
-# --per-spk keeps each speaker's utterances together (disjoint speakers). Tables, enrolls, trials follow.
+# Kaldi's split_data.sh: <data>/split<N>/{1..N}, each speaker in one part (--per-utt: split<N>utt,
+# speakers ignored); not redone when the split is newer than the dir.
+#   split_data.sh [--per-utt] <data> <N>
 # Implemented in pyscripts/voxanon/bin/datadir.py; --help lists the options.
-. "$(dirname "$0")/../path.sh"
+# readlink -f: works from any directory and through a symlinked utils/ (another recipe's).
+. "$(dirname "$(readlink -f "$0")")/../path.sh"
 exec python -m voxanon.bin.datadir split "$@"

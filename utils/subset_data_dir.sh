@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Copy part of a data dir (tables, enrolls, trials filtered to match; wav paths kept valid).
-#   subset_data_dir.sh (--utt-list F | --spk-list F | --first N | --random N [--seed S]) <data> <out>
+# Kaldi's subset_data_dir.sh: part of a dir, every file filtered to match.
+#   subset_data_dir.sh [--speakers|--shortest|--first|--last|--per-spk] <data> <N> <out>
+#   subset_data_dir.sh [--spk-list F | --utt-list F] <data> <out>
 # Implemented in pyscripts/voxanon/bin/datadir.py; --help lists the options.
-. "$(dirname "$0")/../path.sh"
+# readlink -f: works from any directory and through a symlinked utils/ (another recipe's).
+. "$(dirname "$(readlink -f "$0")")/../path.sh"
 exec python -m voxanon.bin.datadir subset "$@"

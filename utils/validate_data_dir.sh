@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Check a Kaldi data dir; list every problem with the offending ids and files, exit 1 if any.
-#   validate_data_dir.sh [--no-audio] [--sample-rate 16000] [--allow-pipes] <data>
-# Checks: sorted files, duplicate ids, wav.scp/utt2spk/spk2utt agreement, optional tables (text, utt2emo,
-# utt2dur, spk2gender, spk2fold), enrolls and trials ids; audio readable, non-empty, at the sample rate.
+# Kaldi's validate_data_dir.sh: the same flags and checks (every problem listed, not just the first),
+# plus voxanon's: audio readable at --sample-rate (unless --no-audio), utt2emo/spk2fold/enrolls/trials ids.
+#   validate_data_dir.sh [--no-feats] [--no-text] [--non-print] [--no-wav] [--no-spk-sort] <data>
 # Implemented in pyscripts/voxanon/bin/datadir.py; --help lists the options.
-. "$(dirname "$0")/../path.sh"
+# readlink -f: works from any directory and through a symlinked utils/ (another recipe's).
+. "$(dirname "$(readlink -f "$0")")/../path.sh"
 exec python -m voxanon.bin.datadir validate "$@"

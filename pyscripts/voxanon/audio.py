@@ -7,6 +7,7 @@ unless the caller opts in (``allow_pipes=True``, ``--allow-pipes true`` on the c
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 from dataclasses import dataclass
 from math import gcd
@@ -34,16 +35,40 @@ class Audio:
         return len(self.samples) / self.sample_rate
 
 
+# A Kaldi ``segments`` line turns into the per-utterance entry "<recording's entry> [<start>:<end>]"
+# (seconds) when a data dir is loaded, so every reader of audio reads just the segment.
+_SEGMENT = re.compile(r"^(.*\S)\s+\[(\d+(?:\.\d*)?):(\d+(?:\.\d*)?)\]$")
+
+
+def segment_entry(entry: str, start: str, end: str) -> str:
+    return f"{entry.strip()} [{start}:{end}]"
+
+
+def split_segment(entry: str) -> tuple[str, tuple[float, float] | None]:
+    """(the recording's entry, (start, end) in seconds) of a segment entry; (entry, None) otherwise."""
+    m = _SEGMENT.match(entry.strip())
+    return (m.group(1), (float(m.group(2)), float(m.group(3)))) if m else (entry, None)
+
+
 def is_pipe(entry: str) -> bool:
-    return entry.rstrip().endswith("|")
+    """True when the entry is not one plain audio file as named: a pipe ``cmd |``, or a segment
+    of a recording; read those through :func:`read_audio` only."""
+    return entry.rstrip().endswith("|") or split_segment(entry)[1] is not None
 
 
 def read_audio(entry: str, base_dir: str | Path | None = None, allow_pipes: bool = False) -> Audio:
-    """Read one ``wav.scp`` entry as float32 mono (sample rate unchanged).
+    """Read one ``wav.scp`` entry (or a segment entry) as float32 mono (sample rate unchanged).
 
     Relative paths are resolved against ``base_dir`` when the file is not found as given.
     """
-    entry = entry.strip()
+    entry, segment = split_segment(entry.strip())
+    if segment is not None:
+        audio = read_audio(entry, base_dir, allow_pipes)
+        first, last = (round(t * audio.sample_rate) for t in segment)
+        if last > len(audio.samples) + round(0.1 * audio.sample_rate) or first >= last:
+            raise AudioError(f"{entry}: segment {segment[0]}-{segment[1]} s lies outside the recording "
+                             f"({audio.duration:.2f} s)")
+        return Audio(audio.samples[first:last], audio.sample_rate)
     if is_pipe(entry):
         if not allow_pipes:
             raise AudioError(

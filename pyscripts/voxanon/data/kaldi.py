@@ -152,7 +152,29 @@ def load_data_dir(path: str | Path) -> DataDir:
             tables[name] = read_table(path / name)
     enrolls = tuple(read_list(path / "enrolls")) if (path / "enrolls").is_file() else None
     trials = tuple(read_trials(path / "trials")) if (path / "trials").is_file() else None
-    return DataDir(read_table(path / "wav.scp"), read_table(path / "utt2spk"), tables, enrolls, trials, path)
+    return DataDir(_read_wav_scp(path), read_table(path / "utt2spk"), tables, enrolls, trials, path)
+
+
+def _read_wav_scp(path: Path) -> dict[str, str]:
+    """wav.scp by utterance; with a ``segments`` file (wav.scp then lists recordings) each
+    utterance gets its recording's entry with the segment's times (see voxanon.audio)."""
+    from voxanon.audio import segment_entry
+
+    wav = read_table(path / "wav.scp")
+    if not (path / "segments").is_file():
+        return wav
+    out, missing = {}, []
+    for utt, value in read_table(path / "segments").items():
+        parts = value.split()
+        if len(parts) != 3:
+            raise DataDirError(f"{path}/segments: {utt}: expected '<utt> <recording> <start> <end>'")
+        if parts[0] not in wav:
+            missing.append(utt)
+        else:
+            out[utt] = segment_entry(wav[parts[0]], parts[1], parts[2])
+    if missing:
+        raise DataDirError(f"{path}/segments: recording not in wav.scp for utterance(s): {_few(missing)}")
+    return out
 
 
 def write_data_dir(data: DataDir, path: str | Path) -> None:
@@ -304,7 +326,12 @@ def _check_audio(data: DataDir, path: Path, allow_pipes: bool, expect_rate: int 
 
 def resolve_wav(data: DataDir, utt: str) -> str:
     """wav.scp entry of ``utt`` with a relative path made absolute against the dir."""
+    from voxanon.audio import split_segment
+
     entry = data.wav_scp[utt]
+    recording, segment = split_segment(entry)
+    if segment is not None:  # resolve the recording's path, keep the segment's times
+        return resolve_wav(replace(data, wav_scp={utt: recording}), utt) + entry.strip()[len(recording):]
     if entry.rstrip().endswith("|") or data.path is None:
         return entry
     p = Path(entry)
