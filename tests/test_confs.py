@@ -1,0 +1,131 @@
+"""Every shipped conf runs end to end: run.sh stages 0-8 on a tiny corpus, on CPU, with the
+random-weight stand-ins of tests/model_cache.py in place of every registry model.
+
+A conf runs as shipped, through an overlay (``conf: conf/<name>.yaml``) that only points the data
+recipe at tiny corpora (fake VPC 2024 / LibriSpeech / IEMOCAP in their published layouts, or a
+small synthetic mini corpus), the devices at the CPU, and shrinks training to seconds. The egs
+studies run their rows the same way, on a setup conf made of those overlays. A few representative
+confs run by default; the rest carry the ``confs`` marker, which .ci/run runs after the default suite.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from corpora_fakes import fake_iemocap, fake_librispeech, fake_vpc
+from model_cache import build_model_cache
+from voxanon.config import read_conf
+from voxanon.data.kaldi import load_data_dir
+from voxanon.experiment import TARGET_SYSTEMS, get_value
+
+ROOT = Path(__file__).resolve().parents[1]
+LINKED = ("run.sh", "path.sh", "cmd.sh", "requirements.txt", "utils", "steps", "local", "pyscripts", "conf", "egs",
+          ".venv")
+SHIPPED = sorted(p.stem for p in (ROOT / "conf").glob("*.yaml") if p.stem != "models")
+DEFAULT = ("admixture_p0.4", "mini")  # the submitted system (kNN-VC + cascade), the embedded default
+POOL_TARGET = "1034"  # a speaker of the fake train-clean-100 pool (the converter's target)
+
+# Training shrunk to seconds; the systems' own settings stay as shipped.
+ASV = {"channels": 16, "attention_channels": 8, "emb_dim": 16, "epochs": 1, "batch_size": 4, "chunk_s": 0.1,
+       "step_size": 2, "num_workers": 0, "device": "cpu"}
+TRAIN = {"device": "cpu", "pairs": {"target": POOL_TARGET, "valid_utts": 2},
+         "model": {"feat_dim": 64, "hidden": 16, "heads": 2, "ffn_dim": 16, "encoder_layers": 1, "decoder_layers": 1},
+         "objectives": {"adversary": {"channels": 8, "embedding_dim": 8},
+                        "discrete": {"units": 4, "kmeans_frames": 500}},
+         "optim": {"batch_size": 2, "max_steps": 4, "warmup_steps": 1, "checkpoint_every": 2, "valid_every": 2,
+                   "log_every": 1, "num_workers": 0, "amp": False}}
+
+
+@pytest.fixture(scope="module")
+def recipe(tmp_path_factory):
+    """A recipe dir linking to this checkout, with the model cache and the fake corpora."""
+    if not (ROOT / ".venv" / ".voxanon-stamp").is_file():
+        pytest.skip("needs the set-up .venv (utils/setup_env.sh)")
+    top = tmp_path_factory.mktemp("confs")
+    for name in LINKED:
+        (top / name).symlink_to(ROOT / name)
+    cache, paths = build_model_cache(top / "models")
+    corpora = top / "corpora"
+    fake_vpc(corpora / "vpc")
+    fake_librispeech(corpora / "LibriSpeech", "train-clean-360")
+    fake_librispeech(corpora / "LibriSpeech", "train-clean-100", speakers=(POOL_TARGET, "26"))
+    fake_iemocap(corpora / "IEMOCAP")
+    return top, cache, paths
+
+
+def overlay(name: str, recipe) -> dict:
+    """The test overlay of conf/<name>.yaml (see the module docstring)."""
+    top, _, paths = recipe
+    shipped = read_conf(ROOT / "conf" / f"{name}.yaml")
+    conf = {"conf": str(ROOT / "conf" / f"{name}.yaml"), "exp": name, "models": {"paths": paths},
+            "anonymizer": {"device": "cpu"}, "asv": ASV, "eval": {"device": "cpu"}}
+    recipe_name = shipped["data"]["recipe"]
+    if recipe_name == "vpc2024":
+        corpora = top / "corpora"
+        conf["data"] = {"options": {"vpc_data_dir": str(corpora / "vpc"), "vpc_audio_dir": str(corpora / "vpc"),
+                                    "librispeech_root": str(corpora / "LibriSpeech"),
+                                    "iemocap_root": str(corpora / "IEMOCAP")},
+                        # dev only: test sets take the same code path and would double the time
+                        "eval_sets": [s for s in shipped["data"]["eval_sets"] if "_dev_" in s],
+                        "emotion_sets": [s for s in shipped["data"]["emotion_sets"] if s.endswith("_dev")]}
+    else:
+        assert recipe_name == "mini", f"conf/{name}.yaml: no tiny corpus for data.recipe {recipe_name}"
+        conf["data"] = {"options": {"train_utts": 2, "eval_utts": 3, "enroll_utts": 1}}
+    if "features" in shipped:
+        conf["features"] = {"device": "cpu"}
+    if "targets" in shipped:
+        conf["targets"] = {"min_minutes": 0.0}
+    if "train" in shipped:
+        conf["train"] = TRAIN
+    return conf
+
+
+def run(top: Path, cache: Path, *cmd: str) -> subprocess.CompletedProcess:
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("VOXANON_")}, "VOXANON_CACHE": str(cache),
+           "OMP_NUM_THREADS": "1"}
+    return subprocess.run(cmd, cwd=top, env=env, capture_output=True, text=True, timeout=1800)
+
+
+def check_results(top: Path, exp: str) -> None:
+    """What stages 5-8 must leave: every set anonymized with its ids, EERs, the report page."""
+    resolved = read_conf(top / "confs" / f"{exp}.yaml")
+    data = resolved["data"]
+    sets = [*data["eval_sets"], data["asv_train_set"], *data.get("emotion_sets", [])]
+    suffix = resolved["anonymizer"].get("suffix") or f"_{resolved['anonymizer']['system']}"
+    data_root = top / "data"
+    for s in sets:
+        original, anon = load_data_dir(data_root / s), load_data_dir(data_root / f"{s}{suffix}")
+        assert sorted(anon.utt2spk) == sorted(original.utt2spk) and all(Path(p).is_file() for p in anon.wav_scp.values())
+    if any(system in TARGET_SYSTEMS for system in get_value(resolved, "anonymizer").systems):
+        pool = top / "exp" / "targets" / data["target_pool"]  # stage 3 built the matching sets
+        assert (pool / ".targets.json").is_file() and len(set(load_data_dir(data_root / data["target_pool"]).utt2spk.values())) == 2
+    results = (top / "exp" / exp / "results" / "results.json").read_text()
+    assert "semi-informed" in results and "EER" in results.upper()
+    assert (top / "exp" / exp / "report" / "index.html").is_file()
+
+
+def newest_log(top: Path) -> str:
+    """The tail of the job log written last (run.sh shows only its stage log's tail)."""
+    logs = sorted((p for p in top.glob("exp/**/*.log") if not p.name.startswith("stage")), key=lambda p: p.stat().st_mtime)
+    return f"{logs[-1]}:\n{logs[-1].read_text()[-3000:]}" if logs else ""
+
+
+def run_conf(name: str, recipe) -> None:
+    top, cache, _ = recipe
+    conf = overlay(name, recipe)
+    path = top / "confs" / f"{name}.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(yaml.safe_dump(conf, sort_keys=False))
+    done = run(top, cache, "./run.sh", "--conf", str(path), "--nj", "1")
+    assert done.returncode == 0, f"conf/{name}.yaml failed:\n{done.stderr[-2000:]}\n{newest_log(top)}"
+    check_results(top, name)
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=() if n in DEFAULT else pytest.mark.confs) for n in SHIPPED])
+def test_shipped_conf_runs_stages_0_to_8(name, recipe):
+    run_conf(name, recipe)
