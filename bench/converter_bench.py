@@ -1,11 +1,12 @@
-"""Converter training speed and memory at the paper's size (4 + 6 layers, hidden 512, 1024-d
-WavLM features; ECAPA-TDNN adversary with 512 channels; CTC over 100 units).
+"""Converter training speed and memory at the paper's size (ming024 FFT blocks, 4 + 6 layers,
+hidden 512, 1024-d WavLM features; ECAPA-TDNN adversary with 512 channels; CTC over 100 units),
+and the base with this project's first block setting (ESPnet-style pre-LN, 4 heads, kernels 3/3).
 
   python bench/converter_bench.py [--device cpu|cuda] [--batch-size 2] [--frames 200] [--steps 5]
                                   [--threads N] [--out bench/results/converter_<device>.md]
 
 For each objective set (base, +adv, +discrete, +adv+discrete): one full training step as stage 4
-runs it (forward, backward, gradient clipping, Adam; bf16/fp16 autocast on CUDA like
+runs it (forward, backward, separate converter / adversary clipping, Adam; bf16/fp16 autocast on CUDA like
 ``optim.amp``) on random features of ``--batch-size`` x ``--frames`` (200 frames = 4 s),
 after one warm-up step; steps/s (and frames/s) over ``--steps`` steps, and process CPU seconds
 per step (less sensitive to other jobs on a shared machine); peak memory: the
@@ -30,10 +31,12 @@ sys.path.insert(0, str(ROOT / "pyscripts"))
 from voxanon.config import from_dict  # noqa: E402
 from voxanon.models.config import TrainConfig  # noqa: E402
 from voxanon.models.objectives import ConverterObjectives  # noqa: E402
-from voxanon.models.training import amp_autocast  # noqa: E402
+from voxanon.models.training import amp_autocast, clip_gradients  # noqa: E402
 
-VARIANTS = {"base (ID 5)": (False, False), "+adv (ID 6)": (True, False), "+discrete (ID 7)": (False, True),
-            "+adv+discrete (ID 8)": (True, True)}
+FIRST_BLOCK = {"block": "transformer", "heads": 4, "ffn_kernels": [3, 3], "dropout": 0.1}
+VARIANTS = {"base (ID 5)": (False, False, {}), "+adv (ID 6)": (True, False, {}),
+            "+discrete (ID 7)": (False, True, {}), "+adv+discrete (ID 8)": (True, True, {}),
+            "base, first block setting": (False, False, FIRST_BLOCK)}
 
 
 def peak_mb(device: str) -> float:
@@ -42,12 +45,13 @@ def peak_mb(device: str) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def bench(adv: bool, disc: bool, args) -> dict:
-    cfg = from_dict(TrainConfig, {"objectives": {"adversary": {"enabled": adv}, "discrete": {"enabled": disc}}})
+def bench(adv: bool, disc: bool, model_cfg: dict, args) -> dict:
+    cfg = from_dict(TrainConfig, {"model": model_cfg,
+                                  "objectives": {"adversary": {"enabled": adv}, "discrete": {"enabled": disc}}})
     torch.manual_seed(0)
     model = ConverterObjectives(cfg, n_speakers=921, centroids=torch.randn(cfg.objectives.discrete.units, 1024))
     model.to(args.device).train()
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr, betas=cfg.optim.betas, eps=cfg.optim.eps)
     autocast, fp16 = amp_autocast(args.device, cfg.optim.amp)
     scaler = torch.amp.GradScaler("cuda", enabled=fp16)
     b, t = args.batch_size, args.frames
@@ -62,7 +66,7 @@ def bench(adv: bool, disc: bool, args) -> dict:
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.unscale_(opt)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+        clip_gradients(model, cfg.optim.grad_clip)
         scaler.step(opt)
         scaler.update()
 
@@ -102,8 +106,8 @@ def main() -> None:
                    f"{torch.get_num_threads()} torch threads, torch {torch.__version__}, "
                    f"load average {os.getloadavg()[0]:.1f} at start (shared machine)")
     rows = []
-    for name, (adv, disc) in VARIANTS.items():
-        r = bench(adv, disc, args)
+    for name, (adv, disc, model_cfg) in VARIANTS.items():
+        r = bench(adv, disc, model_cfg, args)
         print(f"{name}: {r['steps_s']:.3f} steps/s, peak {r['peak_mb']:.0f} MiB", flush=True)
         rows.append(f"| {name} | {r['params']:.1f} | {r['steps_s']:.3f} | {r['frames_s']:.0f} | {r['cpu_s']:.2f} "
                     f"| {r['peak_mb']:.0f} |")
@@ -111,7 +115,7 @@ def main() -> None:
         f"# Converter training step at the paper's size ({kind})", "",
         f"Machine: {machine}.",
         f"Batch {args.batch_size} x {args.frames} frames (20 ms), {args.steps} timed steps after 1 warm-up; "
-        "forward + backward + clipping + Adam" + ("; bf16/fp16 autocast" if kind == "cuda" else "") + ".",
+        "forward + backward + separate clipping + Adam" + ("; bf16/fp16 autocast" if kind == "cuda" else "") + ".",
         "Peak memory: " + ("torch.cuda.max_memory_allocated per variant." if kind == "cuda" else
                            "peak resident memory of the process so far (cumulative over the rows, Python included)."),
         "", f"Command: `python bench/converter_bench.py {' '.join(sys.argv[1:])}`".rstrip(), "",
