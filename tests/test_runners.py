@@ -5,6 +5,7 @@ The Slurm path itself is tested against a real cluster in tests/test_slurm.py.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -33,11 +34,11 @@ def test_array_with_one_failing_task_names_its_log(tmp_path):
     assert "x.1.log" not in res.stderr and "x.4.log" not in res.stderr
     for task in range(1, 5):
         lines = (tmp_path / f"log/x.{task}.log").read_text().splitlines()
-        assert lines[0] == f"# echo task {task} ; test {task} '!=' 3"
-        assert lines[1].startswith("# started at ") and " on " in lines[1]
-        assert lines[2] == f"task {task}"
-        assert lines[-1].startswith("# ended at ")
-        assert lines[-1].endswith(f"exit status {1 if task == 3 else 0}")
+        assert lines[0] == f"# echo task {task} ; test {task} '!=' 3"  # Kaldi's log lines
+        assert lines[1].startswith("# Started at ") and lines[2].startswith("# Running on ")
+        assert lines[3] == f"task {task}"
+        assert re.fullmatch(r"# Accounting: time=\d+ threads=1", lines[-2])
+        assert re.fullmatch(rf"# Ended \(code {1 if task == 3 else 0}\) at .*, elapsed time \d+ seconds", lines[-1])
 
 
 def test_operators_pipes_and_redirections(tmp_path):
@@ -63,15 +64,15 @@ def test_max_jobs_run_throttles(tmp_path):
 
 
 def test_slurm_options_accepted_and_single_task(tmp_path):
-    res = run_pl("--gpu", "1", "--mem", "4G", "--num-threads", "2", "--time", "1:00:00", "JOB=3",
+    res = run_pl("--gpu", "1", "--mem", "4G", "--num-threads", "2", "--any-site-option", "x", "-q", "all.q", "JOB=3",
                  "log/s.JOB.log", "echo", "JOB", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
-    assert (tmp_path / "log/s.3.log").read_text().splitlines()[2] == "3"
+    assert (tmp_path / "log/s.3.log").read_text().splitlines()[3] == "3"
     assert not (tmp_path / "log/s.1.log").exists()
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--gpus", "1", "log", "true"], "unknown option --gpus"),
+    (["--gpu", "-1", "log", "true"], "non-negative integer"),
     (["--max-jobs-run", "0", "JOB=1:2", "l.JOB", "true"], "positive integer"),
     (["JOB=1:2", "one.log", "true"], "put JOB in the log name"),
     (["JOB=1:2", "l.JOB"], "expected a log file and a command"),
@@ -84,27 +85,18 @@ def test_usage_errors(tmp_path, args, message):
 def test_sigterm_stops_running_tasks(tmp_path):
     proc = subprocess.Popen([RUN_PL, "JOB=1:2", "log/k.JOB.log", "bash", "-c", "echo $$ > pid.JOB; exec sleep 60"],
                             cwd=tmp_path, stderr=subprocess.PIPE, text=True)
-    pidfiles = [tmp_path / "pid.1", tmp_path / "pid.2"]
-    for _ in range(100):
-        if all(p.exists() and p.read_text().strip() for p in pidfiles):
-            break
-        time.sleep(0.1)
+    pids = _task_pids(tmp_path)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=10) == 128 + signal.SIGTERM
     assert "interrupted" in proc.stderr.read()
-    for p in pidfiles:  # the tasks (sleep) are gone
-        pid = int(p.read_text())
-        for _ in range(50):
-            if not Path(f"/proc/{pid}").exists():
-                break
-            time.sleep(0.1)
-        assert not Path(f"/proc/{pid}").exists()
+    for pid in pids:  # the tasks (sleep) are gone
+        _gone(pid)
 
 
 def test_parse_and_quote():
     spec = parse_args(["--max-jobs-run", "3", "TASK=2:4", "l/x.TASK.log", "prog", "a b", "2>&1"])
     assert (spec.var, spec.first, spec.last, spec.tasks) == ("TASK", 2, 4, [2, 3, 4])
-    assert spec.log_of(3) == "l/x.3.log" and spec.int_option("max-jobs-run") == 3
+    assert spec.log_of(3) == "l/x.3.log" and spec.int_option("max_jobs_run") == 3
     assert shell_join(spec.command) == "prog 'a b' 2>&1"
     assert shell_join(("p", "<unk>", "a|b", "2>/dev/null", "|", "q", ">out.txt")) == "p '<unk>' 'a|b' 2>/dev/null | q >out.txt"
     single = parse_args(["l.log", "prog"])
@@ -113,23 +105,90 @@ def test_parse_and_quote():
         parse_args(["JOB=3:1", "l.JOB", "prog"])
 
 
-def test_slurm_conf_mapping(tmp_path):
+# ESPnet's egs2/TEMPLATE conf/slurm.conf, as sites use it.
+ESPNET_CONF = """\
+# Default configuration
+command sbatch --export=PATH
+option name=* --job-name $0
+option time=* --time $0
+option mem=* --mem-per-cpu $0
+option mem=0
+option num_threads=* --cpus-per-task $0
+option num_threads=1 --cpus-per-task 1
+option num_nodes=* --nodes $0
+default gpu=0
+option gpu=0
+option gpu=* -p gpu --gres=gpu:$0 -c $0  # Recommend allocating more CPU than, or equal to the number of GPU
+# note: the --max-jobs-run option is supported as a special case
+# by slurm.pl and you don't have to handle it in the config file.
+"""
+
+
+def test_slurm_conf_kaldi_and_espnet_format(tmp_path):
     conf = read_conf(ROOT / "conf" / "slurm.conf")
-    assert conf.sbatch_args({"gpu": "0", "mem": "4G", "max-jobs-run": "2"}) == ["--mem=4G"]
-    assert conf.sbatch_args({"gpu": "2", "num-threads": "4", "time": "1:00:00"}) == [
-        "--gres=gpu:2", "--cpus-per-task=4", "--time=1:00:00"]
-    site = tmp_path / "site.conf"
-    site.write_text("always --account=proj\ndefault partition cpu\ngpu=0\ngpu -p gpu --gres=gpu:{}\n"
-                    "partition --partition={}\nmem --mem={}  # per node\n")
-    conf = read_conf(site)
-    args = conf.sbatch_args({"gpu": "1"})
-    assert args == ["--account=proj", "-p", "gpu", "--gres=gpu:1", "--partition=cpu"]
-    assert _partition(args) == "cpu"  # the last one wins, as in sbatch: the conf's line order matters
-    with pytest.raises(UsageError, match="no line for option.*--time"):
-        conf.sbatch_args({"time": "10"})
-    site.write_text("gpus --gres=gpu:{}\n")
-    with pytest.raises(UsageError, match="site.conf:1: unknown option 'gpus'"):
-        read_conf(site)
+    assert conf.command == ("sbatch",)
+    assert conf.sbatch_args({"mem": "4G", "max_jobs_run": "2"}) == ["--mem-per-cpu", "4G"]  # per CPU
+    assert conf.sbatch_args({"mem": "0"}) == []  # Kaldi: --mem 0 asks for nothing, not the whole node
+    assert conf.sbatch_args({"gpu": "2", "num_threads": "4", "time": "1:00:00"}) == [
+        "--gres=gpu:2", "--cpus-per-task", "4", "--time", "1:00:00"]
+    (tmp_path / "slurm.conf").write_text(ESPNET_CONF)
+    conf = read_conf(tmp_path / "slurm.conf")
+    assert conf.command == ("sbatch", "--export=PATH")
+    spec = parse_args(["--gpu", "1", "--mem", "2G", "--num-threads", "1", "-A", "proj", "JOB=1:2", "l.JOB", "x"])
+    assert conf.sbatch_args(spec.options) == ["-p", "gpu", "--gres=gpu:1", "-c", "1", "--mem-per-cpu", "2G",
+                                              "--cpus-per-task", "1"]
+    assert spec.queue_args == ("-A", "proj")
+    assert _partition([*conf.command, *conf.sbatch_args({"gpu": "1"})]) == "gpu"
+    with pytest.raises(UsageError, match="--partition cpu is not described in .*slurm.conf"):
+        conf.sbatch_args({"partition": "cpu"})
+    (tmp_path / "bad.conf").write_text("command sbatch\ngpus --gres=gpu:{}\n")
+    with pytest.raises(UsageError, match="bad.conf:2: unable to parse line"):
+        read_conf(tmp_path / "bad.conf")
+    (tmp_path / "nocmd.conf").write_text("option mem=* --mem $0\n")
+    with pytest.raises(UsageError, match="no 'command sbatch"):
+        read_conf(tmp_path / "nocmd.conf")
+
+
+def test_slurm_conf_defaults_to_cwd_then_builtin(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert read_conf(None).source == "the default config"
+    assert read_conf(None).sbatch_args({"mem": "1G"}) == ["--mem-per-cpu", "1G"]
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "slurm.conf").write_text(ESPNET_CONF)
+    assert read_conf(None).command == ("sbatch", "--export=PATH")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_killing_the_parent_ends_the_jobs(tmp_path, sig):
+    """``kill PID`` on the script that waits for run.pl (not on its process group)."""
+    # A bash parent dies at once on TERM and HUP; on INT a non-interactive bash waits for its
+    # foreground child, so the INT case uses a parent that dies on INT (python's default).
+    parent = "import subprocess, sys; subprocess.Popen(sys.argv[1:]).wait()" if sig == signal.SIGINT else None
+    job = [RUN_PL, "JOB=1:2", "log/k.JOB.log", "bash", "-c", "echo $$ > pid.JOB; exec sleep 60"]
+    cmd = [sys.executable, "-c", parent, *job] if parent else ["bash", "-c", '"$@"; echo after', "parent", *job]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    pids = _task_pids(tmp_path)
+    os.kill(proc.pid, sig)
+    proc.wait(timeout=10)
+    for pid in pids:
+        _gone(pid)
+
+
+def _task_pids(cwd: Path) -> list[int]:
+    pidfiles = [cwd / "pid.1", cwd / "pid.2"]
+    for _ in range(100):
+        if all(p.exists() and p.read_text().strip() for p in pidfiles):
+            break
+        time.sleep(0.1)
+    return [int(p.read_text()) for p in pidfiles]
+
+
+def _gone(pid: int) -> None:
+    for _ in range(50):
+        if not Path(f"/proc/{pid}").exists():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"task process {pid} still runs")
 
 
 def test_gres_parsing():
@@ -145,7 +204,7 @@ def test_run_pl_is_on_path_after_path_sh(tmp_path):
     res = subprocess.run(["bash", "-c", f". {ROOT}/path.sh && cd {tmp_path} && run.pl log/a.log echo ok"],
                          capture_output=True, text=True, env={**os.environ})
     assert res.returncode == 0, res.stderr
-    assert (tmp_path / "log/a.log").read_text().splitlines()[2] == "ok"
+    assert (tmp_path / "log/a.log").read_text().splitlines()[3] == "ok"
 
 
 def test_threads_shared_among_concurrent_tasks(tmp_path, monkeypatch):

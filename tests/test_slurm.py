@@ -71,10 +71,11 @@ def test_array_with_one_failing_task(slurm_env, tmp_path):
     for task in range(1, 5):
         lines = (tmp_path / f"log/x.{task}.log").read_text().splitlines()
         assert lines[0] == f"# echo task {task} ; test {task} '!=' 3"
-        assert lines[1].startswith("# started at ") and lines[1].endswith(f"(Slurm job {job}_{task})")
-        assert " on " in lines[1]  # the node
-        assert lines[2] == f"task {task}"
-        assert lines[-1].endswith(f"exit status {1 if task == 3 else 0}")
+        assert lines[1].startswith("# Started at ")
+        assert lines[2].startswith("# Running on ") and lines[2].endswith(f"(Slurm job {job}_{task})")
+        assert lines[3] == f"task {task}"
+        assert lines[-2].startswith("# Accounting: time=") and lines[-2].endswith(" threads=1")
+        assert lines[-1].startswith(f"# Ended (code {1 if task == 3 else 0}) at ")
     rows = sacct(slurm_env, job, 4)
     assert rows == {"1": ("COMPLETED", "0:0"), "2": ("COMPLETED", "0:0"), "3": ("FAILED", "1:0"),
                     "4": ("COMPLETED", "0:0")}
@@ -110,6 +111,35 @@ def test_interrupt_cancels_the_job(slurm_env, tmp_path):
     assert queue.strip() == ""
 
 
+def test_espnet_conf_mem_per_cpu_and_sbatch_options(slurm_env, tmp_path):
+    """ESPnet's conf/slurm.conf as it is (in ./conf, found from the working dir); --mem per CPU."""
+    from test_runners import ESPNET_CONF
+
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "slurm.conf").write_text(ESPNET_CONF.replace("--export=PATH", "--export=ALL"))
+    res = subprocess.run([SLURM_PL, "--mem", "50M", "--num-threads", "2", "-J", "espnet_x", "log/e.log",
+                          "bash", "-c", "echo $SLURM_MEM_PER_CPU $SLURM_CPUS_PER_TASK"],
+                         cwd=tmp_path, env=slurm_env, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "log/e.log").read_text().splitlines()[3] == "50 2"
+    assert "threads=2" in (tmp_path / "log/e.log").read_text()
+
+
+def test_killing_the_parent_cancels_the_job(slurm_env, tmp_path):
+    proc = subprocess.Popen(["bash", "-c", '"$@"', "parent", SLURM_PL, "JOB=1:2", "log/p.JOB.log", "sleep", "300"],
+                            cwd=tmp_path, env=slurm_env, stderr=subprocess.PIPE, text=True)
+    job = job_id_of(proc.stderr.readline())
+    for _ in range(60):  # until both tasks run
+        if (tmp_path / "log/p.1.log").exists() and (tmp_path / "log/p.2.log").exists():
+            break
+        time.sleep(0.5)
+    os.kill(proc.pid, signal.SIGTERM)  # the parent script, not slurm.pl
+    proc.wait(timeout=30)
+    rows = sacct(slurm_env, job, 2)
+    assert len(rows) == 2 and all(state.startswith("CANCELLED") for state, _ in rows.values()), rows
+    assert subprocess.run(["squeue", "-h", "-j", job], capture_output=True, text=True, env=slurm_env).stdout == ""
+
+
 def test_anonymize_stage_through_slurm(slurm_env, tmp_path):
     """run.sh stage 5 (steps/anonymize_sets.sh) with cmd.sh switched by VOXANON_RUNNER=slurm.pl."""
     data = tmp_path / "data" / "tiny"
@@ -142,5 +172,5 @@ def test_anonymize_stage_through_slurm(slurm_env, tmp_path):
     job = job_id_of(res.stderr)
     for task in (1, 2):
         log = (tmp_path / "data" / "tiny_mc" / "log" / f"anonymize.{task}.log").read_text().splitlines()
-        assert log[1].endswith(f"(Slurm job {job}_{task})") and log[-1].endswith("exit status 0")
+        assert log[2].endswith(f"(Slurm job {job}_{task})") and log[-1].startswith("# Ended (code 0) at ")
     assert sacct(slurm_env, job, 2) == {"1": ("COMPLETED", "0:0"), "2": ("COMPLETED", "0:0")}

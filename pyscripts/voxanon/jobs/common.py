@@ -9,23 +9,29 @@ The command is run by ``bash -o pipefail -c``: an argument that is a shell opera
 ``"|"`` in the caller) stays an operator, every other argument is quoted and reaches the program
 as one word (``"<unk>"`` and ``"a | b"`` included).
 
-Each task's log starts with the command and ``# started at <time> on <host>`` and ends with
-``# ended at <time>, elapsed <s> s, exit status <n>``. Both runners produce it with the same
-bash wrapper (:func:`task_script`), so local and Slurm logs look alike.
+Options are Kaldi's: any ``--name value`` (``--num-threads`` and ``--num_threads`` are the same
+option), and ``-x value`` options meant for the queue (slurm.pl passes them to sbatch; run.pl
+ignores them, as Kaldi's does).
+
+Each task's log is Kaldi's: ``# <command>``, ``# Started at <date>``, ``# Running on <host>``
+(with the Slurm job id), the output, ``# Accounting: time=<s> threads=<n>`` and
+``# Ended (code <n>) at <date>, elapsed time <s> seconds``. Both runners produce it with the
+same bash wrapper (:func:`task_script`), so local and Slurm logs look alike.
 """
 from __future__ import annotations
 
+import ctypes
+import os
 import re
 import shlex
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from voxanon.data.kaldi import atomic_write_text
 
-# Options every runner accepts, so cmd.sh can switch between runners with one line.
-# run.pl uses only max-jobs-run; slurm.pl maps the others through conf/slurm.conf.
-OPTIONS = ("max-jobs-run", "gpu", "mem", "num-threads", "time", "partition", "config")
-INT_OPTIONS = ("max-jobs-run", "gpu", "num-threads")
+# Options whose value must be a number (gpu may be 0); names as Kaldi's conf files spell them.
+INT_OPTIONS = ("max_jobs_run", "gpu", "num_threads")
 
 _SPEC = re.compile(r"^([A-Za-z_]\w*)=(\d+)(?::(\d+))?$")
 # A shell operator, or a redirection with its target attached ("2>&1", ">out.txt", "2>/dev/null").
@@ -42,7 +48,8 @@ class JobSpec:
 
     log: str
     command: tuple[str, ...]
-    options: dict[str, str] = field(default_factory=dict)
+    options: dict[str, str] = field(default_factory=dict)  # --num-threads 4 -> {"num_threads": "4"}
+    queue_args: tuple[str, ...] = ()  # "-x value" options for the queue's own submit command
     var: str | None = None
     first: int = 1
     last: int = 1
@@ -65,16 +72,16 @@ class JobSpec:
 def parse_args(argv: list[str]) -> JobSpec:
     """``[--opt value ...] [VAR=a:b] <log> <prog> [args]`` to a :class:`JobSpec`."""
     options: dict[str, str] = {}
+    queue_args: list[str] = []
     args = list(argv)
-    while args and args[0].startswith("--"):
-        name = args.pop(0)[2:].replace("_", "-")
-        if name not in OPTIONS:
-            raise UsageError(f"unknown option --{name} (known: {', '.join('--' + o for o in OPTIONS)})")
-        if not args:
-            raise UsageError(f"option --{name} needs a value")
-        value = args.pop(0)
+    while len(args) >= 2 and args[0].startswith("-"):
+        switch, value = args.pop(0), args.pop(0)
+        if not switch.startswith("--"):
+            queue_args += [switch, value]
+            continue
+        name = switch[2:].replace("-", "_")
         if name in INT_OPTIONS and not (value.isdigit() and (name == "gpu" or int(value) > 0)):
-            raise UsageError(f"--{name} takes a {'non-negative' if name == 'gpu' else 'positive'} integer, got {value!r}")
+            raise UsageError(f"{switch} takes a {'non-negative' if name == 'gpu' else 'positive'} integer, got {value!r}")
         options[name] = value
     var, first, last = None, 1, 1
     m = _SPEC.match(args[0]) if args else None
@@ -89,7 +96,7 @@ def parse_args(argv: list[str]) -> JobSpec:
     log, command = args[0], tuple(args[1:])
     if var and var not in log and last > first:
         raise UsageError(f"{last - first + 1} tasks would share one log {log}: put {var} in the log name")
-    return JobSpec(log, command, options, var, first, last)
+    return JobSpec(log, command, options, tuple(queue_args), var, first, last)
 
 
 def shell_join(args: tuple[str, ...]) -> str:
@@ -97,7 +104,7 @@ def shell_join(args: tuple[str, ...]) -> str:
     return " ".join(a if _OPERATOR.match(a) else shlex.quote(a) for a in args)
 
 
-def task_script(spec: JobSpec, runner: str, status: str = "") -> str:
+def task_script(spec: JobSpec, runner: str, status: str = "", threads: int = 1) -> str:
     """A bash script running one task; the task index is ``$1`` or ``$SLURM_ARRAY_TASK_ID``.
 
     It writes the log (command, start, host, output, end, exit status), exits with the command's
@@ -119,11 +126,16 @@ slurm_id=${{slurm_id:-${{SLURM_JOB_ID:-}}}}
 start=$(date +%s)
 {{
   printf '# %s\\n' "$cmd"
-  echo "# started at $(date '+%F %T') on $(hostname)${{slurm_id:+ (Slurm job $slurm_id)}}"
+  echo "# Started at $(date)"
+  echo "# Running on $(hostname)${{slurm_id:+ (Slurm job $slurm_id)}}"
 }} > "$log" || exit 1
 bash -o pipefail -c "$cmd" >> "$log" 2>&1 < /dev/null
 rc=$?
-echo "# ended at $(date '+%F %T'), elapsed $(( $(date +%s) - start )) s, exit status $rc" >> "$log"
+elapsed=$(( $(date +%s) - start ))
+{{
+  echo "# Accounting: time=$elapsed threads={threads}"
+  echo "# Ended (code $rc) at $(date), elapsed time $elapsed seconds"
+}} >> "$log"
 if [ -n "$status" ]; then
   echo "$rc" > "$status.tmp" && mv -f "$status.tmp" "$status"
 fi
@@ -140,8 +152,20 @@ def job_name(spec: JobSpec) -> str:
 def write_task_script(spec: JobSpec, runner: str, status: str = "") -> Path:
     """:func:`task_script` saved as ``<log dir>/q/<name>.sh`` (kept: it shows exactly what ran)."""
     path = Path(spec.log).parent / "q" / f"{job_name(spec)}.sh"
-    atomic_write_text(path, task_script(spec, runner, status))
+    atomic_write_text(path, task_script(spec, runner, status, spec.int_option("num_threads", 1)))
     return path
+
+
+def end_with_parent() -> None:
+    """Have the kernel send us SIGTERM when our parent dies (Linux prctl PR_SET_PDEATHSIG): a
+    script killed with TERM or HUP while it waits for the runner thus ends the runner's jobs too."""
+    parent = os.getppid()
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return  # not Linux: only signals sent to the runner itself stop its jobs
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def report_failures(runner: str, spec: JobSpec, failed: list[tuple[int | None, str]]) -> str:

@@ -1,14 +1,15 @@
 """utils/run.pl: run a command, or an array of tasks, on this machine.
 
-    run.pl [--max-jobs-run N] [--gpu N] [--mem X] [--num-threads N] [--time T] [--partition P] \\
-        [--config F] [JOB=1:N] <log> <prog> [args ...]
+    run.pl [--max-jobs-run N] [--num-threads N] [--gpu N] [--mem X] [--any-option V] [-q V] \\
+        [JOB=1:N] <log> <prog> [args ...]
 
 Array tasks run in parallel, at most ``--max-jobs-run`` at a time (default: the number of CPU
-cores). ``--gpu --mem --time --partition --config`` are accepted and ignored, so that cmd.sh can
-switch between run.pl and slurm.pl without touching the recipe. Each task's OMP/MKL threads are
-``--num-threads``, by default the cores divided among the tasks running at once. Exit status 0 when
-every task succeeded; otherwise 1, after naming every failed task's log on stderr. Ctrl-C or
-SIGTERM stops the running tasks. The task script that ran is kept in ``<log dir>/q/<name>.sh``.
+cores). Other options (``--gpu --mem --time ...``, ``-q all.q``) are accepted and ignored, as by
+Kaldi's run.pl, so that cmd.sh can switch between run.pl and slurm.pl without touching the
+recipe. Each task's OMP/MKL threads are ``--num-threads``, by default the cores divided among the tasks running at once. Exit status 0 when
+every task succeeded; otherwise 1, after naming every failed task's log on stderr. SIGINT,
+SIGTERM or SIGHUP to run.pl, or the death of its parent (a script killed while it waits),
+stops the running tasks. The task script that ran is kept in ``<log dir>/q/<name>.sh``.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from voxanon.jobs import common
-from voxanon.jobs.common import UsageError, parse_args, report_failures, write_task_script
+from voxanon.jobs.common import UsageError, end_with_parent, parse_args, report_failures, write_task_script
 
 RUNNER = "run.pl"
 
@@ -31,7 +32,7 @@ def task_env(spec, max_jobs: int) -> dict[str, str]:
     (every core in every task) oversubscribes the machine and slows small ops many times over."""
     env = dict(os.environ)
     concurrent = max(1, min(max_jobs, len(spec.tasks)))
-    threads = spec.int_option("num-threads", max(1, (os.cpu_count() or 1) // concurrent))
+    threads = spec.int_option("num_threads", max(1, (os.cpu_count() or 1) // concurrent))
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env.setdefault(name, str(threads))
     return env
@@ -69,7 +70,8 @@ def run_tasks(spec, max_jobs: int) -> list[tuple[int | None, str]]:
         print(f"{RUNNER}: interrupted (signal {signum}); stopped the running tasks", file=sys.stderr)
         sys.exit(128 + signum)
 
-    old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    end_with_parent()
     try:
         with ThreadPoolExecutor(max_workers=max_jobs) as pool:
             results = list(pool.map(one, spec.tasks))
@@ -88,7 +90,7 @@ def main(argv: list[str]) -> int:
     except UsageError as err:
         print(f"{RUNNER}: {err}\n{__doc__}", file=sys.stderr)
         return 1
-    max_jobs = spec.int_option("max-jobs-run", os.cpu_count() or 1)
+    max_jobs = spec.int_option("max_jobs_run", os.cpu_count() or 1)
     failed = run_tasks(spec, max_jobs)
     if failed:
         print(report_failures(RUNNER, spec, failed), file=sys.stderr)

@@ -1,15 +1,18 @@
 """utils/slurm.pl: run a command, or an array of tasks, as a Slurm job, and wait for it.
 
-    slurm.pl [--max-jobs-run N] [--gpu N] [--mem X] [--num-threads N] [--time T] [--partition P] \\
-        [--config conf/slurm.conf] [JOB=1:N] <log> <prog> [args ...]
+    slurm.pl [--config conf/slurm.conf] [--max-jobs-run N] [--num-threads N] [--gpu N] [--mem X]
+        [--any-option V] [-x V] [JOB=1:N] <log> <prog> [args ...]
 
-Same convention and logs as run.pl. Submits one ``sbatch --array=1-N%M`` job (M = --max-jobs-run),
-the options mapped to sbatch arguments through conf/slurm.conf; polls squeue until every task has
-left the queue; each task's log holds the command, node, start, end and exit status. Exit status 0
-when every task succeeded; otherwise 1, after naming every failed task's log on stderr (a task that
-Slurm killed gets Slurm's own message and the sacct state appended to its log). Ctrl-C or SIGTERM
-cancels the job. A GPU request that no usable node of the partition can satisfy fails before
-submitting. Slurm's own files (job script, exit status, Slurm messages) go to ``<log dir>/q/``.
+Kaldi's calling convention and logs, as run.pl. Submits one ``sbatch --array=1-N%M`` job (M =
+--max-jobs-run); the options become sbatch arguments through a Kaldi/ESPnet slurm.conf (--config,
+else ./conf/slurm.conf, else a built-in default: ``--mem`` per CPU as in Kaldi, ``--mem 0`` asks
+for nothing); an option the conf does not describe is an error; ``-x V`` options go to sbatch as
+they are. Polls squeue until every task has left the queue. Exit status 0 when every task
+succeeded; otherwise 1, after naming every failed task's log on stderr (a task that Slurm killed
+gets Slurm's own message and the sacct state appended to its log). SIGINT, SIGTERM or SIGHUP, or
+the death of its parent, cancels the job. A GPU request that no usable node of the partition can
+satisfy fails before submitting. Slurm's own files (job script, exit status, Slurm messages) go
+to ``<log dir>/q/``.
 """
 from __future__ import annotations
 
@@ -23,11 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from voxanon.jobs import common
-from voxanon.jobs.common import (OPTIONS, JobSpec, UsageError, job_name, parse_args, report_failures,
+from voxanon.jobs.common import (JobSpec, UsageError, end_with_parent, job_name, parse_args, report_failures,
                                  write_task_script)
 
 RUNNER = "slurm.pl"
-DEFAULT_CONF = Path(__file__).resolve().parents[3] / "conf" / "slurm.conf"
 STATUS_WAIT_S = 30  # how long a finished task's status file may lag behind squeue (NFS)
 UNUSABLE_STATES = ("down", "drain", "drng", "fail", "maint", "unk", "inval", "futr", "npc", "boot")
 
@@ -36,58 +38,77 @@ class SlurmError(RuntimeError):
     """Slurm refused or could not run the job; the message says what to do."""
 
 
+# Used when neither --config nor ./conf/slurm.conf exists (Kaldi's slurm.pl has one built in too).
+DEFAULT_CONF = """\
+command sbatch
+option time=* --time $0
+option mem=* --mem-per-cpu $0
+option mem=0
+option num_threads=* --cpus-per-task $0
+option num_threads=1 --cpus-per-task 1
+default gpu=0
+option gpu=0
+option gpu=* --gres=gpu:$0
+"""
+
+
 @dataclass(frozen=True)
 class SlurmConf:
-    """conf/slurm.conf: ``rules`` are (option, exact value or None, sbatch argument template)."""
+    """A Kaldi/ESPnet conf/slurm.conf: ``command <submit command>``, ``option <name>=* <args with
+    $0>``, ``option <name>=<value> [<args>]`` (wins over ``=*`` for that value), ``default
+    <name>=<value>``; ``#`` starts a comment."""
 
-    always: tuple[str, ...]
+    command: tuple[str, ...]
     defaults: dict[str, str]
-    rules: tuple[tuple[str, str | None, str], ...]
-    path: Path
+    any_value: dict[str, str]
+    exact: dict[tuple[str, str], str]
+    source: str
 
-    def sbatch_args(self, options: dict[str, str]) -> list[str]:
-        """sbatch arguments for the caller's options (defaults filled in), in the conf's line order."""
-        opts = {**self.defaults, **{k: v for k, v in options.items() if k not in ("config", "max-jobs-run")}}
-        unmapped = [o for o in opts if not any(r[0] == o for r in self.rules)]
-        if unmapped:
-            raise UsageError(f"{self.path} has no line for option(s) {', '.join('--' + o for o in unmapped)}")
-        args = list(self.always)
-        done = set()
-        for name, value, template in self.rules:
-            if name in opts and name not in done and value in (None, opts[name]):
-                done.add(name)
-                args += shlex.split(template.replace("{}", opts[name]))
+    def options(self, given: dict[str, str]) -> dict[str, str]:
+        """The caller's options with the conf's defaults filled in."""
+        return {**self.defaults, **{k: v for k, v in given.items() if k not in ("config", "max_jobs_run")}}
+
+    def sbatch_args(self, given: dict[str, str]) -> list[str]:
+        """Submit arguments for the caller's options, in the order given (defaults first)."""
+        args = []
+        for name, value in self.options(given).items():
+            if (name, value) in self.exact:
+                args += shlex.split(self.exact[(name, value)])
+            elif name in self.any_value:
+                args += shlex.split(self.any_value[name].replace("$0", value))
+            else:
+                raise UsageError(f"option --{name.replace('_', '-')} {value} is not described in {self.source} "
+                                 f"(add 'option {name}=* ...' or 'option {name}={value} ...')")
         return args
 
 
-def read_conf(path: str | Path) -> SlurmConf:
-    path = Path(path)
-    if not path.is_file():
+def read_conf(path: str | Path | None) -> SlurmConf:
+    """The conf at ``path``; None: ./conf/slurm.conf when it exists, else :data:`DEFAULT_CONF`."""
+    if path is None:
+        path = Path("conf/slurm.conf") if Path("conf/slurm.conf").is_file() else None
+    elif not Path(path).is_file():
         raise UsageError(f"config {path} not found")
-    always, defaults, rules = [], {}, []
-    for lineno, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        line = raw.split("#", 1)[0].strip()
+    text, source = (Path(path).read_text(encoding="utf-8"), str(path)) if path else (DEFAULT_CONF, "the default config")
+    command, defaults, any_value, exact = None, {}, {}, {}
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = re.sub(r"\s*#.*", "", raw)
         if not line:
             continue
-        key, _, rest = line.partition(" ")
-        rest = rest.strip()
-        if key == "always":
-            always += shlex.split(rest)
-        elif key == "default":
-            name, _, value = rest.partition(" ")
-            if name not in _known() or not value.strip():
-                raise UsageError(f"{path}:{lineno}: expected 'default <option> <value>', got {raw.strip()!r}")
-            defaults[name] = value.strip()
+        if m := re.match(r"command (.+)", line):
+            command = tuple(shlex.split(m.group(1)))
+        elif m := re.match(r"option ([^=]+)=(\S+)\s?(.*)$", line):
+            name, value, args = m.groups()
+            if value == "*":
+                any_value[name] = args
+            else:
+                exact[(name, value)] = args
+        elif m := re.match(r"default (\S+)=(\S+)", line):
+            defaults[m.group(1)] = m.group(2)
         else:
-            name, eq, value = key.partition("=")
-            if name not in _known():
-                raise UsageError(f"{path}:{lineno}: unknown option {name!r} (known: {', '.join(_known())})")
-            rules.append((name, value if eq else None, rest))
-    return SlurmConf(tuple(always), defaults, tuple(rules), path)
-
-
-def _known() -> tuple[str, ...]:
-    return tuple(o for o in OPTIONS if o not in ("config", "max-jobs-run"))
+            raise UsageError(f"{source}:{lineno}: unable to parse line {raw.strip()!r}")
+    if not command:
+        raise UsageError(f"{source} has no 'command sbatch ...' line")
+    return SlurmConf(command, defaults, any_value, exact, source)
 
 
 def _run(cmd: list[str]) -> subprocess.CompletedProcess:
@@ -138,16 +159,16 @@ def check_gpus(n: int, partition: str | None) -> None:
             "Point the gpu line of conf/slurm.conf at a GPU partition, or use run.pl for this command.")
 
 
-def submit(spec: JobSpec, sbatch_args: list[str], qdir: Path, name: str) -> tuple[str, Path]:
+def submit(spec: JobSpec, command: tuple[str, ...], sbatch_args: list[str], qdir: Path, name: str) -> tuple[str, Path]:
     """Write the task script, submit it; the Slurm job id and the status file template."""
     status = qdir / f"{name}.{spec.var}.rc" if spec.var else qdir / f"{name}.rc"
     script = write_task_script(spec, RUNNER, str(status))
     for task in spec.tasks:  # stale statuses from an earlier run would read as this run's
         Path(spec.for_task(str(status), task)).unlink(missing_ok=True)
     out = qdir / (f"{name}.%a.slurm" if spec.var else f"{name}.slurm")
-    cmd = ["sbatch", "--parsable", f"--job-name={name}", f"--output={out}", *sbatch_args]
+    cmd = [*command, "--parsable", f"--job-name={name}", f"--output={out}", *sbatch_args]
     if spec.var:
-        throttle = spec.int_option("max-jobs-run")
+        throttle = spec.int_option("max_jobs_run")
         cmd.append(f"--array={spec.first}-{spec.last}" + (f"%{throttle}" if throttle else ""))
     cmd.append(str(script))
     res = _run(cmd)
@@ -220,8 +241,8 @@ def main(argv: list[str]) -> int:
         return 0 if argv else 1
     try:
         spec = parse_args(argv)
-        conf = read_conf(spec.options.get("config", DEFAULT_CONF))
-        sbatch_args = conf.sbatch_args(spec.options)
+        conf = read_conf(spec.options.get("config"))
+        sbatch_args = conf.sbatch_args(spec.options) + list(spec.queue_args)
     except UsageError as err:
         print(f"{RUNNER}: {err}\n{__doc__}", file=sys.stderr)
         return 1
@@ -238,11 +259,12 @@ def main(argv: list[str]) -> int:
 
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(s, cancel)
+    end_with_parent()
     try:
-        gpus = int(conf.defaults.get("gpu", 0)) if "gpu" not in spec.options else spec.int_option("gpu")
+        gpus = int(conf.options(spec.options).get("gpu", 0))
         if gpus:
-            check_gpus(gpus, _partition(sbatch_args))
-        job_id, status = submit(spec, sbatch_args, qdir, name)
+            check_gpus(gpus, _partition([*conf.command, *sbatch_args]))
+        job_id, status = submit(spec, conf.command, sbatch_args, qdir, name)
         print(f"{RUNNER}: Slurm job {job_id}, {len(spec.tasks)} task(s), logs {spec.log}", file=sys.stderr)
         wait(job_id)
         failed = collect(spec, job_id, status, qdir, name)
