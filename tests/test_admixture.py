@@ -147,6 +147,20 @@ def test_runner_keeps_the_choice_out_of_the_data_dir(tmp_path, with_trials):
     assert all(sf.info(out / "wav" / f"{u}.wav").frames == 4800 for u in utts)
 
 
+def test_a_part_that_cannot_be_built_fails_the_job_once(tmp_path, capfd):
+    make_data_dir(tmp_path / "in")
+    conf = tmp_path / "admix.yaml"
+    conf.write_text(yaml.safe_dump({"exp": "t", "anonymizer": {"system": "admixture", "device": "cpu", "seed": 5,
+                                                                "params": {"systems": [
+        {"system": "mcadams", "p": 0.5, "params": {"alpha": 0.6}},
+        {"system": "knnvc", "p": 0.5, "params": {"matching_sets": str(tmp_path / "no_sets")}}]}}}))
+    code = runner.main(["--conf", str(conf), "--record-dir", str(tmp_path / "rec"), str(tmp_path / "in"),
+                        str(tmp_path / "out")])
+    errors = [line for line in capfd.readouterr().err.splitlines() if " ERROR " in line]
+    assert code != 0 and len(errors) == 1, errors
+    assert "anonymizer.params.systems[1] (knnvc) cannot be built" in errors[0] and "no_sets" in errors[0]
+
+
 @pytest.mark.parametrize("name, second_p", [("admixture_p0.2", 0.2), ("admixture_p0.325", 0.325),
                                             ("admixture_p0.4", 0.4), ("admixture_offline", 0.4)])
 def test_shipped_confs_parse_down_to_each_system(name, second_p):

@@ -25,8 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from voxanon.anonymize.base import SYSTEMS, Anonymizer, BuildContext, Converted, Utterance, system_module, utt_rng
-from voxanon.config import from_dict
+from voxanon.anonymize.base import (SYSTEMS, Anonymizer, BuildContext, BuildError, Converted, Utterance, system_module,
+                                    utt_rng)
+from voxanon.anonymize.config import parse_params
 
 
 @dataclass(frozen=True)
@@ -65,10 +66,8 @@ class Admixture:
     def __init__(self, params: Params, ctx: BuildContext):
         self.components = params.systems
         # Parse every component's params now, so a typo fails before the first utterance.
-        self.sub_params = [
-            from_dict(system_module(c.system).Params, c.params, f"anonymizer.params.systems[{i}].params")
-            for i, c in enumerate(self.components)
-        ]
+        self.sub_params = [parse_params(c.system, c.params, f"anonymizer.params.systems[{i}].params")
+                           for i, c in enumerate(self.components)]
         cum = np.cumsum([c.p for c in self.components])
         cum[-1] = 1.0  # rounding must not leave a gap at the top
         self.cum = cum
@@ -86,7 +85,11 @@ class Admixture:
             sub_ctx = BuildContext(derived_seed(self.ctx.seed, index), self.ctx.device,
                                    self.ctx.work_dir / f"{index}_{c.system}")
             sub_ctx.work_dir.mkdir(parents=True, exist_ok=True)
-            self.built[index] = system_module(c.system).build(self.sub_params[index], sub_ctx)
+            try:
+                self.built[index] = system_module(c.system).build(self.sub_params[index], sub_ctx)
+            except Exception as err:  # fail the job once, not every utterance drawn for this part
+                first = str(err).splitlines()[0] if str(err) else type(err).__name__
+                raise BuildError(f"anonymizer.params.systems[{index}] ({c.system}) cannot be built: {first}") from err
         return self.built[index]
 
     def __call__(self, utt: Utterance) -> Converted:
