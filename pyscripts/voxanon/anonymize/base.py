@@ -16,6 +16,7 @@ import numpy as np
 
 from voxanon.audio import Audio
 from voxanon.config import from_dict
+from voxanon.registry import ModelError
 
 SYSTEMS = {
     "knnvc": "voxanon.anonymize.knnvc",
@@ -40,6 +41,10 @@ class Converted:
     # What was chosen for this utterance (target speakers, system, factors). It can undo the
     # anonymization, so it is written only to the owner-only record dir, never the data dir.
     record: dict[str, Any] = field(default_factory=dict)
+
+
+class BuildError(ModelError):
+    """A system (an admixture part) could not be built: the job fails once with this, not per utterance."""
 
 
 class Anonymizer(Protocol):
