@@ -63,3 +63,45 @@ def test_bad_conf_and_options_are_refused(recipe):
     assert bad.returncode != 0 and "unknown section(s) anonymiser" in bad.stderr
     typo = run_sh(top, "--stage", "1", "--stop-stag", "2")
     assert typo.returncode != 0 and "unknown option --stop-stag" in typo.stderr
+
+
+def test_stage_options_are_checked_and_help_lists_the_stages(recipe):
+    top, conf = recipe
+    for args, message in ((("--stage", "abc"), "--stage 'abc' is not a stage number 0-8"),
+                          (("--stop-stage", "9"), "--stop-stage '9' is not a stage number 0-8"),
+                          (("--stage", "5", "--stop-stage", "3"), "--stage 5 is after --stop-stage 3"),
+                          (("--nj", "0"), "--nj '0' is not a positive integer")):
+        bad = run_sh(top, "--conf", str(conf), *args)
+        assert bad.returncode == 1 and message in bad.stderr and "Usage:" in bad.stderr, bad.stderr
+    shown = run_sh(top, "--help")
+    assert shown.returncode == 0 and "--conf FILE" in shown.stderr and "[conf/mini.yaml]" in shown.stderr
+    assert all(f"  {n} {name}" in shown.stderr for n, name in enumerate(("models", "data", "features", "targets")))
+
+
+def test_seedless_conf_refused_unless_public_seed(recipe):
+    top, conf = recipe
+    conf.write_text(conf.read_text().replace(", seed: 1", ""))
+    refused = run_sh(top, "--conf", str(conf), "--stage", "4", "--stop-stage", "4")
+    assert refused.returncode == 1 and "has no anonymizer.seed" in refused.stderr
+    allowed = run_sh(top, "--conf", str(conf), "--stage", "4", "--stop-stage", "4", "--public-seed", "true")
+    assert allowed.returncode == 0 and "PUBLIC default seed" in allowed.stderr, allowed.stderr
+
+
+def test_markers_after_a_rerun_cleared_missing_outputs_rerun_and_skips_are_quick(recipe):
+    import time
+
+    top, conf = recipe
+    assert run_sh(top, "--conf", str(conf), "--stage", "2", "--stop-stage", "5").returncode == 0
+    done = top / "exp" / "driver" / ".done"
+    assert sorted(p.name for p in done.iterdir()) == ["stage2", "stage3", "stage4", "stage5"]
+    start = time.monotonic()
+    skipped = run_sh(top, "--conf", str(conf), "--stage", "2", "--stop-stage", "5")
+    took = time.monotonic() - start
+    assert skipped.stdout.count("done already, skipped") == 4 and took < 10, (took, skipped.stdout)
+    forced = run_sh(top, "--conf", str(conf), "--stage", "3", "--stop-stage", "3", "--force", "true")
+    assert forced.returncode == 0 and sorted(p.name for p in done.iterdir()) == ["stage2", "stage3"]
+    assert run_sh(top, "--conf", str(conf), "--stage", "5", "--stop-stage", "5").returncode == 0
+    (top / "data" / "tiny_mcadams" / "wav.scp").unlink()
+    again = run_sh(top, "--conf", str(conf), "--stage", "5", "--stop-stage", "5")
+    assert again.returncode == 0 and "data/tiny_mcadams/wav.scp is missing: re-running it" in again.stdout
+    assert (top / "data" / "tiny_mcadams" / "wav.scp").is_file()
