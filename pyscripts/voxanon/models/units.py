@@ -29,11 +29,14 @@ def spherical_kmeans(frames: torch.Tensor, n_units: int, seed: int, iters: int =
     its centroid (k-means++ start on cosine distance; empty clusters restart at the worst-fit frame)."""
     x = F.normalize(frames.float(), dim=-1)
     gen = torch.Generator().manual_seed(seed)
-    centroids = x[torch.randint(len(x), (1,), generator=gen)]
+    chosen = [x[int(torch.randint(len(x), (1,), generator=gen))]]
+    best = x @ chosen[0]  # each frame's cosine to its nearest start so far
     for _ in range(1, n_units):  # k-means++: the next start far (in cosine) from those chosen
-        dist = (1 - (x @ centroids.T).max(1).values).clamp(min=0)
+        dist = (1 - best).clamp(min=0)
         weights = dist if dist.sum() > 0 else torch.ones_like(dist)
-        centroids = torch.cat([centroids, x[torch.multinomial(weights, 1, generator=gen)]])
+        chosen.append(x[int(torch.multinomial(weights, 1, generator=gen))])
+        best = torch.maximum(best, x @ chosen[-1])
+    centroids = torch.stack(chosen)
     labels = None
     for _ in range(iters):
         sims = x @ centroids.T
