@@ -16,8 +16,8 @@ typically much larger and would otherwise set the clip for both).
 """
 from __future__ import annotations
 
-import csv
 import contextlib
+import csv
 import json
 import logging
 import os
