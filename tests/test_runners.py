@@ -75,6 +75,7 @@ def test_slurm_options_accepted_and_single_task(tmp_path):
     (["--gpu", "-1", "log", "true"], "non-negative integer"),
     (["--max-jobs-run", "0", "JOB=1:2", "l.JOB", "true"], "positive integer"),
     (["JOB=1:2", "one.log", "true"], "put JOB in the log name"),
+    (["JOB=0:2", "l.JOB", "true"], "start must be strictly positive"),
     (["JOB=1:2", "l.JOB"], "expected a log file and a command"),
 ])
 def test_usage_errors(tmp_path, args, message):

@@ -91,6 +91,8 @@ def parse_args(argv: list[str]) -> JobSpec:
         last = int(m.group(3)) if m.group(3) is not None else first
         if last < first:
             raise UsageError(f"empty task range {m.group(0)}")
+        if first <= 0:  # Kaldi's rule (GridEngine and Slurm arrays start at 1)
+            raise UsageError(f"invalid task range {m.group(0)}: start must be strictly positive")
     if len(args) < 2:
         raise UsageError("expected a log file and a command")
     log, command = args[0], tuple(args[1:])
