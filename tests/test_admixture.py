@@ -147,6 +147,31 @@ def test_runner_keeps_the_choice_out_of_the_data_dir(tmp_path, with_trials):
     assert all(sf.info(out / "wav" / f"{u}.wav").frames == 4800 for u in utts)
 
 
+def test_parts_outputs_shared_across_p_through_the_cache(tmp_path):
+    """The sweep's saving: after p = 0 and p = 1, any p is assembled from their outputs, no part built."""
+    rng = np.random.default_rng(1)
+    utts = [Utterance(u, "s", Audio((0.1 * rng.standard_normal(3200)).astype(np.float32), SR)) for u in IDS[:40]]
+
+    def cached(p):
+        params = {"cache_dir": str(tmp_path / "parts"), "systems": [
+            {"system": "mcadams", "p": 1 - p, "params": {}}, {"system": "mcadams", "p": p, "params": {"alpha": 0.9}}]}
+        return build_system("admixture", params, BuildContext(1986, "cpu", tmp_path / "work"))
+
+    pure = {p: [cached(p)(u) for u in utts] for p in (0.0, 1.0)}
+    mixed = cached(0.4)
+    outs = [mixed(u) for u in utts]
+    assert mixed.built == {}  # every output came from the cache
+    assert {o.record["component"] for o in outs} == {0, 1}
+    for u, o in zip(utts, outs):
+        want = pure[float(o.record["component"])][utts.index(u)]
+        assert o.record["sub"] == want.record["sub"] and np.array_equal(o.audio.samples, want.audio.samples)
+    assert stat.S_IMODE((tmp_path / "parts").stat().st_mode) == 0o700
+    changed = Utterance(utts[0].id, "s", Audio(utts[0].audio.samples * 0.5, SR))  # new audio, same id
+    fresh = cached(0.4)
+    fresh(changed)
+    assert list(fresh.built) == [fresh.choose(changed.id)]  # not served from the cache
+
+
 def test_a_part_that_cannot_be_built_fails_the_job_once(tmp_path, capfd):
     make_data_dir(tmp_path / "in")
     conf = tmp_path / "admix.yaml"

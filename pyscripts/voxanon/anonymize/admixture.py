@@ -17,17 +17,32 @@ and its position. The record of an utterance is ``{"system", "component", "sub":
 it says which system (and target) produced the utterance and so undoes the mixing; the runner
 keeps it in an owner-only record dir outside the data dir. Anyone who knows the conf's seed can
 recompute the draws too: for a real release, use a private seed.
+
+With ``cache_dir`` set, each part's output of each utterance is kept there (keyed on the part's
+system, params and seed and on the input audio). The draws are nested across p (one uniform number
+per utterance), so admixtures that differ only in p reuse each other's outputs: the sweep
+(egs/admixture_sweep) anonymizes each set with each part once, not once per p.
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
+import soundfile as sf
 
 from voxanon.anonymize.base import (SYSTEMS, Anonymizer, BuildContext, BuildError, Converted, Utterance, system_module,
                                     utt_rng)
 from voxanon.anonymize.config import parse_params
+from voxanon.audio import Audio
+from voxanon.config import fingerprint
+from voxanon.data.kaldi import atomic_write_text
+from voxanon.fileio import atomic_path
 
 
 @dataclass(frozen=True)
@@ -47,6 +62,7 @@ class Component:
 @dataclass(frozen=True)
 class Params:
     systems: tuple[Component, ...] = ()
+    cache_dir: str = ""  # keep the parts' outputs here for other admixtures of the same parts ("" = none)
 
     def __post_init__(self):
         if len(self.systems) < 2:
@@ -55,6 +71,37 @@ class Params:
         if abs(total - 1.0) > 1e-6:
             shares = " + ".join(f"{c.system} {c.p:g}" for c in self.systems)
             raise ValueError(f"the systems' probabilities must sum to 1, got {shares} = {total:g}")
+
+
+class PartCache:
+    """One part's outputs: ``<utt>.wav`` (float, as the part returned it) and ``<utt>.json`` (the
+    input audio's sha256 and the part's record), owner-only like the records: they undo the mixing."""
+
+    def __init__(self, root: Path, key: str):
+        self.dir = root / key
+        self.dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(root, 0o700)
+
+    def _paths(self, utt: str) -> tuple[Path, Path]:
+        name = quote(utt, safe="")
+        return self.dir / f"{name}.wav", self.dir / f"{name}.json"
+
+    def get(self, utt: str, digest: str) -> Converted | None:
+        wav, meta = self._paths(utt)
+        try:
+            entry = json.loads(meta.read_text(encoding="utf-8"))
+            if entry.get("audio_sha256") != digest:
+                return None
+            samples, rate = sf.read(wav, dtype="float32")
+        except (OSError, ValueError, RuntimeError):
+            return None
+        return Converted(Audio(samples, rate), entry["record"])
+
+    def put(self, utt: str, digest: str, result: Converted) -> None:
+        wav, meta = self._paths(utt)
+        with atomic_path(wav) as tmp:
+            sf.write(tmp, result.audio.samples, result.audio.sample_rate, subtype="FLOAT", format="WAV")
+        atomic_write_text(meta, json.dumps({"audio_sha256": digest, "record": result.record}) + "\n")
 
 
 def derived_seed(seed: int, index: int) -> int:
@@ -73,6 +120,9 @@ class Admixture:
         self.cum = cum
         self.ctx = ctx
         self.built: dict[int, Anonymizer] = {}
+        self.caches = [PartCache(Path(params.cache_dir), fingerprint(
+            {"system": c.system, "params": sp, "seed": derived_seed(ctx.seed, i)}))
+            for i, (c, sp) in enumerate(zip(self.components, self.sub_params))] if params.cache_dir else None
 
     def choose(self, utt_id: str) -> int:
         """Index of the component that anonymizes utterance ``utt_id``."""
@@ -94,7 +144,14 @@ class Admixture:
 
     def __call__(self, utt: Utterance) -> Converted:
         index = self.choose(utt.id)
-        result = self.system(index)(utt)
+        if self.caches is None:
+            result = self.system(index)(utt)
+        else:
+            digest = hashlib.sha256(np.ascontiguousarray(utt.audio.samples).tobytes()).hexdigest()
+            result = self.caches[index].get(utt.id, digest)
+            if result is None:
+                result = self.system(index)(utt)
+                self.caches[index].put(utt.id, digest, result)
         record: dict[str, Any] = {"system": self.components[index].system, "component": index, "sub": result.record}
         return Converted(result.audio, record)
 

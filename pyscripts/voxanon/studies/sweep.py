@@ -6,7 +6,9 @@
 
 ``confs`` copies the base admixture conf once per p, with p the probability of its *second*
 system (the cascade in the paper's confs) and 1 - p for the first, into ``DIR/conf/p<p>.yaml``
-(each with its own experiment name and output suffix), and lists them in ``DIR/experiments.tsv``.
+(each with its own experiment name and output suffix, and ``DIR/parts`` as the parts' shared
+output cache, so the sweep costs about two passes, not one per p), and lists them in
+``DIR/experiments.tsv``.
 ``plot`` reads each experiment's results.json and writes ``DIR/sweep.png`` (EER against UAR and
 against WER, each point labelled by p, with the straight line between the two pure systems p = 0
 and p = 1 for comparison: what mixing would give if privacy and utility mixed linearly) and
@@ -53,6 +55,8 @@ def make_confs(base_conf: str, ps: list[float], setup_conf: str | None, out_dir:
     setup, tag = setup_of(setup_conf)
     experiments = [(p, f"{name}_p{p:g}{tag}") for p in ps]
     confs = share_asv_orig([derive_conf(with_p(base, p), setup, exp) for p, exp in experiments])
+    for conf in confs:  # the draws are nested across p: each part anonymizes each utterance once
+        conf["anonymizer"]["params"]["cache_dir"] = str(out_dir / "parts")
     for (p, _), conf in zip(experiments, confs):
         write_conf(conf, out_dir / "conf" / f"p{p:g}.yaml")
     atomic_write_text(out_dir / "experiments.tsv", "".join(f"{p:g}\t{exp}\n" for p, exp in experiments))
