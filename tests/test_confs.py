@@ -129,3 +129,10 @@ def run_conf(name: str, recipe) -> None:
     pytest.param(n, marks=() if n in DEFAULT else pytest.mark.confs) for n in SHIPPED])
 def test_shipped_conf_runs_stages_0_to_8(name, recipe):
     run_conf(name, recipe)
+
+
+@pytest.mark.parametrize("rows", sorted((ROOT / "egs").glob("*/rows*.tsv")), ids=lambda p: p.name)
+def test_every_egs_row_is_a_shipped_conf(rows):
+    """The studies run their rows' confs through run.sh: each must be one the conf test runs."""
+    names = [line.split("\t")[2] for line in rows.read_text().splitlines() if line and not line.startswith("#")]
+    assert names and all(n == "-" or n in SHIPPED for n in names), names
