@@ -172,18 +172,15 @@ def filter_dir(files: dict[str, Lines], utt2spk: Lines, spk2utt: Lines) -> dict[
     return out
 
 
-def write_dir(files: dict[str, Lines], src: Path, dst: Path) -> None:
-    """Write ``files`` into ``dst``, wav.scp relocated from ``src`` and written last (a dir with
-    a wav.scp is complete); ``frame_shift`` is copied."""
+def write_dir(files: dict[str, Lines], dst: Path, src: Path | None = None) -> None:
+    """Write ``files`` into ``dst``, wav.scp last (a dir with a wav.scp is complete) and, when
+    ``src`` is given, relocated from it."""
     dst.mkdir(parents=True, exist_ok=True)
     for name, lines in files.items():
         if name != "wav.scp":
             write_file(dst / name, lines)
-    for name in COPIED_FILES:
-        if (src / name).is_file():
-            shutil.copyfile(src / name, dst / name)
     if "wav.scp" in files:
-        write_file(dst / "wav.scp", relocate_wav(files["wav.scp"], src, dst))
+        write_file(dst / "wav.scp", relocate_wav(files["wav.scp"], src, dst) if src else files["wav.scp"])
 
 
 # --- fix_data_dir.sh --------------------------------------------------------------------------------
@@ -378,7 +375,7 @@ def split_data_dir(path: str | Path, n: int, per_utt: bool = False) -> Path:
     out = split_dir_name(path, n, per_utt)
     tmp, old = path / f".{out.name}.tmp{os.getpid()}", path / f".{out.name}.old{os.getpid()}"
     for i, u2s in enumerate(parts, 1):  # tmp/i relocates wav paths as out/i would: same depth
-        write_dir(filter_dir(files, u2s, spk2utt_lines(u2s)), path, tmp / str(i))
+        write_dir(filter_dir(files, u2s, spk2utt_lines(u2s)), tmp / str(i), path)
     if out.exists():
         out.rename(old)
     tmp.rename(out)
@@ -475,7 +472,10 @@ def subset_data_dir(src: str | Path, dst: str | Path, how: str, arg) -> tuple[in
     u2s, s2u = choose_utt2spk(files, how, arg, src)
     if dst.resolve() == src.resolve():
         raise DataDirError(f"{dst}: the subset would overwrite its source")
-    write_dir(filter_dir(files, u2s, s2u), src, dst)
+    write_dir(filter_dir(files, u2s, s2u), dst, src)
+    for name in COPIED_FILES:
+        if (src / name).is_file():
+            shutil.copyfile(src / name, dst / name)
     return len(files["utt2spk"]), len(u2s)
 
 
@@ -548,7 +548,7 @@ def write_combined(files: dict[str, Lines], dst: str | Path, srcs: list[str | Pa
     """Replace ``dst`` by the combined dir (Kaldi removes it first), built beside it and swapped in."""
     dst = Path(dst)
     tmp, old = dst.parent / f".{dst.name}.tmp{os.getpid()}", dst.parent / f".{dst.name}.old{os.getpid()}"
-    write_dir(files, dst, tmp)  # wav.scp lines were relocated per input already
+    write_dir(files, tmp)  # wav.scp lines were relocated per input already
     shift = next((Path(s) / "frame_shift" for s in srcs if (Path(s) / "frame_shift").is_file()
                   and (Path(s) / "feats.scp").is_file()), None)
     if shift:
