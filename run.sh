@@ -109,7 +109,10 @@ for n in $(seq "$stage" "$stop_stage"); do
   key=${!key_var}
   marker=$done_dir/stage$n
   overwrite=$force
-  if [ -f "$marker" ]; then
+  pending=$done_dir/stage$n.overwrite  # an overwrite of this stage that was interrupted
+  if [ ! -f "$marker" ] && [ -f "$pending" ] && [ "$(< "$pending")" = "$key" ]; then
+    overwrite=true  # finish replacing the old conf's outputs: the sets not yet redone must not be refused
+  elif [ -f "$marker" ]; then
     read -r previous < "$marker" || previous=""
     if [ "$previous" != "$key" ]; then
       overwrite=true  # finished before with another conf: its outputs are stale, replace them
@@ -126,6 +129,7 @@ for n in $(seq "$stage" "$stop_stage"); do
   log=$VOXANON_EXP/log/stage$n.$name.log
   echo "stage $n ($name): $(date '+%F %T') log: $log"
   for m in $(seq "$n" 8); do rm -f "$done_dir/stage$m"; done  # later stages read what this one writes
+  [ "$overwrite" != true ] || echo "$key" > "$pending"
   opts=(--overwrite "$overwrite")
   [ "$n" != 5 ] || opts+=(--allow-pipes "$allow_pipes" --public-seed "$public_seed")
   if ! "${stage_scripts[$n]}" "${opts[@]}" "$conf" 2>&1 | tee "$log"; then
@@ -139,6 +143,7 @@ for n in $(seq "$stage" "$stop_stage"); do
     done
   fi
   echo "$key" > "$marker"
+  rm -f "$pending"
 done
 
 echo "done: experiment $exp (stages $stage..$stop_stage); outputs in $VOXANON_EXP"

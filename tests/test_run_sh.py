@@ -105,3 +105,20 @@ def test_markers_after_a_rerun_cleared_missing_outputs_rerun_and_skips_are_quick
     again = run_sh(top, "--conf", str(conf), "--stage", "5", "--stop-stage", "5")
     assert again.returncode == 0 and "data/tiny_mcadams/wav.scp is missing: re-running it" in again.stdout
     assert (top / "data" / "tiny_mcadams" / "wav.scp").is_file()
+
+
+def test_interrupted_rerun_after_a_conf_edit_resumes_without_force(recipe):
+    import shutil
+
+    top, conf = recipe
+    shutil.copytree(top / "data" / "tiny", top / "data" / "tiny2")
+    conf.write_text(conf.read_text().replace("eval_sets: [tiny]", "eval_sets: [tiny, tiny2]"))
+    assert run_sh(top, "--conf", str(conf), "--stage", "5", "--stop-stage", "5").returncode == 0
+    conf.write_text(conf.read_text().replace("seed: 1", "seed: 2"))
+    shutil.move(top / "data" / "tiny2", top / "tiny2.away")  # the stage dies after redoing tiny only
+    assert run_sh(top, "--conf", str(conf), "--stage", "5", "--stop-stage", "5").returncode != 0
+    shutil.move(top / "tiny2.away", top / "data" / "tiny2")
+    resumed = run_sh(top, "--conf", str(conf), "--stage", "5", "--stop-stage", "5")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert (top / "exp" / "driver" / ".done" / "stage5").is_file()
+    assert not (top / "exp" / "driver" / ".done" / "stage5.overwrite").exists()
