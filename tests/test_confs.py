@@ -52,7 +52,8 @@ def recipe(tmp_path_factory):
     corpora = top / "corpora"
     fake_vpc(corpora / "vpc")
     fake_librispeech(corpora / "LibriSpeech", "train-clean-360")
-    fake_librispeech(corpora / "LibriSpeech", "train-clean-100", speakers=(POOL_TARGET, "26"))
+    # three targets: conf/knnvc_pooled.yaml pools three per utterance
+    fake_librispeech(corpora / "LibriSpeech", "train-clean-100", speakers=(POOL_TARGET, "26", "19"))
     fake_iemocap(corpora / "IEMOCAP")
     return top, cache, paths
 
@@ -103,7 +104,7 @@ def check_results(top: Path, exp: str) -> None:
         assert sorted(anon.utt2spk) == sorted(original.utt2spk) and all(Path(p).is_file() for p in anon.wav_scp.values())
     if any(system in TARGET_SYSTEMS for system in get_value(resolved, "anonymizer").systems):
         pool = top / "exp" / "targets" / data["target_pool"]  # stage 3 built the matching sets
-        assert (pool / ".targets.json").is_file() and len(set(load_data_dir(data_root / data["target_pool"]).utt2spk.values())) == 2
+        assert (pool / ".targets.json").is_file() and len(set(load_data_dir(data_root / data["target_pool"]).utt2spk.values())) == 3
     results = (top / "exp" / exp / "results" / "results.json").read_text()
     assert "semi-informed" in results and "EER" in results.upper()
     assert (top / "exp" / exp / "report" / "index.html").is_file()
