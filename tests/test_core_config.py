@@ -51,3 +51,38 @@ def test_load_section_and_fingerprint(tmp_path):
     assert conf.inner.k == 2
     assert fingerprint(conf) == fingerprint(from_dict(Outer, {"name": "a", "inner": {"k": 2}}))
     assert fingerprint(conf) != fingerprint(from_dict(Outer, {"name": "a", "inner": {"k": 3}}))
+
+
+def test_composed_conf_bases_and_parts(tmp_path):
+    from voxanon.config import read_conf
+
+    (tmp_path / "base.yaml").write_text(
+        "exp: base\ndata: {recipe: mini, eval_sets: [a, b]}\n"
+        "anonymizer: {system: knnvc, seed: 3, params: {matching_sets: m, k: 4}}\n")
+    (tmp_path / "over.yaml").write_text(
+        f"conf: {tmp_path / 'base.yaml'}\nexp: over\ndata: {{eval_sets: [c]}}\nanonymizer: {{params: {{k: 8}}}}\n")
+    (tmp_path / "mix.yaml").write_text(
+        f"conf: {tmp_path / 'over.yaml'}\nexp: mix\nanonymizer:\n  system: admixture\n  params:\n    systems:\n"
+        f"      - {{conf: {tmp_path / 'over.yaml'}, p: 0.5, params: {{k: 2}}}}\n"
+        "      - {system: mcadams, p: 0.5}\n")
+    over = read_conf(tmp_path / "over.yaml")
+    assert over["exp"] == "over" and over["data"] == {"recipe": "mini", "eval_sets": ["c"]}  # lists replace
+    assert over["anonymizer"] == {"system": "knnvc", "seed": 3, "params": {"matching_sets": "m", "k": 8}}
+    mix = read_conf(tmp_path / "mix.yaml")["anonymizer"]
+    assert mix["seed"] == 3 and mix["system"] == "admixture"  # another system: the base's params dropped
+    assert mix["params"]["systems"][0] == {"system": "knnvc", "params": {"matching_sets": "m", "k": 2}, "p": 0.5}
+    (tmp_path / "noexp.yaml").write_text(f"conf: {tmp_path / 'base.yaml'}\n")
+    assert "exp" not in read_conf(tmp_path / "noexp.yaml")  # never inherited
+    (tmp_path / "loop.yaml").write_text(f"conf: {tmp_path / 'loop.yaml'}\nexp: x\n")
+    with pytest.raises(ConfigError, match="includes itself"):
+        read_conf(tmp_path / "loop.yaml")
+
+
+def test_conf_check_names_a_typo_in_an_admixture_part(tmp_path):
+    from voxanon.experiment import check_conf
+
+    (tmp_path / "typo.yaml").write_text(
+        "conf: conf/admixture_p0.4.yaml\nexp: typo\nanonymizer:\n  params:\n    systems:\n"
+        "      - {conf: conf/knnvc.yaml, p: 0.6, params: {kk: 3}}\n      - {conf: conf/whisper_vits.yaml, p: 0.4}\n")
+    with pytest.raises(ConfigError, match=r"anonymizer\.params\.systems\[0\]\.params\.kk"):
+        check_conf(tmp_path / "typo.yaml")
