@@ -29,7 +29,7 @@ import numpy as np
 import soundfile as sf
 
 from voxanon.anonymize import outdir
-from voxanon.anonymize.base import BuildContext, Utterance, build_system, resolve_device
+from voxanon.anonymize.base import BuildContext, BuildError, Utterance, build_system, resolve_device
 from voxanon.anonymize.config import AnonymizerConfig
 from voxanon.audio import SAMPLE_RATE, Audio, AudioError, load_16k, resample
 from voxanon.config import ConfigError, fingerprint, from_dict, read_conf
@@ -181,7 +181,7 @@ def run_shard(conf: AnonymizerConfig, data: DataDir, out: Path, job: int, nj: in
         for utt in todo:
             try:
                 scaled += anonymize_one(anonymizer, data, utt, out, stamps[utt], records, allow_pipes) != 1.0
-            except DiskFull:
+            except (DiskFull, BuildError):  # every further utterance would fail the same way
                 raise
             except Exception as err:  # one bad utterance must not sink the job
                 failed.append(utt)
