@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from asr_tts_helpers import make_whisper_checkpoint, packaged_or_skip
-from voxanon.asr import AsrConfig, load_asr
+from voxanon.asr import AsrConfig, guard, load_asr
 from voxanon.audio import Audio
 from voxanon.config import ConfigError, from_dict
 from voxanon.registry import ModelMissing
@@ -16,7 +16,7 @@ def noise(seconds: float, rate: int = 16000, seed: int = 0) -> Audio:
     return Audio((0.05 * np.random.default_rng(seed).standard_normal(int(seconds * rate))).astype(np.float32), rate)
 
 
-def test_openai_whisper_random_checkpoint_batched_and_long(tmp_path):
+def test_openai_whisper_random_checkpoint_batched(tmp_path):
     ckpt = make_whisper_checkpoint(tmp_path / "tiny-random.pt")
     asr = load_asr(AsrConfig(backend="whisper", model=str(ckpt), beam_size=1, batch_size=2), device="cpu")
     assert not asr.model.is_multilingual and asr.model.dims.n_text_state == 32
@@ -24,9 +24,49 @@ def test_openai_whisper_random_checkpoint_batched_and_long(tmp_path):
     texts = asr.transcribe_batch(audios)
     assert len(texts) == 4 and all(isinstance(t, str) for t in texts)
     assert texts[2] == ""  # nothing to recognize
-    # same input, same (greedy) output whether batched or alone
-    assert asr.transcribe(audios[0]) == texts[0]
+
+
+@pytest.mark.slow
+def test_openai_whisper_long_input_through_transcribe(tmp_path):
+    ckpt = make_whisper_checkpoint(tmp_path / "tiny-random.pt")
+    asr = load_asr(AsrConfig(backend="whisper", model=str(ckpt), beam_size=1), device="cpu")
     assert isinstance(asr.transcribe(noise(31.0, seed=4)), str)  # > 30 s: whisper's sliding window
+
+
+def test_openai_whisper_falls_back_through_every_temperature_in_one_batch(tmp_path):
+    """Random weights give improbable or repetitive text: every utterance of the batch is
+    re-decoded at each temperature up to 1.0 (sampled, best of 5)."""
+    ckpt = make_whisper_checkpoint(tmp_path / "tiny-random.pt")
+    asr = load_asr(AsrConfig(backend="whisper", model=str(ckpt), beam_size=2, batch_size=3), device="cpu")
+    results = asr.decode_batch([noise(1.0, seed=1).samples, noise(2.5, seed=2).samples])
+    assert [r.temperature for r in results] == [guard.TEMPERATURES[-1]] * 2
+    assert all(guard.needs_fallback(r.avg_logprob, r.compression_ratio, r.no_speech_prob) for r in results)
+
+
+def test_guard_rules_are_transcribes():
+    assert guard.TEMPERATURES == (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+    assert not guard.needs_fallback(avg_logprob=-0.3, compression_ratio=1.5, no_speech_prob=0.1)
+    assert guard.needs_fallback(-0.3, 2.5, 0.1)  # too repetitive
+    assert guard.needs_fallback(-1.5, 1.5, 0.1)  # too improbable
+    assert not guard.needs_fallback(-1.5, 1.5, 0.9)  # silence: no retry ...
+    assert guard.is_no_speech(-1.5, 0.9)  # ... and no text
+    assert not guard.is_no_speech(-0.5, 0.9)  # probable enough: kept despite no_speech_prob
+    assert not guard.is_no_speech(-1.5, 0.5)
+    assert guard.is_silent(np.zeros(16000, np.float32)) and guard.is_silent(np.zeros(0, np.float32))
+    assert guard.is_silent(np.full(16000, 1e-4, np.float32))  # -80 dBFS
+    assert not guard.is_silent(noise(1.0).samples)
+
+
+def test_packaged_whisper_base_gives_no_words_for_silence_or_noise():
+    """Whisper base alone reads 3 s of digital silence as " You" (log-probability above -1, so
+    transcribe's thresholds keep it); the level gate and the no-speech rule leave nothing."""
+    packaged_or_skip("whisper-base-ct2")
+    asr = load_asr(AsrConfig(model="whisper-base-ct2", cpu_threads=2))
+    silence = Audio(np.zeros(3 * 16000, np.float32), 16000)
+    raw, _ = asr.model.transcribe(silence.samples, language="en", beam_size=5)
+    assert " ".join(s.text for s in raw).strip() == "You"  # what the gate is for
+    quiet_noise = Audio((0.01 * np.random.default_rng(0).standard_normal(3 * 16000)).astype(np.float32), 16000)
+    assert asr.transcribe_batch([silence, quiet_noise]) == ["", ""]
 
 
 def test_openai_whisper_english_only_model_refuses_other_languages(tmp_path):

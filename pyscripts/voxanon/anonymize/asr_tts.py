@@ -10,8 +10,9 @@ emotion and timing are lost too (the price paid in UAR).
   waveform itself is not bit-identical between runs.)
 * Transcripts are cached in ``<work_dir>/asr_tts/transcripts.<asr fingerprint>/<utt>.json``
   keyed by a hash of the input audio; a re-run reuses them and only synthesizes.
-* An empty transcript (no speech found, or nothing speakable after normalization) gives
-  silence of the input's length and a logged warning.
+* An empty transcript (no speech found by ``voxanon.asr.guard``, or nothing speakable after
+  normalization) gives silence of the input's length and a logged warning: the utterance keeps
+  its id and duration, the attacker's training drops it as silent, WER counts its words deleted.
 * The record holds the speaker (``piper:<voice>[:<speaker>]`` or ``espeak:<voice>``) and the
   transcript.
 
