@@ -27,6 +27,11 @@ def test_spell_ordinal(n, words):
     ("Agent 007 at 9:05", "Agent zero zero seven at nine oh five"),
     ("Café naïve", "Cafe naive"),
     ("Tom + Jerry = 2", "Tom plus Jerry equals two"),
+    ("the 1980s and the '90s", "the nineteen eighties and the nineties"),
+    ("in the 1900s, 2000s and 60s", "in the nineteen hundreds, two thousands and sixties"),
+    ("3D glasses on a 4x4", "three D glasses on a four by four"),
+    ("1920 x 1080 MP3 at 10km", "nineteen twenty by one thousand eighty MP three at ten km"),
+    ("the 2nd and 21st", "the second and twenty first"),
 ])
 def test_numbers_and_symbols_become_words(text, expected):
     assert normalize_text(text) == expected
@@ -40,3 +45,10 @@ def test_unspeakable_text_is_empty(text):
 def test_split_sentences():
     assert split_sentences("One. Two? Three! four; five") == ["One.", "Two?", "Three!", "four;", "five"]
     assert split_sentences("") == []
+
+
+def test_no_sentence_split_after_titles_abbreviations_and_initials():
+    text = normalize_text("Mr. Smith met Dr. Jones and Mrs. Brown at 3 p.m. today. J. R. R. Tolkien wrote it, "
+                          "e.g. this one. Done!")
+    assert split_sentences(text) == ["Mr. Smith met Dr. Jones and Mrs. Brown at three p.m. today.",
+                                     "J. R. R. Tolkien wrote it, e.g. this one.", "Done!"]

@@ -6,6 +6,7 @@ import shutil
 
 import numpy as np
 import pytest
+import yaml
 
 from asr_tts_helpers import make_piper_voice, packaged_or_skip
 from voxanon.anonymize.base import utt_rng
@@ -78,6 +79,17 @@ def test_multi_speaker_voice_pool_restriction_and_genders(random_voice, tmp_path
         assert opposite.choose(utt_rng(0, f"u{i}"), "m").name in {"spk_a", "spk_c"}
     with pytest.raises(ValueError, match="spk2gender"):
         same.pool(None)
+
+
+def test_numeric_speaker_ids_from_yaml_are_names_and_unknown_ones_are_refused(tmp_path):
+    """libritts_r names its speakers by LibriTTS id: ``speakers: [3922, 14]`` in yaml means
+    those names, not the model's indices 3922 and 14."""
+    voice = make_piper_voice(tmp_path, speakers=("14", "3922", "1001"))
+    config = from_dict(TtsConfig, yaml.safe_load(f"piper_voices: [{voice}]\nspeakers: [3922, 14]"), "tts")
+    assert config.speakers == ("3922", "14")
+    assert [(s.name, s.sid) for s in Tts(config).speakers] == [("14", 0), ("3922", 1)]
+    with pytest.raises(ValueError, match=r"tts.speakers \['99'\]: no multi-speaker Piper voice"):
+        Tts(TtsConfig(piper_voices=(str(voice),), speakers=(14, 99)))
 
 
 def test_multi_speaker_voice_synthesizes_each_speaker(random_voice):

@@ -29,9 +29,10 @@ class TtsConfig:
     piper_voices: tuple[str, ...] = ("piper-joe-medium",)
     # espeak-ng voices (<language>+<variant>); [] for none.
     espeak_voices: tuple[str, ...] = ()
-    # Keep only these speakers of multi-speaker Piper voices (names from the voice's
-    # speaker_id_map, or numeric ids); empty keeps all.
-    speakers: tuple[str, ...] = ()
+    # Keep only these speakers of multi-speaker Piper voices: names from the voice's
+    # speaker_id_map (libritts_r's are LibriTTS speaker ids, so a yaml number 3922 is the name
+    # "3922", never the model's internal index); empty keeps all; a name no voice has is an error.
+    speakers: tuple[str | int, ...] = ()
     # "any", a fixed gender ("m", "f"), or relative to the input speaker ("same", "opposite";
     # needs spk2gender). Anything but "any" needs speaker_genders.
     gender: Literal["any", "m", "f", "same", "opposite"] = "any"
@@ -42,6 +43,7 @@ class TtsConfig:
     espeak_rate: int = 165  # espeak-ng words per minute
 
     def __post_init__(self):
+        object.__setattr__(self, "speakers", tuple(str(s) for s in self.speakers))
         if not self.piper_voices and not self.espeak_voices:
             raise ValueError("tts: give at least one of piper_voices, espeak_voices")
         if self.gender != "any" and not self.speaker_genders:
@@ -81,11 +83,13 @@ class Tts:
         self.config = config
         self.piper: dict[str, PiperVoiceBackend] = {}
         speakers: list[Speaker] = []
+        known: set[str] = set()
         for spec in config.piper_voices:
             backend = PiperVoiceBackend(resolve_model(spec), use_cuda=device.startswith("cuda"),
                                         length_scale=config.length_scale)
             self.piper[backend.name] = backend
             multi = len(backend.speakers) > 1
+            known.update(backend.speakers if multi else ())
             for name, sid in backend.speakers.items():
                 if multi and config.speakers and name not in config.speakers:
                     continue
@@ -94,8 +98,10 @@ class Tts:
         for voice in config.espeak_voices:
             self.espeak.check_voice(voice)
             speakers.append(Speaker("espeak", voice, voice))
-        if not speakers:
-            raise ValueError(f"tts: no speaker left after tts.speakers={list(config.speakers)}")
+        unknown = [s for s in config.speakers if s not in known]
+        if unknown:
+            raise ValueError(f"tts.speakers {unknown}: no multi-speaker Piper voice has these speakers"
+                             f" (names from speaker_id_map, e.g. {sorted(known)[:3]})")
         self.speakers = speakers
         self.genders = read_genders(config.speaker_genders) if config.speaker_genders else {}
         self._pools = {g: [s for s in speakers if self.genders.get(s.name) == g] for g in ("m", "f")}

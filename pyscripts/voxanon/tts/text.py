@@ -6,6 +6,8 @@ their own ways (or not at all); spelling them here makes every voice say the sam
 
     normalize_text("It's 10% off, $5 on the 2nd at 3:30.")
     -> "It's ten percent off, five dollars on the second at three thirty."
+    normalize_text("the 1980s, the '90s, 3D, a 4x4")
+    -> "the nineteen eighties, the nineties, three D, a four by four"
 """
 from __future__ import annotations
 
@@ -68,6 +70,18 @@ def spell_year_like(n: int) -> str:
     return spell_int(n)
 
 
+def _plural(words: str) -> str:
+    """ "nineteen eighty" -> "nineteen eighties", "six" -> "sixes", "hundred" -> "hundreds"."""
+    head, _, last = words.rpartition(" ")
+    last = last[:-1] + "ies" if last.endswith("y") else last + ("es" if last.endswith(("x", "s")) else "s")
+    return f"{head} {last}".strip()
+
+
+def _decade(match: re.Match) -> str:
+    whole = match.group(1)
+    return " " + _plural(spell_year_like(int(whole)) if len(whole) == 4 else spell_int(int(whole))) + " "
+
+
 def _digits(s: str) -> str:
     return " ".join(_ONES[int(d)] for d in s)
 
@@ -90,6 +104,10 @@ def _number(match: re.Match) -> str:
 
 
 _CURRENCY = re.compile(r"\$\s?(\d[\d,]*(?:\.\d+)?)")
+_DECADE = re.compile(r"(?<![\w.])'?(\d+)'?s\b")  # 1980s, '90s, 1900s: plural numbers
+_BY = re.compile(r"(?<=\d)\s?[x\u00d7]\s?(?=\d)")  # 4x4, 1920 x 1080
+# 3D, MP3, 10km: the number apart from the letters (not ordinals: 2nd)
+_DIGIT_LETTER = re.compile(r"(?<=\d)(?=[A-Za-z])(?!(?:st|nd|rd|th)\b)|(?<=[A-Za-z])(?=\d)")
 _TIME = re.compile(r"\b(\d{1,2}):(\d{2})\b")
 _NUMBER = re.compile(r"(?P<sign>(?<![\w.])-)?(?P<int>\d{1,3}(?:,\d{3})+|\d+)(?:\.(?P<frac>\d+))?(?P<ord>st|nd|rd|th)?\b")
 
@@ -116,8 +134,11 @@ def normalize_text(text: str) -> str:
     text = unicodedata.normalize("NFKC", text)
     text = _CURRENCY.sub(_currency, text)
     text = _TIME.sub(_time, text)
+    text = _DECADE.sub(_decade, text)
+    text = _BY.sub(" by ", text)
     for symbol, words in _SYMBOLS.items():
         text = text.replace(symbol, words)
+    text = _DIGIT_LETTER.sub(" ", text)
     text = _NUMBER.sub(_number, text)
     # Latin letters with accents -> plain letters; other scripts are dropped below.
     text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
@@ -127,7 +148,10 @@ def normalize_text(text: str) -> str:
     return text if re.search(r"[A-Za-z]", text) else ""
 
 
-_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")
+# No sentence ends after a title or common abbreviation ("Mr. Smith") or an initial ("J. Smith").
+_NO_END_AFTER = r"(?<!\bMr\.)(?<!\bMrs\.)(?<!\bMs\.)(?<!\bDr\.)(?<!\bSt\.)(?<!\bJr\.)(?<!\bSr\.)" \
+                r"(?<!\bProf\.)(?<!\bvs\.)(?<!\betc\.)(?<!\be\.g\.)(?<!\bi\.e\.)(?<!\b[A-Z]\.)(?<!\b[ap]\.m\.)"
+_SENTENCE_END = re.compile(r"(?<=[.!?;])" + _NO_END_AFTER + r"\s+")
 
 
 def split_sentences(text: str) -> list[str]:
