@@ -14,11 +14,12 @@ import torch
 
 from knnvc_helpers import make_pool, save_tiny_models, voiced, one_torch_thread  # noqa: F401 (autouse fixture)
 from voxanon.anonymize.base import BuildContext, Utterance, build_system
-from voxanon.anonymize.knnvc import resample_frames
+from voxanon.anonymize.knnvc import resample_frames, speed_perturb
 from voxanon.audio import Audio, AudioError, read_audio
 from voxanon.bin import anonymize as runner
 from voxanon.bin import make_targets, make_wavlm
 from voxanon.data.kaldi import load_data_dir, validate_data_dir, write_data_dir
+from voxanon.features.wavlm import extract_layer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -79,15 +80,34 @@ def test_convert_record_and_variants(prepared):
     assert len(out.audio.samples) == 12 * 320 and np.isfinite(out.audio.samples).all()
     assert out.record == {"system": "knnvc", "targets": out.record["targets"], "weights": [1.0], "length_factor": 1.0}
 
-    lenvar = system(prepared, length_variation=True)
+    lenvar = system(prepared, length_variation=True)  # default: speed perturbation of the audio
     res = lenvar(utt("a1"))
-    assert len(res.audio.samples) == round(12 * res.record["length_factor"]) * 320
+    factor = res.record["length_factor"]
+    assert factor != 1.0 and res.record["targets"] == out.record["targets"]
+    sped = speed_perturb(utt("a1").audio, factor)
+    assert len(sped.samples) == round(4000 * factor)
+    assert len(res.audio.samples) == len(extract_layer(lenvar.wavlm, sped, lenvar.layer)) * 320
+    frames = system(prepared, length_variation=True, length_method="features")(utt("a1"))
+    assert frames.record == res.record
+    assert len(frames.audio.samples) == round(12 * factor) * 320
 
     noisy = system(prepared, feature_noise=True, noise_bound=32.0)
     res_noisy = noisy(utt("a1"))
     assert res_noisy.record["targets"] == out.record["targets"]
     assert not np.array_equal(res_noisy.audio.samples, out.audio.samples)
     np.testing.assert_array_equal(noisy(utt("a1")).audio.samples, res_noisy.audio.samples)
+
+
+@pytest.mark.parametrize("factor", [0.8, 0.937, 1.2])
+def test_speed_perturbation_changes_duration_and_pitch_by_the_factor(factor):
+    rate, f0 = 16000, 200.0
+    t = np.arange(rate) / rate
+    tone = Audio(np.sin(2 * np.pi * f0 * t).astype(np.float32), rate)
+    out = speed_perturb(tone, factor)
+    assert out.sample_rate == rate and len(out.samples) == round(rate * factor)
+    spectrum = np.abs(np.fft.rfft(out.samples * np.hanning(len(out.samples)), n=16 * len(out.samples)))
+    peak = np.argmax(spectrum) * rate / (16 * len(out.samples))
+    assert peak == pytest.approx(f0 / factor, rel=2e-3)
 
 
 def test_resample_frames():
