@@ -27,6 +27,12 @@ SMALL_PARAMS = {"asr": {"model": "whisper-tiny.en-ct2", "compute_type": "int8", 
                 "tts": {"piper_voices": ["piper-joe-medium"], "espeak_voices": ["en-us+f2"]}}
 
 
+@pytest.fixture(autouse=True)
+def in_tmp_dir(tmp_path, monkeypatch):
+    """The transcript cache's default, exp/asr_transcripts, is relative to the recipe dir."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture(scope="module")
 def packaged():
     packaged_or_skip("whisper-tiny.en-ct2")
@@ -101,29 +107,51 @@ class CountingAsr:
         return self.text
 
 
-def build_with_asr(monkeypatch, tmp_path, asr) -> asr_tts.AsrTtsAnonymizer:
+def build_with_asr(monkeypatch, work_dir, asr, **asr_settings) -> asr_tts.AsrTtsAnonymizer:
     monkeypatch.setattr(asr_tts, "load_asr", lambda config, device: asr)
-    return build_system("asr_tts", SMALL_PARAMS, BuildContext(5, "cpu", tmp_path / "work"))
+    params = {**SMALL_PARAMS, "asr": {**SMALL_PARAMS["asr"], **asr_settings}}
+    return build_system("asr_tts", params, BuildContext(5, "cpu", work_dir))
 
 
 def test_transcripts_are_cached_per_audio(packaged, monkeypatch, tmp_path):
     utt = Utterance("u1", "s1", Audio(np.full(8000, 0.1, np.float32), SAMPLE_RATE))
     first = CountingAsr("Hello there, 42 times.")
-    a = build_with_asr(monkeypatch, tmp_path, first)(utt)
+    a = build_with_asr(monkeypatch, tmp_path / "work", first)(utt)
     assert first.calls == 1 and a.record["transcript"] == "Hello there, 42 times."
 
     rerun = CountingAsr("something else")  # a re-run (new process) reuses the cached transcript
-    b = build_with_asr(monkeypatch, tmp_path, rerun)(utt)
+    b = build_with_asr(monkeypatch, tmp_path / "work", rerun)(utt)
     assert rerun.calls == 0 and b.record == a.record  # same transcript, same seeded speaker
 
     changed = Utterance("u1", "s1", Audio(np.full(8000, 0.2, np.float32), SAMPLE_RATE))
-    build_with_asr(monkeypatch, tmp_path, rerun)(changed)  # other audio under the same id: transcribed anew
+    build_with_asr(monkeypatch, tmp_path / "work", rerun)(changed)  # other audio under the same id: transcribed anew
     assert rerun.calls == 1
+
+
+def test_transcript_cache_is_shared_by_experiments_and_keyed_on_asr_settings(packaged, monkeypatch, tmp_path):
+    """Another experiment (its own work dir, e.g. an admixture part at another p) meeting the same
+    audio under another id reuses the transcript; threads and batch size do not change the text,
+    the beam does."""
+    audio = Audio(np.full(8000, 0.1, np.float32), SAMPLE_RATE)
+    build_with_asr(monkeypatch, tmp_path / "exp_a", CountingAsr("Hello."))(Utterance("a-u1", "s1", audio))
+    other = CountingAsr("never asked")
+    result = build_with_asr(monkeypatch, tmp_path / "exp_b", other, cpu_threads=1, batch_size=4)(
+        Utterance("b-u7", "s9", audio))
+    assert other.calls == 0 and result.record["transcript"] == "Hello."
+    wider = CountingAsr("Hello!")
+    assert build_with_asr(monkeypatch, tmp_path / "exp_c", wider, beam_size=2)(
+        Utterance("a-u1", "s1", audio)).record["transcript"] == "Hello!"
+    assert wider.calls == 1
+    cache = tmp_path / "exp" / "asr_transcripts"
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o700
+    dirs = sorted(cache.iterdir())
+    assert len(dirs) == 2 and all(len(list(d.glob("*.json"))) == 2 for d in dirs)  # settings + one transcript
+    assert {json.loads((d / "settings.json").read_text())["asr"]["beam_size"] for d in dirs} == {5, 2}
 
 
 @pytest.mark.parametrize("transcript", ["", "   ", "♪ ♪"])
 def test_empty_transcript_gives_silence_of_the_input_length(packaged, monkeypatch, tmp_path, caplog, transcript):
-    anonymizer = build_with_asr(monkeypatch, tmp_path, CountingAsr(transcript))
+    anonymizer = build_with_asr(monkeypatch, tmp_path / "work", CountingAsr(transcript))
     utt = Utterance("noise-1", "s1", Audio(np.random.default_rng(0).standard_normal(12345).astype(np.float32) * 0.1,
                                            SAMPLE_RATE))
     with caplog.at_level(logging.WARNING, logger="voxanon.asr_tts"):

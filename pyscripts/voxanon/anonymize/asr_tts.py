@@ -8,8 +8,12 @@ emotion and timing are lost too (the price paid in UAR).
 * The speaker is drawn from ``utt_rng(seed, utt, "asr_tts")``: the same utterance gets the same
   speaker on any job or machine. (VITS also samples noise inside the ONNX graph, so the
   waveform itself is not bit-identical between runs.)
-* Transcripts are cached in ``<work_dir>/asr_tts/transcripts.<asr fingerprint>/<utt>.json``
-  keyed by a hash of the input audio; a re-run reuses them and only synthesizes.
+* Transcripts are cached under ``transcripts`` (default ``exp/asr_transcripts``, beside
+  ``exp/targets``), in ``<settings hash>/<sha256 of the 16 kHz audio>.json``: keyed on the audio's
+  content and the settings that change the text (model, language, beam, compute type, the
+  decoding guards; not threads or batch size), never on the utterance id or the experiment, so
+  every experiment, re-run and admixture p that meets the same audio with the same ASR reuses
+  the transcript (Whisper medium transcribes train-clean-360 once). Owner-only, like the records.
 * An empty transcript (no speech found by ``voxanon.asr.guard``, or nothing speakable after
   normalization) gives silence of the input's length and a logged warning: the utterance keeps
   its id and duration, the attacker's training drops it as silent, WER counts its words deleted.
@@ -24,16 +28,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from urllib.parse import quote
 
 import numpy as np
 
 from voxanon.anonymize.base import BuildContext, Converted, Utterance, utt_rng
-from voxanon.asr import AsrConfig, load_asr
+from voxanon.asr import AsrConfig, guard, load_asr
 from voxanon.audio import Audio
-from voxanon.config import fingerprint
+from voxanon.config import fingerprint, to_dict
 from voxanon.data.kaldi import atomic_write_text
 from voxanon.tts import Tts, TtsConfig
 
@@ -46,29 +49,36 @@ OFFLINE_ESPEAK_VOICES = ("en-us+f2", "en-us+f4", "en-us+m3", "en-us+m7", "en+f3"
 class Params:
     asr: AsrConfig = field(default_factory=AsrConfig)
     tts: TtsConfig = field(default_factory=lambda: TtsConfig(espeak_voices=OFFLINE_ESPEAK_VOICES))
+    transcripts: str = "exp/asr_transcripts"  # shared transcript cache (relative to the recipe dir)
+
+
+def transcript_settings(config: AsrConfig) -> dict:
+    """What decides a transcript: the ASR settings but threads and batch size, and the guards."""
+    guards = (guard.TEMPERATURES, guard.COMPRESSION_RATIO_THRESHOLD, guard.LOGPROB_THRESHOLD,
+              guard.NO_SPEECH_THRESHOLD, guard.BEST_OF, guard.SILENCE_DBFS)
+    return to_dict({"asr": replace(config, cpu_threads=0, batch_size=1), "guards": guards})
 
 
 class TranscriptCache:
-    """One JSON file per utterance: ``{"audio_sha256": ..., "text": ...}``; a transcript is
-    reused only for the same audio."""
+    """``<root>/<settings hash>/<audio sha256>.json`` = ``{"text": ...}``; ``settings.json`` beside says
+    which ASR settings the dir holds."""
 
-    def __init__(self, root: Path):
-        self.root = root
-        root.mkdir(parents=True, exist_ok=True)
+    def __init__(self, root: Path, config: AsrConfig):
+        settings = transcript_settings(config)
+        self.dir = root / fingerprint(settings)
+        self.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        root.chmod(0o700)  # transcripts are the content of private speech
+        if not (self.dir / "settings.json").exists():
+            atomic_write_text(self.dir / "settings.json", json.dumps(settings, sort_keys=True) + "\n")
 
-    def _path(self, utt: str) -> Path:
-        return self.root / f"{quote(utt, safe='')}.json"
-
-    def get(self, utt: str, audio_sha256: str) -> str | None:
-        path = self._path(utt)
+    def get(self, audio_sha256: str) -> str | None:
         try:
-            entry = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            return json.loads((self.dir / f"{audio_sha256}.json").read_text(encoding="utf-8"))["text"]
+        except (OSError, ValueError, KeyError):
             return None
-        return entry.get("text") if entry.get("audio_sha256") == audio_sha256 else None
 
-    def put(self, utt: str, audio_sha256: str, text: str) -> None:
-        atomic_write_text(self._path(utt), json.dumps({"audio_sha256": audio_sha256, "text": text}) + "\n")
+    def put(self, audio_sha256: str, text: str) -> None:
+        atomic_write_text(self.dir / f"{audio_sha256}.json", json.dumps({"text": text}) + "\n")
 
 
 class AsrTtsAnonymizer:
@@ -77,16 +87,16 @@ class AsrTtsAnonymizer:
         self.seed = ctx.seed
         self.asr = load_asr(params.asr, ctx.device)
         self.tts = Tts(params.tts, ctx.device)
-        self.cache = TranscriptCache(Path(ctx.work_dir) / "asr_tts" / f"transcripts.{fingerprint(params.asr)}")
+        self.cache = TranscriptCache(Path(params.transcripts), params.asr)
         log.info("asr_tts: ASR %s (%s), %d TTS speakers to draw from", params.asr.model, params.asr.backend,
                  len(self.tts.speakers))
 
     def transcript(self, utt: Utterance) -> str:
         digest = hashlib.sha256(np.ascontiguousarray(utt.audio.samples).tobytes()).hexdigest()
-        text = self.cache.get(utt.id, digest)
+        text = self.cache.get(digest)
         if text is None:
             text = self.asr.transcribe(utt.audio)
-            self.cache.put(utt.id, digest, text)
+            self.cache.put(digest, text)
         return text
 
     def __call__(self, utt: Utterance) -> Converted:
