@@ -3,8 +3,8 @@
   python -m voxanon.bin.train_vocoder prematch [--k 4] [--device auto] DATA FEATS_SCP OUTDIR
   python -m voxanon.bin.train_vocoder train [--steps N] [--batch-size 16] ... DATA PREMATCH_SCP OUTDIR
 
-``prematch`` writes OUTDIR/prematch.1.{ark,scp}: each frame replaced by its k-NN mean over the same
-speaker's other utterances. ``train`` trains on (prematched features, audio) pairs and writes
+``prematch`` writes OUTDIR/prematch.1.{ark,scp}: each frame replaced by its k-NN mean over the other
+utterances of the same chapter (LibriSpeech ids spk-chapter-utt, as the kNN-VC reference) or speaker. ``train`` trains on (prematched features, audio) pairs and writes
 OUTDIR/g_<step>.pt in the published {"generator": ...} layout plus OUTDIR/state.pt; re-run to
 resume. For several GPUs: torchrun --nproc_per_node N -m voxanon.bin.train_vocoder train ...
 """

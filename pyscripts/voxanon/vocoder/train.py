@@ -1,20 +1,24 @@
-"""Training the kNN-VC vocoder: prematched data, then HiFi-GAN (generator + MPD/MSD), resumable, DDP.
+"""Training the kNN-VC vocoder as the reference does (bshall/knn-vc ``prematch_dataset.py`` and
+``hifigan/``): prematched data, then HiFi-GAN (generator + MPD/MSD), resumable, DDP.
 
 Prematching (kNN-VC's "prematched" vocoder): every WavLM frame of an utterance is replaced by the
-mean of its k nearest frames (cosine) among the same speaker's *other* utterances, so the vocoder
-learns from the kind of features the matcher produces at conversion time.
+mean of its k nearest frames (cosine) among the other utterances of its chapter (LibriSpeech ids
+``spk-chapter-utt``, as the reference) or, for other ids, of its speaker, so the vocoder learns
+from the kind of features the matcher produces at conversion time.
 
-Training pairs random ``segment_frames`` windows of prematched features (T, D) with the audio they
-came from (T * 320 samples). Losses as HiFi-GAN: LSGAN + feature matching + 45 x mel L1; AdamW
-(2e-4, betas 0.8/0.99), learning rates decayed by 0.999 per epoch. ``out_dir`` holds
-``state.pt`` (everything needed to resume, written atomically every ``save_every`` steps) and
-``g_<step>.pt`` in the published ``{"generator": ...}`` layout. Run under ``torchrun
---nproc_per_node N`` for several GPUs (DistributedDataParallel; rank 0 writes).
+Training pairs random ``segment_frames`` windows of prematched features (T, D) with their audio
+(22 frames = 7040 samples by default, the reference's ``segment_size``). Losses as HiFi-GAN: LSGAN + feature matching + 45 x L1
+between log-mels computed as the reference's (``LogMel``); AdamW (2e-4, betas 0.8/0.99), learning
+rates decayed by 0.999 per epoch. ``out_dir`` holds ``state.pt`` (everything needed to resume,
+written atomically every ``save_every`` steps) and ``g_<step>.pt`` in the published
+``{"generator": ...}`` layout. Run under ``torchrun --nproc_per_node N`` for several GPUs
+(DistributedDataParallel; rank 0 writes).
 """
 from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -37,19 +41,26 @@ from voxanon.vocoder.hifigan import Generator, HiFiGANConfig, save_generator
 log = logging.getLogger("voxanon.vocoder")
 
 
+def prematch_group(utt: str, spk: str) -> str:
+    """Whose other utterances ``utt`` is prematched against: its chapter for LibriSpeech ids
+    (``<spk>-<chapter>-<n>``, the reference's same-directory utterances), else its speaker."""
+    chapter = re.fullmatch(rf"({re.escape(spk)}-\d+)-\d+", utt)
+    return f"chapter {chapter.group(1)}" if chapter else f"speaker {spk}"
+
+
 def prematch(data: DataDir, feats_scp: str | Path, out_dir: str | Path, k: int = 4, device: str = "cpu") -> Path:
-    """Write prematched features of every utterance whose speaker has another utterance."""
+    """Write prematched features of every utterance whose group (``prematch_group``) has another one."""
     feats = load_scp(feats_scp)
-    spk2utt: dict[str, list[str]] = {}
+    groups: dict[str, list[str]] = {}
     for utt in data.utts:
         if utt in feats:
-            spk2utt.setdefault(data.utt2spk[utt], []).append(utt)
-    progress = Progress(len(spk2utt), "prematch speakers")
+            groups.setdefault(prematch_group(utt, data.utt2spk[utt]), []).append(utt)
+    progress = Progress(len(groups), "prematch groups")
 
     def items():
-        for spk, utts in sorted(spk2utt.items()):
+        for group, utts in sorted(groups.items()):
             if len(utts) < 2:
-                log.warning("speaker %s has one utterance: nothing to prematch against; skipped", spk)
+                log.warning("%s has one utterance: nothing to prematch against; skipped", group)
                 progress.step()
                 continue
             mats = {u: torch.from_numpy(np.array(feats[u], dtype=np.float32)).to(device) for u in utts}
@@ -62,13 +73,14 @@ def prematch(data: DataDir, feats_scp: str | Path, out_dir: str | Path, k: int =
 
 
 class SegmentDataset(Dataset):
-    """(features (S, D), audio (S * 320,)) windows; utterances shorter than S are zero-padded."""
+    """(features (S, D), audio (S * 320,)) windows at a random frame; utterances too short are
+    zero-padded. The offset comes from torch's global generator, which the DataLoader seeds in
+    each worker (as the reference's ``random``), so workers and epochs draw their own crops."""
 
-    def __init__(self, data: DataDir, feats_scp: str | Path, segment_frames: int, seed: int = 0):
+    def __init__(self, data: DataDir, feats_scp: str | Path, segment_frames: int):
         self.data, self.segment = data, segment_frames
         self.feats = load_scp(feats_scp)
         self.utts = [u for u in data.utts if u in self.feats]
-        self.rng = np.random.default_rng(seed)
 
     def __len__(self) -> int:
         return len(self.utts)
@@ -77,7 +89,9 @@ class SegmentDataset(Dataset):
         utt = self.utts[i]
         feats = np.asarray(self.feats[utt], dtype=np.float32)
         audio = load_16k(resolve_wav(self.data, utt), self.data.path).samples
-        start = int(self.rng.integers(0, max(1, len(feats) - self.segment + 1)))
+        # windows whose features and audio are both complete (WavLM's last frame may overhang)
+        starts = min(len(feats), len(audio) // HOP) - self.segment + 1
+        start = int(torch.randint(starts, ())) if starts > 0 else 0
         f = feats[start:start + self.segment]
         a = audio[start * HOP:(start + self.segment) * HOP]
         f = np.pad(f, ((0, self.segment - len(f)), (0, 0)))
@@ -89,7 +103,7 @@ class SegmentDataset(Dataset):
 class TrainOptions:
     steps: int = 2_500_000
     batch_size: int = 16
-    segment_frames: int = 26  # 8320 samples, about HiFi-GAN's 8192
+    segment_frames: int = 22  # 7040 samples, the reference's segment_size
     channels: int = 512  # generator width after lin_pre (512 in the published vocoder)
     lr: float = 2e-4
     lr_decay: float = 0.999
@@ -98,16 +112,56 @@ class TrainOptions:
     seed: int = 1234
 
 
+def epoch_loader(dataset: SegmentDataset, opts: TrainOptions, epoch: int, rank: int = 0,
+                 sampler: DistributedSampler | None = None) -> DataLoader:
+    """One epoch's batches. torch's generator is seeded from (seed, rank, epoch); the DataLoader
+    draws each worker's seed from it, so crops differ across workers, ranks and epochs, and a
+    resumed run draws what an uninterrupted one would from the start of that epoch."""
+    torch.manual_seed(int(np.random.SeedSequence([opts.seed, rank, epoch]).generate_state(1)[0]))
+    if sampler is not None:
+        sampler.set_epoch(epoch)
+    return DataLoader(dataset, opts.batch_size, shuffle=sampler is None, sampler=sampler,
+                      num_workers=opts.workers, drop_last=len(dataset) >= opts.batch_size)
+
+
+N_FFT, N_MELS, F_MAX = 1024, 80, 8000.0  # the reference's config_v1_wavlm.json (win_size 1024, fmin 0)
+
+
+def slaney_mel_filters(n_fft: int = N_FFT, n_mels: int = N_MELS, sr: int = 16000, f_max: float = F_MAX) -> torch.Tensor:
+    """(n_mels, n_fft // 2 + 1) triangles on the Slaney mel scale from 0 Hz to ``f_max``, each
+    scaled by 2 / its width in Hz (Slaney norm): librosa's ``filters.mel`` default, torchaudio's
+    ``norm="slaney", mel_scale="slaney"``."""
+    log_step = np.log(6.4) / 27  # mels: 3 per 200 Hz up to 1 kHz (15 mels), then 27 per factor 6.4
+
+    def hz_to_mel(f):
+        return np.where(f < 1000, f * 3 / 200, 15 + np.log(np.maximum(f, 1000) / 1000) / log_step)
+
+    def mel_to_hz(m):
+        return np.where(m < 15, m * 200 / 3, 1000 * np.exp((m - 15) * log_step))
+
+    edges = mel_to_hz(np.linspace(0, hz_to_mel(f_max), n_mels + 2))
+    freqs = np.linspace(0, sr / 2, n_fft // 2 + 1)
+    lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    tri = np.maximum(0, np.minimum((freqs - lo) / (mid - lo), (hi - freqs) / (hi - mid)))
+    return torch.from_numpy(tri * 2 / (hi - lo)).float()
+
+
 class LogMel(torch.nn.Module):
+    """The reference's training log-mel (hifigan/meldataset.py ``LogMelSpectrogram``): reflect
+    padding of (n_fft - hop) / 2 each side, |STFT| with a 1024 Hann window, hop 320, center=False,
+    80 Slaney mels up to 8 kHz, log(max(., 1e-5)). S * 320 samples give S frames."""
+
     def __init__(self):
         super().__init__()
-        import torchaudio
-
-        self.mel = torchaudio.transforms.MelSpectrogram(16000, n_fft=1024, hop_length=256, f_max=8000, n_mels=80,
-                                                        power=1.0)
+        self.register_buffer("window", torch.hann_window(N_FFT), persistent=False)
+        self.register_buffer("filters", slaney_mel_filters(), persistent=False)
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
-        return torch.log(self.mel(wav).clamp_min(1e-5))
+        """(B, N) -> (B, 80, N // 320)."""
+        pad = (N_FFT - HOP) // 2
+        wav = F.pad(wav.unsqueeze(1), (pad, pad), mode="reflect").squeeze(1)
+        spec = torch.stft(wav, N_FFT, HOP, window=self.window, center=False, return_complex=True).abs()
+        return torch.log((self.filters @ spec).clamp_min(1e-5))
 
 
 def train(data: DataDir, feats_scp: str | Path, out_dir: str | Path, opts: TrainOptions, device: str = "cpu") -> int:
@@ -123,7 +177,7 @@ def train(data: DataDir, feats_scp: str | Path, out_dir: str | Path, opts: Train
             device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
             torch.cuda.set_device(device)
     torch.manual_seed(opts.seed + rank)
-    dataset = SegmentDataset(data, feats_scp, opts.segment_frames, opts.seed + rank)
+    dataset = SegmentDataset(data, feats_scp, opts.segment_frames)
     if not len(dataset):
         raise ValueError(f"{feats_scp}: no utterance of {data.path} has features")
     in_dim = dataset[0][0].shape[1]
@@ -146,8 +200,6 @@ def train(data: DataDir, feats_scp: str | Path, out_dir: str | Path, opts: Train
     if distributed:
         g_model, d_model = DistributedDataParallel(gen), DistributedDataParallel(disc)
     sampler = DistributedSampler(dataset, seed=opts.seed) if distributed else None
-    loader = DataLoader(dataset, opts.batch_size, shuffle=sampler is None, sampler=sampler,
-                        num_workers=opts.workers, drop_last=len(dataset) >= opts.batch_size)
     mel = LogMel().to(device)
     progress = Progress(opts.steps - step, "vocoder steps")
 
@@ -163,9 +215,7 @@ def train(data: DataDir, feats_scp: str | Path, out_dir: str | Path, opts: Train
         log.info("step %d: saved %s and g_%08d.pt", step, state_path, step)
 
     while step < opts.steps:
-        if sampler is not None:
-            sampler.set_epoch(epoch)
-        for feats, wav in loader:
+        for feats, wav in epoch_loader(dataset, opts, epoch, rank, sampler):
             feats, wav = feats.to(device), wav.to(device).unsqueeze(1)
             fake = g_model(feats)
             loss_d = discriminator_loss(d_model(wav), d_model(fake.detach()))
