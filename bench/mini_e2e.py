@@ -77,7 +77,7 @@ def main() -> int:
              f"Wall: **{result['wall_s']:.0f} s**; CPU time of all processes: {result['cpu_s']:.0f} s "
              f"= {result['cpu_s_per_core']:.0f} s per core (the dedicated-machine estimate).", "",
              "| stage | wall s |", "|---|---|", *[f"| {k} | {v} |" for k, v in per_stage.items()], ""]
-    for rank in sorted(clone.glob("exp/*/results/result_for_rank")):
+    for rank in sorted(clone.glob("exp/*/results/result_for_rank*")):
         lines += [f"Results ({rank.relative_to(clone)}):", "", "```", rank.read_text().rstrip(), "```", ""]
     out.write_text("\n".join(lines))
     print(f"wrote {out}")

@@ -2,19 +2,21 @@
 spectral envelope (so an ASV model can learn them), utterances vary in length, jitter and noise."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 import torch
 
-from voxanon.data.kaldi import DataDir, Trial, write_data_dir
+from voxanon.data.kaldi import DataDir, Trial, load_data_dir, write_data_dir
 
 # One intra-op thread: on a loaded 2-core machine, OpenMP spinning across threads makes tiny
 # convolutions 100x slower.
 torch.set_num_threads(1)
 
 RATE = 16000
+VPC_EMOTIONS = ("ang", "hap", "neu", "sad")  # the four IEMOCAP classes of VPC 2024
 
 
 def speaker_wave(spk: int, utt: int, seconds: float, emotion: int = 0) -> np.ndarray:
@@ -62,3 +64,14 @@ def make_dir(path: Path, n_spk: int = 4, n_utt: int = 6, n_enroll: int = 2, spk_
     write_data_dir(DataDir(wav_scp, utt2spk, tables, enrolls if n_enroll else None, trials if n_enroll else None),
                    path)
     return path
+
+
+def iemocap_dir(path, n_spk=4, n_utt=4):
+    """An IEMOCAP-like set: 4 emotions, spk2fold (speaker pairs share a fold, as sessions do)."""
+    make_dir(path, n_spk=n_spk, n_utt=n_utt, emotions=4, seconds=(0.5, 1.2))
+    data = load_data_dir(path)
+    tables = dict(data.tables)
+    tables["utt2emo"] = {u: VPC_EMOTIONS[int(e[1:])] for u, e in data.table("utt2emo").items()}
+    tables["spk2fold"] = {s: str(i // 2 + 1) for i, s in enumerate(sorted(set(data.utt2spk.values())))}
+    write_data_dir(replace(data, tables=tables), path)
+    return load_data_dir(path)

@@ -41,17 +41,19 @@ def test_loads_vpc_and_speechbrain_layouts(tmp_path):
             feats = model.frontend(torch.from_numpy(wav)[None])
             ref = ecapa(feats).squeeze().numpy()
         np.testing.assert_allclose(model.embed(wav), ref, rtol=1e-5, atol=1e-6)
-    # speechbrain's global embedding normalization next to the weights: its mean is subtracted
-    mean = torch.randn(1, 40)
-    torch.save({"count": 5, "glob_mean": mean, "glob_std": torch.ones(1, 40)}, vpc / "mean_var_norm_emb.ckpt")
-    np.testing.assert_allclose(load_asv(vpc).embed(wav), ref - mean[0].numpy(), rtol=1e-5, atol=1e-5)
+    # speechbrain's global embedding normalization next to the weights is not applied: the VPC's
+    # EncoderClassifier.encode_batch leaves it out (normalize=False)
+    torch.save({"count": 5, "glob_mean": torch.randn(1, 40), "glob_std": torch.ones(1, 40)},
+               vpc / "mean_var_norm_emb.ckpt")
+    np.testing.assert_allclose(load_asv(vpc).embed(wav), ref, rtol=1e-5, atol=1e-6)
     bad = tmp_path / "bad"
     bad.mkdir()
     torch.save({"weight": torch.zeros(3)}, bad / "embedding_model.ckpt")
     with pytest.raises(AsvModelError, match="not a speechbrain ECAPA-TDNN"):
         load_asv(bad)
+    (tmp_path / "empty").mkdir()
     with pytest.raises(AsvModelError, match="no embedding_model.ckpt"):
-        load_asv(tmp_path)
+        load_asv(tmp_path / "empty")
 
 
 def test_cyclic_lr_matches_speechbrain():

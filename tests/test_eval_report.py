@@ -8,16 +8,18 @@ import os
 import re
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from eval_fixtures import make_dir
-from voxanon.data.kaldi import load_data_dir
+from eval_fixtures import iemocap_dir, make_dir
+from vpc_eval_standins import make_vpc_asr, make_vpc_asv_orig, make_vpc_ser
+from voxanon.data.kaldi import load_data_dir, write_data_dir
 from voxanon.eval.eer import all_metrics
 from voxanon.eval.report import write_report
-from voxanon.eval.results import assemble, summary_text
+from voxanon.eval.results import assemble, extended_text, result_for_rank
 from voxanon.eval.scoring import write_scores
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,15 +28,15 @@ CHROMIUM = Path("/usr/bin/chromium")
 CONF = """exp: evaltest
 data:
   recipe: mini
-  eval_sets: [ev]
+  eval_sets: [libri_dev_enrolls, libri_dev_trials_f]
   asv_train_set: train
-  emotion_sets: [emo]
+  emotion_sets: [IEMOCAP_dev]
 anonymizer:
   system: mcadams
   suffix: _anon
 asv: {n_mels: 40, channels: 32, emb_dim: 24, attention_channels: 16, epochs: 1, batch_size: 8,
-      chunk_s: 1.0, step_size: 20, features: online, num_workers: 0, device: cpu}
-eval: {ser_folds: 3, device: cpu}
+      chunk_s: 1.0, step_size: 20, features: online, num_workers: 0, device: cpu, orig_model: MODELS/asv_orig}
+eval: {device: cpu, ser_model: MODELS/ser, asr: {backend: speechbrain, model: MODELS/asr}}
 report: {audio_examples: 2}
 """
 
@@ -103,8 +105,10 @@ def test_report_from_results_renders_in_chromium(tmp_path):
     res = assemble(results, "unit")
     assert res["wer"]["skipped"].endswith("(stage 7 did not evaluate wer)")
     assert res["headline"]["eer_original"] == asv["average"]["original"]["eer"]
-    text = summary_text(res)
+    text = extended_text(res)
     assert "skipped: asv_anon: not trained" in text and "skipped: no emotion sets" in text
+    rank = result_for_rank(res)  # the VPC layout: only the blocks with figures
+    assert "---- ASV_eval results ----" in rank and "SER results" not in rank and "ASV_eval^anon" not in rank
     write_report(res, tmp_path / "exp" / "report", data, n_audio=2)
     check_page(tmp_path / "exp" / "report", tmp_path / "profile", n_plots=2, n_audio=2)
 
@@ -112,14 +116,19 @@ def test_report_from_results_renders_in_chromium(tmp_path):
 @pytest.fixture(scope="module")
 def experiment(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("e2e")
-    data = tmp / "data"
+    data, models = tmp / "data", tmp / "models"
+    make_vpc_asr(models / "asr"), make_vpc_ser(models / "ser"), make_vpc_asv_orig(models / "asv_orig")
     make_dir(data / "train", n_spk=5, n_utt=5, n_enroll=0)
-    make_dir(data / "ev", n_spk=4, n_utt=4, n_enroll=2, spk_offset=10)  # no text: WER is skipped
-    make_dir(data / "emo", n_spk=3, n_utt=6, n_enroll=0, emotions=2, spk_offset=20, seconds=(0.8, 1.0))
-    for s in ("train", "ev", "emo"):  # the "anonymized" data: the same audio
+    # the VPC layout: enrollment and trials in separate dirs
+    ev = load_data_dir(make_dir(tmp / "src", n_spk=4, n_utt=6, n_enroll=2, spk_offset=10, text=True))
+    ev = replace(ev, wav_scp={u: str(tmp / "src" / w) for u, w in ev.wav_scp.items()})
+    write_data_dir(replace(ev.subset(ev.enrolls), trials=None), data / "libri_dev_enrolls")
+    write_data_dir(replace(ev.subset(u for u in ev.utts if u not in ev.enrolls), enrolls=None), data / "libri_dev_trials_f")
+    iemocap_dir(data / "IEMOCAP_dev")
+    for s in ("train", "libri_dev_enrolls", "libri_dev_trials_f", "IEMOCAP_dev"):  # "anonymized": same audio
         shutil.copytree(data / s, data / f"{s}_anon")
     conf = tmp / "conf.yaml"
-    conf.write_text(CONF)
+    conf.write_text(CONF.replace("MODELS", str(models)))
     env = {**os.environ, "VOXANON_DATA": str(data), "VOXANON_EXP": str(tmp / "exp"), "OMP_NUM_THREADS": "1",
            "train_cmd": "run.pl", "decode_cmd": "run.pl", "cuda_cmd": "run.pl"}
     logs = [run_stage(s, conf, env) for s in ("local/train_attacker.sh", "local/evaluate.sh", "local/make_report.sh")]
@@ -129,23 +138,31 @@ def experiment(tmp_path_factory):
 @pytest.mark.slow
 def test_stages_results_and_summary(experiment):
     exp, logs = experiment
-    assert (exp / "asv_orig" / "embedding_model.ckpt").is_file() and (exp / "asv_anon" / "asv.json").is_file()
+    assert (exp / "asv_anon" / "asv.json").is_file()
     res = json.loads((exp / "results" / "results.json").read_text())
-    per = res["asv"]["trial_sets"]["ev"]
+    assert not (exp / "asv_orig").exists()  # ASV_orig is the given (VPC-layout) model, not trained
+    per = res["asv"]["trial_sets"]["libri_dev_trials_f"]
     assert set(per) == {"original", "ignorant", "lazy-informed", "semi-informed"}
     for m in per.values():
-        assert 0 <= m["eer"] <= 100 and m["n_target"] == 8 and m["n_nontarget"] == 24
+        assert 0 <= m["eer"] <= 100 and m["n_target"] == 16 and m["n_nontarget"] == 48
         assert Path(m["scores"]).is_file()
-    assert "no 'text' file" in res["wer"]["skipped"]
-    emo = res["ser"]["sets"]["emo"]
-    assert emo["classes"] == ["e0", "e1"] and "uar" in emo["original"] and "uar" in emo["anon"]
+    wer = res["wer"]["anon"]["sets"]["libri_dev_asr"]
+    assert wer["n_utts"] == 16 and res["headline"]["wer_anon"] == wer["wer"] == res["wer"]["original"]["mean"]
+    emo = res["ser"]["sets"]["IEMOCAP_dev"]
+    assert emo["anon"]["uar"] == emo["original"]["uar"] and len(emo["original"]["rows"]) == 4
     assert res["headline"]["eer_semi_informed"] == per["semi-informed"]["eer"]
-    text = (exp / "results" / "result_for_rank").read_text()
-    for block in ("---- SER results ----", "---- ASV_eval results ----", "---- ASR results ----",
-                  "---- ASV_eval^anon results ----"):
-        assert block in text
-    assert re.search(r"AVERAGE\s+semi-informed\s+anon\s+anon\s+\d+\.\d{3}", text)
-    assert "skipped: no 'text' file" in text
+    assert res["models"]["wer"].startswith("speechbrain EncoderASR")
+    text = (exp / "results" / "result_for_rank_anon").read_text()
+    blocks = re.findall(r"^---- (.*) ----$", text, re.M)
+    assert [b for b in blocks if not b.startswith("Time")] == [
+        "SER results", "ASV_eval results", "ASR results", "ASV_eval^anon results"]
+    assert re.search(r"^\s+dataset\s+split\s+ser\s+UAR\s+ACC_ang\s+ACC_hap\s+ACC_neu\s+ACC_sad$", text, re.M)
+    assert re.search(r"^0\s+libri\s+dev\s+f\s+original\s+original\s+\d+\.\d+$", text, re.M)
+    assert re.search(r"^0\s+libri\s+dev\s+original\s+\d+\.\d+$", text, re.M)
+    assert re.search(r"^1\s+libri\s+dev\s+anon\s+\d+\.\d+$", text, re.M)
+    assert re.search(r"^2\s+libri\s+dev\s+f\s+anon\s+anon\s+\d+\.\d+$", text, re.M)
+    extended = (exp / "results" / "results_extended.txt").read_text()
+    assert re.search(r"AVERAGE\s+semi-informed\s+\d+\.\d{3}", extended)
     assert "semi-informed" in logs[1] or "EER" in logs[1]
 
 

@@ -216,6 +216,8 @@ def make_vpc_asr(dir: Path) -> Path:
     tok.insert_blank(index=0)
     tok.update_from_iterable(CHARS, sequence_input=False)
     tok.save(dir / "tokenizer.ckpt")
+    with torch.no_grad():  # favour the space a little, so that random outputs have several words
+        hp["ctc_lin"].w.bias[tok.lab2ind[" "]] += 1.0
     torch.save(hp["wav2vec2"].state_dict(), dir / "wav2vec2.ckpt")
     torch.save(hp["asr_model"].state_dict(), dir / "asr.ckpt")
     return dir

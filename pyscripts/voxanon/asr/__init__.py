@@ -1,9 +1,12 @@
-"""Speech recognition behind one small interface, with two Whisper backends.
+"""Speech recognition behind one small interface: the VPC's speechbrain model and two Whisper backends.
 
     asr = load_asr(AsrConfig(backend="faster_whisper", model="whisper-base-ct2"), device="cpu")
     asr.transcribe(audio)             # Audio (any rate; resampled to 16 kHz) -> str
     asr.transcribe_batch([a1, a2])    # -> [str, str]; batched where the backend allows
 
+* ``speechbrain``: a speechbrain ``EncoderASR`` model dir (registry ``vpc-asr``: the VPC 2024
+  ASR_eval, wav2vec2-CTC on LibriSpeech 960 h), loaded offline from its own hyperparams;
+  ``transcribe_batch`` decodes one zero-padded batch (the VPC's batching).
 * ``faster_whisper``: a CTranslate2 model dir (registry name such as ``whisper-base-ct2``,
   ``whisper-tiny.en-ct2``, or a local dir); ``compute_type`` and ``cpu_threads`` apply.
 * ``whisper``: openai-whisper with a checkpoint ``.pt`` (registry name such as
@@ -22,11 +25,11 @@ from voxanon.audio import Audio
 
 @dataclass(frozen=True)
 class AsrConfig:
-    backend: Literal["faster_whisper", "whisper"] = "faster_whisper"
-    model: str = "whisper-base-ct2"  # registry name or local path (CT2 dir / .pt)
+    backend: Literal["speechbrain", "faster_whisper", "whisper"] = "faster_whisper"
+    model: str = "whisper-base-ct2"  # registry name or local path (speechbrain dir / CT2 dir / .pt)
     language: str = "en"  # forced decoding language ("" = detect; multilingual models only)
     beam_size: int = 5
-    batch_size: int = 8  # whisper backend: utterances per decoding batch
+    batch_size: int = 8  # speechbrain, whisper backends: utterances per decoding batch (VPC: 8)
     compute_type: str = "default"  # faster_whisper: default, int8, float16, float32, ...
     cpu_threads: int = 0  # 0 = the library's default
 
@@ -46,6 +49,10 @@ def load_asr(config: AsrConfig, device: str = "cpu") -> Asr:
     from voxanon.registry import resolve_model
 
     path = resolve_model(config.model)
+    if config.backend == "speechbrain":
+        from voxanon.asr.speechbrain_asr import SpeechBrainAsr
+
+        return SpeechBrainAsr(path, config, device)
     if config.backend == "faster_whisper":
         from voxanon.asr.faster import FasterWhisperAsr
 

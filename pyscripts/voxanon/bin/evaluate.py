@@ -18,10 +18,11 @@ import argparse
 import json
 import logging
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 from voxanon.config import ConfigError, fingerprint, from_dict
-from voxanon.data.kaldi import DataDirError, atomic_write_text, load_data_dir
+from voxanon.data.kaldi import DataDir, DataDirError, atomic_write_text, load_data_dir
 from voxanon.eval.config import AsvConfig, EvalConfig
 from voxanon.experiment import get_value, load_conf
 from voxanon.progress import setup_logging
@@ -40,6 +41,12 @@ def resolve_orig_model(asv: AsvConfig, exp: Path) -> Path | str:
             return f"asv.orig_model {asv.orig_model!r}: {err}"
     path = exp / "asv_orig"
     return path if (path / "embedding_model.ckpt").is_file() else f"{path}: not trained (run stage 6)"
+
+
+def orig_model_name(asv: AsvConfig, exp: Path) -> str:
+    if asv.orig_model == "vpc-asv-orig":
+        return "VPC 2024 ASV_orig release (vpc-asv-orig)"
+    return asv.orig_model or f"{exp / 'asv_orig'} (trained by stage 6 on the original data)"
 
 
 def run_asv(data_cfg, asv: AsvConfig, ev: EvalConfig, data_root: Path, suffix: str, exp: Path, out: Path) -> dict:
@@ -63,60 +70,92 @@ def run_asv(data_cfg, asv: AsvConfig, ev: EvalConfig, data_root: Path, suffix: s
                    "omega": ev.linkability_omega}
     res = evaluate_asv(lists, ev.scenarios, stores, data_root, suffix, out, metric_args)
     res["trial_lists"] = [{"name": t.name, "enroll_set": t.enroll_set, "trial_set": t.trial_set} for t in lists]
-    res["models"] = {k: (str(v.cache_dir.name) if not isinstance(v, str) else v) for k, v in stores.items()}
+    res["models"] = {"orig": orig_model_name(asv, exp) if not isinstance(stores["orig"], str) else stores["orig"],
+                     "anon": f"{anon_path} (trained by stage 6)" if not isinstance(stores["anon"], str)
+                     else stores["anon"]}
     return res
 
 
-def make_transcriber(asr_settings: dict, device: str):
-    """The voxanon.asr backend the conf names (eval.asr: an AsrConfig mapping), as Audio -> text."""
-    from voxanon.anonymize.base import resolve_device
-    from voxanon.asr import AsrConfig, load_asr
+def combined_dir(dirs: list[Path], name: Path) -> DataDir:
+    """The union of ``dirs`` (wav entries made absolute) under the name ``name``, as the VPC's
+    ``combine_asr_data`` pools trials_f + trials_m."""
+    from voxanon.data.kaldi import resolve_wav
 
-    return load_asr(from_dict(AsrConfig, asr_settings, "eval.asr"), resolve_device(device)).transcribe
+    wav_scp, utt2spk = {}, {}
+    for d in dirs:
+        data = load_data_dir(d)
+        wav_scp.update({u: resolve_wav(data, u) for u in data.wav_scp})
+        utt2spk.update(data.utt2spk)
+    return DataDir(wav_scp=wav_scp, utt2spk=utt2spk, path=name)
 
 
 def run_wer(data_cfg, ev: EvalConfig, data_root: Path, suffix: str, out: Path) -> dict:
-    from voxanon.eval.wer import wer_of_sets
+    from voxanon.anonymize.base import resolve_device
+    from voxanon.asr import AsrConfig, load_asr
+    from voxanon.eval.wer import asr_sets, wer_of_set
 
     trial_sets = [s for s in data_cfg.eval_sets if (data_root / s / "trials").is_file()] or list(data_cfg.eval_sets)
-    refs, anon_sets, orig_sets, missing = {}, {}, {}, []
-    for s in trial_sets:
-        orig = load_data_dir(data_root / s)
-        refs[s] = orig.table("text") or {}
-        anon_dir = data_root / f"{s}{suffix}"
-        if (anon_dir / "wav.scp").is_file():
-            anon_sets[s] = load_data_dir(anon_dir)
-        else:
-            missing.append(str(anon_dir))
-        orig_sets[s] = orig
+    groups = asr_sets(trial_sets)
+    refs = {name: {u: t for m in members for u, t in (load_data_dir(data_root / m).table("text") or {}).items()}
+            for name, members in groups.items()}
     if not any(refs.values()):
         return {"skipped": f"no 'text' file in the eval sets ({' '.join(trial_sets)}): no reference transcripts"}
-    transcribe = make_transcriber(ev.asr, ev.device)
+    cfg = from_dict(AsrConfig, ev.asr, "eval.asr")
+    asr = load_asr(cfg, resolve_device(ev.device))
+    text_norm = "vpc" if cfg.backend == "speechbrain" else "whisper"
     hyp_root = out / "wer" / fingerprint(ev.asr)
-    res = {"asr": ev.asr, "sets_used": trial_sets}
-    res["anon"] = wer_of_sets(anon_sets, refs, transcribe, hyp_root / "anon", ev.allow_pipes) if anon_sets \
-        else {"skipped": f"anonymized dirs missing: {' '.join(missing)}"}
-    if ev.wer_original:
-        res["original"] = wer_of_sets(orig_sets, refs, transcribe, hyp_root / "original", ev.allow_pipes)
+    res: dict = {"asr": {**asdict(cfg), "name": asr_name(cfg)}, "sets_used": groups}
+    for side, sfx in (("original", ""), ("anon", suffix)):
+        if side == "original" and not ev.wer_original:
+            continue
+        per_set = {}
+        for name, members in groups.items():
+            dirs = [data_root / f"{m}{sfx}" for m in members]
+            missing = [str(d) for d in dirs if not (d / "wav.scp").is_file()]
+            if not refs[name]:
+                per_set[name] = {"skipped": "no 'text' file (reference transcripts) in the original data dir"}
+            elif missing:
+                per_set[name] = {"skipped": f"data dir(s) missing: {' '.join(missing)}"}
+            else:
+                per_set[name] = wer_of_set(f"{name}{sfx}", combined_dir(dirs, data_root / f"{name}{sfx}"),
+                                           refs[name], asr, text_norm, cfg.batch_size, hyp_root, ev.allow_pipes,
+                                           ev.allow_partial)
+        wers = [r["wer"] for r in per_set.values() if "wer" in r]
+        res[side] = {"sets": per_set, **({"mean": float(sum(wers) / len(wers))} if wers else {})}
     return res
 
 
+def asr_name(cfg) -> str:
+    """Who produced a WER: "VPC 2024 ASR_eval (vpc-asr)" or the backend and model."""
+    if cfg.backend == "speechbrain" and cfg.model == "vpc-asr":
+        return "VPC 2024 ASR_eval (speechbrain wav2vec2-CTC, vpc-asr)"
+    return f"{cfg.backend} {cfg.model} (proxy, not the VPC ASR)" if cfg.backend != "speechbrain" \
+        else f"speechbrain EncoderASR {cfg.model}"
+
+
 def run_ser(data_cfg, ev: EvalConfig, data_root: Path, suffix: str, out: Path) -> dict:
-    from voxanon.eval.ser import FeatureExtractor, evaluate_uar
+    from voxanon.anonymize.base import resolve_device
+    from voxanon.eval.ser import evaluate_uar
+    from voxanon.registry import resolve_model
 
     if not data_cfg.emotion_sets:
         return {"skipped": "the conf names no emotion sets (data.emotion_sets)"}
-    extractor = FeatureExtractor(ev.target_lufs, ev.peak, ev.allow_pipes)
-    res = {"sets": {}}
+    model_root = Path(resolve_model(ev.ser_model))
+    res = {"ser_model": ev.ser_model, "name": ser_name(ev.ser_model), "sets": {}}
     for s in data_cfg.emotion_sets:
         orig = load_data_dir(data_root / s)
         anon_dir = data_root / f"{s}{suffix}"
         anon = load_data_dir(anon_dir) if (anon_dir / "wav.scp").is_file() else None
-        r = evaluate_uar(orig, anon, ev.ser_folds, ev.ser_classes, ev.ser_c, extractor, out / "ser_feats", s)
+        r = evaluate_uar(orig, anon, model_root, out / "ser" / fingerprint(str(model_root)),
+                         resolve_device(ev.device), ev.allow_pipes, ev.allow_partial)
         if anon is None and "skipped" not in r:
             r["anon"] = {"skipped": f"{anon_dir}: anonymized dir missing (run stage 5)"}
         res["sets"][s] = r
     return res
+
+
+def ser_name(model: str) -> str:
+    return "VPC 2024 SER (wav2vec2 fold models, vpc-ser)" if model == "vpc-ser" else f"wav2vec2 fold models {model}"
 
 
 def main(argv: list[str] | None = None) -> int:

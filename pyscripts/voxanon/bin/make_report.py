@@ -3,8 +3,8 @@
   python -m voxanon.bin.make_report CONF [--data-root data] [--exp exp/<exp>]
 
 Reads ``<exp>/results/{asv,wer,ser}.json`` from stage 7 and writes ``<exp>/results/results.json``
-(schema: ``voxanon.eval.results``), ``<exp>/results/result_for_rank`` (laid out like the VPC 2024
-file) and ``<exp>/report/index.html`` with ``plots/`` and ``audio/``.
+(schema: ``voxanon.eval.results``), ``<exp>/results/result_for_rank<suffix>`` (the VPC 2024 file's
+layout), ``<exp>/results/results_extended.txt`` (every attacker, minDCF, Cllr, linkability) and ``<exp>/report/index.html`` with ``plots/`` and ``audio/``.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pathlib import Path
 from voxanon.config import ConfigError
 from voxanon.data.kaldi import atomic_write_text
 from voxanon.eval.report import write_report
-from voxanon.eval.results import assemble, summary_text
+from voxanon.eval.results import assemble, extended_text, result_for_rank
 from voxanon.experiment import get_value, load_conf
 from voxanon.progress import setup_logging
 
@@ -41,11 +41,13 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     res = assemble(results_dir, raw["exp"])
     atomic_write_text(results_dir / "results.json", json.dumps(res, indent=1, default=str) + "\n")
-    text = summary_text(res)
-    atomic_write_text(results_dir / "result_for_rank", text)
+    text = result_for_rank(res)
+    rank_file = results_dir / f"result_for_rank{res.get('suffix') or ''}"
+    atomic_write_text(rank_file, text)
+    atomic_write_text(results_dir / "results_extended.txt", extended_text(res))
     index = write_report(res, exp / "report", args.data_root, report.audio_examples, report.copy_audio, report.title)
     print(text)
-    print(f"make_report: {results_dir}/results.json, {results_dir}/result_for_rank, {index}")
+    print(f"make_report: {results_dir}/results.json, {rank_file}, {results_dir}/results_extended.txt, {index}")
     return 0
 
 

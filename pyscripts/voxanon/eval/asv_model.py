@@ -2,13 +2,13 @@
 
 A model directory holds ``embedding_model.ckpt`` (the ECAPA-TDNN state dict, speechbrain's own
 layout) and optionally ``classifier.ckpt`` and ``asv.json`` (our training settings). That is also
-the layout of the VPC 2024 release's ``asv_orig`` / ``asv_pre_ecapa`` dirs and of a speechbrain
-training output (``CKPT+<time>/embedding_model.ckpt``; the newest one is taken), so all of them
-load the same way: the state dict goes into the same architecture, whose sizes are read from the
-weights' shapes (input mels, channels, attention channels, embedding size). When the dir also
-holds ``mean_var_norm_emb.ckpt`` (speechbrain's global embedding normalization, as in its
-pretrained ECAPA releases, ``std_norm: False``), its ``glob_mean`` is subtracted from every
-embedding. Nothing in the model dir is executed; ``torch.load(..., weights_only=True)``.
+the layout of the VPC 2024 release's ``asv_orig`` and of a speechbrain training output
+(``CKPT+<time>/embedding_model.ckpt``), at any depth below the given dir (the shallowest; among
+siblings the newest by name), so all of them load the same way: the state dict goes into the same
+architecture, whose sizes are read from the weights' shapes (input mels, channels, attention
+channels, embedding size). Embeddings are what speechbrain's ``EncoderClassifier.encode_batch``
+gives, as the VPC calls it (no global embedding normalization). Nothing in the model dir is
+executed; ``torch.load(..., weights_only=True)``.
 """
 from __future__ import annotations
 
@@ -27,7 +27,6 @@ KERNEL_SIZES = [5, 3, 3, 3, 1]
 DILATIONS = [1, 2, 3, 4, 1]
 EMBEDDING_FILE = "embedding_model.ckpt"
 CLASSIFIER_FILE = "classifier.ckpt"
-EMB_NORM_FILE = "mean_var_norm_emb.ckpt"
 INFO_FILE = "asv.json"
 
 
@@ -95,11 +94,10 @@ class AsvModel(torch.nn.Module):
         self.shape = shape
         self.frontend = Frontend(shape.n_mels)
         self.ecapa = build_ecapa(shape)
-        self.register_buffer("emb_mean", torch.zeros(shape.emb_dim))  # global embedding mean, if any
 
     def forward(self, wavs: torch.Tensor) -> torch.Tensor:
         """wavs (batch, samples) of equal length -> embeddings (batch, emb_dim)."""
-        return self.ecapa(self.frontend(wavs)).squeeze(1) - self.emb_mean
+        return self.ecapa(self.frontend(wavs)).squeeze(1)
 
     @torch.no_grad()
     def embed(self, samples: np.ndarray) -> np.ndarray:
@@ -115,12 +113,9 @@ class AsvModel(torch.nn.Module):
 
 
 def find_embedding_ckpt(model_dir: Path) -> Path:
-    direct = model_dir / EMBEDDING_FILE
-    if direct.is_file():
-        return direct
-    ckpts = sorted(model_dir.glob(f"CKPT*/{EMBEDDING_FILE}"), key=lambda p: p.parent.name)
+    ckpts = sorted(model_dir.rglob(EMBEDDING_FILE), key=lambda p: (len(p.parts), str(p)))
     if ckpts:
-        return ckpts[-1]
+        return [p for p in ckpts if len(p.parts) == len(ckpts[0].parts)][-1]
     raise AsvModelError(f"{model_dir}: no {EMBEDDING_FILE} (expected an ASV model dir: ours from stage 6, "
                         "or the VPC 2024 asv_orig release)")
 
@@ -139,13 +134,6 @@ def load_asv(model_dir: str | Path, device: str | torch.device = "cpu") -> AsvMo
         model.ecapa.load_state_dict(state)
     except RuntimeError as err:
         raise AsvModelError(f"{ckpt}: weights do not fit ECAPA-TDNN: {str(err).splitlines()[0]}") from None
-    norm = ckpt.parent / EMB_NORM_FILE
-    if norm.is_file():
-        stats = torch.load(norm, map_location="cpu", weights_only=True)
-        mean = torch.as_tensor(stats.get("glob_mean") if isinstance(stats, dict) else None).flatten()
-        if mean.numel() != model.shape.emb_dim:
-            raise AsvModelError(f"{norm}: glob_mean has {mean.numel()} values, embeddings {model.shape.emb_dim}")
-        model.emb_mean.copy_(mean)
     return model.to(device).eval()
 
 

@@ -1,21 +1,30 @@
-"""Train an ECAPA-TDNN speaker-verification attacker on a Kaldi data dir (VPC 2024 recipe).
+"""Train an ECAPA-TDNN speaker-verification attacker on a Kaldi data dir (VPC 2024 ``eval_post``).
 
-Utterances are split 90/10 (seeded) into train and valid; every epoch visits each training
-utterance once as a random ``chunk_s`` chunk (shorter utterances are repeated to that length), in
-a permutation drawn from (seed, epoch), so an interrupted epoch resumes at the same batch. Loss:
-AAM-softmax (speechbrain ``AdditiveAngularMargin`` on the cosine ``Classifier``); Adam with the
-triangular cyclic learning rate stepped per batch.
+Epoch plan as the VPC's ``libri_prepare`` + ``asv_dataset``: utterances are split 90/10 (seeded)
+into train and valid; each utterance gives one *row* per whole ``chunk_s`` chunk (floor(dur /
+chunk_s) rows; utterances shorter than one chunk give none, and a chunk whose mean |x| is under
+``min_amplitude`` is dropped), and every epoch each row is a ``chunk_s`` crop at a random place in
+its utterance, rows in a permutation drawn from (seed, epoch), so an interrupted epoch resumes at
+the same batch. Loss: AAM-softmax (speechbrain ``AdditiveAngularMargin`` on the cosine
+``Classifier``); Adam with the triangular cyclic learning rate, which speechbrain steps before
+each batch's update (batch n trains with lr(n)). After each epoch the valid rows are classified
+(classification error, as the VPC's checkpointer ``min_keys=["ErrorRate"]``) and the best epoch's
+model is the one kept.
 
 Output dir::
 
-    checkpoint.pt          training state (model, classifier, optimizer, epoch, batch); resumable
-    embedding_model.ckpt   ECAPA-TDNN state dict, written when training ends (what load_asv reads)
-    classifier.ckpt        speaker classifier state dict
-    asv.json               settings, speakers, per-epoch loss / valid error
+    checkpoint.pt          training state (model, classifier, optimizer, epoch, batch, best); resumable
+    best.pt                ECAPA-TDNN and classifier state dicts of the best-valid epoch so far
+    embedding_model.ckpt   ECAPA-TDNN state dict of the best epoch, written when training ends
+    classifier.ckpt        speaker classifier state dict (same epoch)
+    rows.json              training rows per utterance (the epoch plan's input)
+    asv.json               settings, speakers, per-epoch loss / valid error, best epoch
     feats/                 fbank ark/scp when features: precomputed
 
-Several GPUs: start with ``torchrun --nproc_per_node N -m voxanon.bin.train_asv ...``; each rank
-takes every N-th batch of the same permutation (DistributedDataParallel), rank 0 writes.
+Several GPUs: start with ``torchrun --nproc_per_node N -m voxanon.bin.train_asv ...``. As the VPC's
+DataParallel, every global batch of ``batch_size`` rows is split over the N processes (each loss
+weighted by its share, DistributedDataParallel averages the gradients), so the optimizer takes
+the same steps with the same learning rates as on one GPU; rank 0 validates and writes.
 """
 from __future__ import annotations
 
@@ -56,16 +65,38 @@ def split_utts(utts: list[str], valid_share: float, seed: int) -> tuple[list[str
 
 
 def fit_length(x: np.ndarray, length: int, offset: int) -> np.ndarray:
-    """A window of ``length`` along axis 0 starting at ``offset``; short input is tiled first."""
+    """A window of ``length`` along axis 0 starting at ``offset``; short input is tiled first
+    (precomputed fbank of an utterance of exactly one chunk has a few frames less than a chunk)."""
     if len(x) < length:
-        x = np.concatenate([x] * math.ceil(length / max(len(x), 1)))[:length]
-        return x
+        return np.concatenate([x] * math.ceil(length / max(len(x), 1)))[:length]
     return x[offset:offset + length]
+
+
+def chunk_rows(samples: np.ndarray, chunk: int, min_amplitude: float) -> int:
+    """Training rows of one utterance: its whole ``chunk``-sample chunks loud enough on average."""
+    n = len(samples) // chunk
+    return sum(float(np.mean(np.abs(samples[i * chunk:(i + 1) * chunk]))) >= min_amplitude for i in range(n))
+
+
+def count_rows(data: DataDir, utts: list[str], chunk: int, min_amplitude: float, allow_pipes: bool) -> dict[str, int]:
+    """Rows per utterance (VPC ``prepare_csv`` without ``random_segment``); unreadable audio names its utt."""
+    rows, errors = {}, []
+    prog = Progress(len(utts), "training rows")
+    for utt in utts:
+        try:
+            rows[utt] = chunk_rows(load_16k(resolve_wav(data, utt), data.path, allow_pipes).samples, chunk,
+                                   min_amplitude)
+        except AudioError as err:
+            errors.append(f"{utt}: {err}")
+        prog.step()
+    if errors:
+        raise AudioError(f"{len(errors)} training utterance(s) unreadable: " + "; ".join(errors[:5]))
+    return rows
 
 
 class ChunkSet(torch.utils.data.Dataset):
     """Item i of an epoch plan -> (chunk, speaker index). Chunks are waveforms (online) or fbank
-    frames (precomputed); the plan fixes which utterance and where the chunk starts."""
+    frames (precomputed); the plan fixes which utterance and where the crop starts."""
 
     def __init__(self, data: DataDir, utts: list[str], spk_index: dict[str, int], chunk: int,
                  feats_scp, allow_pipes: bool):
@@ -85,14 +116,25 @@ class ChunkSet(torch.utils.data.Dataset):
         ui, rel = self.plan[i]
         utt = self.utts[ui]
         x = self.load(utt)
-        offset = int(rel * max(len(x) - self.chunk, 0))
+        offset = int(rel * (max(len(x) - self.chunk, 0) + 1))  # uniform over every start, both ends included
         return torch.from_numpy(np.array(fit_length(x, self.chunk, offset), dtype=np.float32)), \
             self.spk_index[self.data.utt2spk[utt]]
 
 
-def epoch_plan(n_utts: int, seed: int, epoch: int) -> list[tuple[int, float]]:
-    rng = np.random.default_rng([seed, epoch])
-    return [(int(u), float(r)) for u, r in zip(rng.permutation(n_utts), rng.random(n_utts))]
+def epoch_plan(row_utts: list[int], seed: int, epoch: int, stream: int = 0) -> list[tuple[int, float]]:
+    """The epoch's rows in a seeded random order, each with a random crop position."""
+    rng = np.random.default_rng([seed, epoch, stream])
+    order = rng.permutation(len(row_utts))
+    return [(row_utts[i], float(r)) for i, r in zip(order, rng.random(len(row_utts)))]
+
+
+def global_batches(n_items: int, batch_size: int, start: int = 0) -> list[list[int]]:
+    return [list(range(i, min(i + batch_size, n_items))) for i in range(start * batch_size, n_items, batch_size)]
+
+
+def rank_slice(batch: list[int], rank: int, world: int) -> list[int]:
+    """This process's contiguous share of a global batch (DataParallel's scatter)."""
+    return [int(i) for i in np.array_split(np.asarray(batch), world)[rank]]
 
 
 def cyclic_lr(iteration: int, base_lr: float, max_lr: float, step_size: int) -> float:
@@ -146,6 +188,13 @@ class Trainer:
         self.train_utts, self.valid_utts = split_utts(utts, cfg.valid_share, cfg.seed)
         self.speakers = sorted({data.utt2spk[u] for u in utts})
         spk_index = {s: i for i, s in enumerate(self.speakers)}
+        # what the weights depend on (not where or how fast they are computed)
+        # (epochs is left out: raising it continues a finished run)
+        recipe = {k: v for k, v in asdict(cfg).items()
+                  if k not in ("device", "num_workers", "checkpoint_minutes", "epochs")}
+        self.key = fingerprint({"cfg": recipe, "train": self.train_utts, "spk": self.speakers})
+        self.out.mkdir(parents=True, exist_ok=True)
+        rows = self._rows(utts, allow_pipes)
         feats_scp = None
         if cfg.features == "precomputed":
             if self.rank == 0:
@@ -157,7 +206,11 @@ class Trainer:
             chunk = int(cfg.chunk_s * SAMPLE_RATE)
         self.train_set = ChunkSet(data, self.train_utts, spk_index, chunk, feats_scp, allow_pipes)
         self.valid_set = ChunkSet(data, self.valid_utts, spk_index, chunk, feats_scp, allow_pipes)
-        self.valid_set.plan = [(i, 0.5) for i in range(len(self.valid_utts))]  # centre chunks
+        self.train_rows = [i for i, u in enumerate(self.train_utts) for _ in range(rows[u])]
+        self.valid_rows = [i for i, u in enumerate(self.valid_utts) for _ in range(rows[u])]
+        if not self.train_rows:
+            raise ValueError(f"{data.path}: no training rows (every utterance is shorter than {cfg.chunk_s} s "
+                             f"or quieter than mean |x| {cfg.min_amplitude})")
 
         torch.manual_seed(cfg.seed)
         shape = EcapaShape(cfg.n_mels, cfg.channels, cfg.attention_channels, cfg.emb_dim)
@@ -166,19 +219,25 @@ class Trainer:
         self.loss_fn = LogSoftmaxWrapper(AdditiveAngularMargin(margin=cfg.margin, scale=cfg.scale))
         params = list(self.model.ecapa.parameters()) + list(self.classifier.parameters())
         self.opt = torch.optim.Adam(params, lr=cfg.base_lr, weight_decay=cfg.weight_decay)
-        self.ecapa = self.model.ecapa
+        self.ecapa, self.classifier_ddp = self.model.ecapa, self.classifier
         if self.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.ecapa = torch.nn.parallel.DistributedDataParallel(self.model.ecapa, device_ids=ids)
             self.classifier_ddp = torch.nn.parallel.DistributedDataParallel(self.classifier, device_ids=ids)
-        else:
-            self.classifier_ddp = self.classifier
-        # what the weights depend on (not where or how fast they are computed)
-        # (epochs is left out: raising it continues a finished run)
-        recipe = {k: v for k, v in asdict(cfg).items()
-                  if k not in ("device", "num_workers", "checkpoint_minutes", "epochs")}
-        self.key = fingerprint({"cfg": recipe, "train": self.train_utts, "spk": self.speakers})
         self.epoch, self.batch, self.iteration, self.history = 0, 0, 0, []
+        self.best: dict = {}  # {"epoch", "valid_error"} of the kept model
+
+    def _rows(self, utts: list[str], allow_pipes: bool) -> dict[str, int]:
+        """Rows per utterance, counted once by rank 0 into rows.json (reused while the key holds)."""
+        path = self.out / "rows.json"
+        if self.rank == 0:
+            saved = json.loads(path.read_text()) if path.is_file() else {}
+            if saved.get("key") != self.key:
+                rows = count_rows(self.data, utts, int(self.cfg.chunk_s * SAMPLE_RATE), self.cfg.min_amplitude,
+                                  allow_pipes)
+                atomic_write_text(path, json.dumps({"key": self.key, "rows": rows}) + "\n")
+        self._barrier()
+        return json.loads(path.read_text())["rows"]
 
     def _setup_device(self) -> torch.device:
         if self.world > 1:
@@ -197,17 +256,20 @@ class Trainer:
             dist.barrier()
 
     # -- checkpoints -------------------------------------------------------------------------
-    def save_checkpoint(self) -> None:
-        if self.rank != 0:
-            return
-        state = {
-            "key": self.key, "epoch": self.epoch, "batch": self.batch, "iteration": self.iteration,
-            "history": json.dumps(self.history), "model": self.model.ecapa.state_dict(),
-            "classifier": self.classifier.state_dict(), "optimizer": self.opt.state_dict(),
-        }
-        tmp = self.out / "checkpoint.pt.tmp"
+    def _save(self, state: dict, name: str) -> None:
+        tmp = self.out / f"{name}.tmp"
         torch.save(state, tmp)
-        os.replace(tmp, self.out / "checkpoint.pt")
+        os.replace(tmp, self.out / name)
+
+    def _weights(self) -> dict:
+        return {"model": {k: v.cpu() for k, v in self.model.ecapa.state_dict().items()},
+                "classifier": {k: v.cpu() for k, v in self.classifier.state_dict().items()}}
+
+    def save_checkpoint(self) -> None:
+        if self.rank == 0:
+            self._save({"key": self.key, "epoch": self.epoch, "batch": self.batch, "iteration": self.iteration,
+                        "history": json.dumps(self.history), "best": json.dumps(self.best),
+                        "optimizer": self.opt.state_dict(), **self._weights()}, "checkpoint.pt")
 
     def resume(self) -> bool:
         path = self.out / "checkpoint.pt"
@@ -221,88 +283,100 @@ class Trainer:
         self.classifier.load_state_dict(state["classifier"])
         self.opt.load_state_dict(state["optimizer"])
         self.epoch, self.batch, self.iteration = state["epoch"], state["batch"], state["iteration"]
-        self.history = json.loads(state["history"])
+        self.history, self.best = json.loads(state["history"]), json.loads(state["best"])
         log.info("resumed from %s: epoch %d, batch %d", path, self.epoch + 1, self.batch)
         return True
 
     # -- training ----------------------------------------------------------------------------
-    def embed_batch(self, x: torch.Tensor) -> torch.Tensor:
-        feats = self.model.frontend(x) if self.cfg.features == "online" else normalize_feats(x)
-        return self.ecapa(feats)  # (batch, 1, emb_dim)
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.frontend(x) if self.cfg.features == "online" else normalize_feats(x)
 
-    def loader(self, dataset: ChunkSet, start_batch: int = 0):
-        bs = self.cfg.batch_size
-        indices = list(range(len(dataset)))
-        batches = [indices[i:i + bs] for i in range(0, len(indices), bs)][start_batch:]
-        if self.world > 1:  # equal batch counts on every rank (else the last allreduce waits forever)
-            batches = batches[:len(batches) - len(batches) % self.world]
-        mine = batches[self.rank::self.world]
+    def loader(self, dataset: ChunkSet, batches: list[list[int]]):
         workers = self.cfg.num_workers if self.cfg.features == "online" else 0
-        return torch.utils.data.DataLoader(dataset, batch_sampler=mine, num_workers=workers)
+        return torch.utils.data.DataLoader(dataset, batch_sampler=batches, num_workers=workers)
+
+    def train_batches(self) -> tuple[list[list[int]], list[int]]:
+        """This rank's slices of the epoch's global batches from ``self.batch`` on, and the global sizes.
+
+        A last global batch smaller than the number of processes is left out (a process would get
+        no rows)."""
+        batches = [b for b in global_batches(len(self.train_rows), self.cfg.batch_size, self.batch)
+                   if len(b) >= self.world]
+        return [rank_slice(b, self.rank, self.world) for b in batches], [len(b) for b in batches]
 
     def run(self) -> dict:
-        self.out.mkdir(parents=True, exist_ok=True)
         self.resume()
         cfg = self.cfg
-        n_batches = math.ceil(len(self.train_utts) / cfg.batch_size)
-        n_batches -= n_batches % self.world  # see loader()
-        log.info("ASV training: %d train / %d valid utterances, %d speakers, %d epochs x %d batches, device %s, "
-                 "%d process(es)", len(self.train_utts), len(self.valid_utts), len(self.speakers), cfg.epochs,
+        n_batches = len(global_batches(len(self.train_rows), cfg.batch_size))
+        log.info("ASV training: %d train / %d valid utterances (%d / %d rows of %.1f s), %d speakers, "
+                 "%d epochs x %d batches, device %s, %d process(es)", len(self.train_utts), len(self.valid_utts),
+                 len(self.train_rows), len(self.valid_rows), cfg.chunk_s, len(self.speakers), cfg.epochs,
                  n_batches, self.device, self.world)
         while self.epoch < cfg.epochs:
-            self.train_set.plan = epoch_plan(len(self.train_utts), cfg.seed, self.epoch)
+            self.train_set.plan = epoch_plan(self.train_rows, cfg.seed, self.epoch)
             self.model.train(), self.classifier.train()
             total, count = 0.0, 0
             last_save = time.monotonic()
-            prog = Progress(n_batches - self.batch, f"epoch {self.epoch + 1}/{cfg.epochs}")
-            for x, y in self.loader(self.train_set, self.batch):
+            mine, sizes = self.train_batches()
+            prog = Progress(len(mine), f"epoch {self.epoch + 1}/{cfg.epochs}")
+            for (x, y), n_global in zip(self.loader(self.train_set, mine), sizes):
                 x, y = x.to(self.device), y.to(self.device)
+                self.iteration += 1  # speechbrain steps the cyclic lr before the update
                 for group in self.opt.param_groups:
                     group["lr"] = cyclic_lr(self.iteration, cfg.base_lr, cfg.lr, cfg.step_size)
-                logits = self.classifier_ddp(self.embed_batch(x))
-                loss = self.loss_fn(logits, y.unsqueeze(1))
-                self.opt.zero_grad()
-                loss.backward()
+                loss = self.loss_fn(self.classifier_ddp(self.ecapa(self.features(x))), y.unsqueeze(1))
+                # DDP averages gradients over processes: weight each share so the sum is the global mean
+                (loss * (len(y) * self.world / n_global)).backward()
                 self.opt.step()
-                self.iteration += 1
-                self.batch += self.world
+                self.opt.zero_grad()
+                self.batch += 1
                 total, count = total + loss.item(), count + 1
-                prog.step(self.world)
+                prog.step()
                 if time.monotonic() - last_save > 60 * cfg.checkpoint_minutes:
                     self.save_checkpoint()
                     last_save = time.monotonic()
-            valid_err = self.validate()
-            self.history.append({"epoch": self.epoch + 1, "loss": total / max(count, 1), "valid_error": valid_err,
-                                 "lr": cyclic_lr(self.iteration, cfg.base_lr, cfg.lr, cfg.step_size)})
-            log.info("epoch %d: train loss %.4f, valid error %s", self.epoch + 1, total / max(count, 1),
-                     "n/a" if valid_err is None else f"{100 * valid_err:.2f} %")
-            self.epoch, self.batch = self.epoch + 1, 0
-            self.save_checkpoint()
+            self.end_epoch(total / max(count, 1))
         return self.finish()
+
+    def end_epoch(self, loss: float) -> None:
+        valid_err = self.validate()
+        self.history.append({"epoch": self.epoch + 1, "loss": loss, "valid_error": valid_err,
+                             "lr": cyclic_lr(self.iteration, self.cfg.base_lr, self.cfg.lr, self.cfg.step_size)})
+        log.info("epoch %d: train loss %.4f, valid error %s", self.epoch + 1, loss,
+                 "n/a" if valid_err is None else f"{100 * valid_err:.2f} %")
+        # the kept model: the lowest valid error (the earliest on ties); without valid rows, the last
+        if valid_err is None or not self.best or valid_err < self.best["valid_error"]:
+            self.best = {"epoch": self.epoch + 1, "valid_error": valid_err}
+            if self.rank == 0:
+                self._save(self._weights(), "best.pt")
+        self.epoch, self.batch = self.epoch + 1, 0
+        self.save_checkpoint()
 
     @torch.no_grad()
     def validate(self) -> float | None:
-        if not self.valid_utts or self.rank != 0:
+        """Classification error on the valid rows (random crops, seeded per epoch); rank 0 only."""
+        if not self.valid_rows or self.rank != 0:
             return None
         self.model.eval(), self.classifier.eval()
+        self.valid_set.plan = epoch_plan(self.valid_rows, self.cfg.seed, self.epoch, stream=1)
+        batches = global_batches(len(self.valid_rows), self.cfg.batch_size)
         wrong = 0
-        for x, y in torch.utils.data.DataLoader(self.valid_set, batch_size=self.cfg.batch_size):
-            feats = self.model.frontend(x.to(self.device)) if self.cfg.features == "online" \
-                else normalize_feats(x.to(self.device))
-            pred = self.classifier(self.model.ecapa(feats)).squeeze(1).argmax(-1).cpu()
+        for x, y in self.loader(self.valid_set, batches):
+            pred = self.classifier(self.model.ecapa(self.features(x.to(self.device)))).squeeze(1).argmax(-1).cpu()
             wrong += int((pred != y).sum())
-        return wrong / len(self.valid_utts)
+        return wrong / len(self.valid_rows)
 
     def finish(self) -> dict:
         info = {
             "key": self.key, "settings": asdict(self.cfg), "data": str(self.data.path), "speakers": self.speakers,
-            "train_utts": len(self.train_utts), "valid_utts": len(self.valid_utts), "history": self.history,
+            "train_utts": len(self.train_utts), "valid_utts": len(self.valid_utts),
+            "train_rows": len(self.train_rows), "valid_rows": len(self.valid_rows), "steps": self.iteration,
+            "history": self.history, "best": self.best,
         }
         if self.rank == 0:
-            for name, module in ((EMBEDDING_FILE, self.model.ecapa), (CLASSIFIER_FILE, self.classifier)):
-                tmp = self.out / f"{name}.tmp"
-                torch.save({k: v.cpu() for k, v in module.state_dict().items()}, tmp)
-                os.replace(tmp, self.out / name)
+            best = torch.load(self.out / "best.pt", map_location="cpu", weights_only=True)
+            self._save(best["model"], EMBEDDING_FILE)
+            self._save(best["classifier"], CLASSIFIER_FILE)
             atomic_write_text(self.out / INFO_FILE, json.dumps(info, indent=1) + "\n")
         self._barrier()
         if self.world > 1:

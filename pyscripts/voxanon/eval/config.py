@@ -28,8 +28,12 @@ class AsvConfig:
     weight_decay: float = 2e-6
     epochs: int = 10
     batch_size: int = 256
-    chunk_s: float = 3.0  # random training chunk; shorter utterances are repeated to this length
-    valid_share: float = 0.1  # utterance-level 90/10 train/valid split
+    # VPC eval_post epoch plan: one training row per whole chunk_s chunk of an utterance
+    # (floor(dur / chunk_s) rows; shorter utterances and chunks with mean |x| < min_amplitude are
+    # dropped), each row cropped afresh at random from its utterance every epoch.
+    chunk_s: float = 3.0
+    min_amplitude: float = 5e-4
+    valid_share: float = 0.1  # utterance-level 90/10 train/valid split; the best-valid epoch is kept
     seed: int = 1986
     # "online": speechbrain Fbank computed per batch; "precomputed": fbank of every training
     # utterance written once to ark/scp under the model dir, chunks cut from it.
@@ -38,10 +42,10 @@ class AsvConfig:
     checkpoint_minutes: float = 15.0  # also checkpoint inside an epoch this often
     max_utts: int = 0  # >0: train on a seeded random subset of this many utterances (mini runs)
     device: str = "auto"  # auto | cpu | cuda | cuda:N; several GPUs: run.sh uses torchrun
-    # ASV used by the ignorant and lazy-informed attackers (and the "original" row): a model dir
-    # (ours, or the VPC release's asv_orig with embedding_model.ckpt) or a registry name
-    # (vpc-asv-orig). Empty: stage 6 trains one on the original asv_train_set.
-    orig_model: str = ""
+    # ASV used by the original / ignorant / lazy-informed attackers: a model dir (ours, or the VPC
+    # release's asv_orig) or a registry name. Default: the VPC 2024 release (vpc-asv-orig).
+    # Empty: stage 6 trains one on the original asv_train_set with the settings above.
+    orig_model: str = "vpc-asv-orig"
 
     def __post_init__(self):
         if not 0.0 <= self.valid_share < 1.0:
@@ -71,16 +75,17 @@ class EvalConfig:
     dcf_c_miss: float = 1.0
     dcf_c_fa: float = 1.0
     linkability_omega: float = 1.0
-    # WER: the voxanon.asr settings (voxanon.asr.AsrConfig as a mapping), e.g.
-    # {backend: faster-whisper, model: whisper-base-ct2, language: en}.
-    asr: dict = field(default_factory=dict)
+    # WER: the voxanon.asr settings (voxanon.asr.AsrConfig as a mapping). Default: the VPC 2024
+    # ASR_eval (speechbrain wav2vec2-CTC, batches of 8). Proxies: e.g. {backend: faster_whisper,
+    # model: whisper-base-ct2, language: en}.
+    asr: dict = field(default_factory=lambda: {"backend": "speechbrain", "model": "vpc-asr", "batch_size": 8})
     wer_original: bool = True  # also transcribe the original audio (the utility reference)
-    # UAR: emotion classifier trained on the original emotion sets (speaker-independent folds:
-    # spk2fold when present, else ser_folds folds of whole speakers) and applied to their
-    # anonymized versions. Features: per-utterance log-mel statistics.
-    ser_folds: int = 5
-    ser_classes: tuple[str, ...] = ()  # keep only these emotions (VPC: ang hap neu sad); empty: all
-    ser_c: float = 1.0  # inverse L2 strength of the logistic regression
+    # UAR: the VPC 2024 SER fold models (a registry name, or a dir holding fold_<k>), each
+    # spk2fold speaker's utterances classified by its fold's model.
+    ser_model: str = "vpc-ser"
+    # Strict like the VPC: a missing or unreadable utterance stops WER/UAR naming it. True: such
+    # utterances are left out and listed, and the figure is marked partial.
+    allow_partial: bool = False
     allow_pipes: bool = False  # wav.scp entries that are shell commands
 
     def __post_init__(self):
@@ -88,8 +93,6 @@ class EvalConfig:
         from voxanon.config import from_dict
 
         from_dict(AsrConfig, self.asr, "eval.asr")
-        if self.ser_folds < 2:
-            raise ValueError(f"ser_folds must be >= 2, got {self.ser_folds}")
 
 
 @dataclass(frozen=True)

@@ -63,36 +63,38 @@ def wer_section(wer: dict) -> str:
         r = wer.get(side)
         if r is None:
             continue
-        if "skipped" in r:
-            rows.append(["-", _e(side), f'<span class="skip">{_e(r["skipped"])}</span>', "", ""])
-            continue
-        for name, s in {**r.get("sets", {}), **{f"[{k}]": v for k, v in r.get("splits", {}).items()}}.items():
+        for name, s in r.get("sets", {}).items():
             if "wer" in s:
-                rows.append([_e(name), _e(side), _num(s["wer"]), str(s["n_utts"]), str(len(s.get("failed", [])))])
+                rows.append([_e(name), _e(side), _num(s["wer"]) + (" (partial)" if s.get("partial") else ""),
+                             str(s["n_utts"]), str(len(s.get("failed", [])))])
             else:
                 rows.append([_e(name), _e(side), f'<span class="skip">{_e(s.get("skipped"))}</span>', "", ""])
-    return _table(["set", "audio", "WER %", "#utts", "#failed"], rows, "wer-table")
+        if "mean" in r:
+            rows.append(["mean", _e(side), _num(r["mean"]), "", ""])
+    return (f"<p>ASR: {_e(wer.get('asr', {}).get('name', '-'))}</p>"
+            + _table(["set", "audio", "WER %", "#utts", "#failed"], rows, "wer-table"))
 
 
 def ser_section(ser: dict) -> str:
     if "sets" not in ser:
         return f'<p class="skip">UAR skipped: {_e(ser.get("skipped", ser.get("error")))}</p>'
-    out = []
+    out = [f"<p>SER: {_e(ser.get('name', '-'))}</p>"]
     for name, s in ser["sets"].items():
         if "skipped" in s:
             out.append(f'<p class="skip">{_e(name)}: {_e(s["skipped"])}</p>')
             continue
-        classes = s["classes"]
+        classes = sorted({c for side in ("original", "anon") for c in (s.get(side) or {}).get("per_class", {})})
         rows = []
         for side in ("original", "anon"):
-            r = s.get(side, {})
+            r = s.get(side) or {}
             if "uar" in r:
-                rows.append([_e(name), _e(side), _num(r["uar"])] + [_num(r["per_class"].get(c, "-")) for c in classes])
+                rows.append([_e(name), _e(side), _num(r["uar"]) + (" (partial)" if r.get("partial") else "")]
+                            + [_num(r["per_class"].get(c, "-")) for c in classes])
             else:
                 rows.append([_e(name), _e(side), f'<span class="skip">{_e(r.get("skipped"))}</span>']
                             + [""] * len(classes))
-        out.append(_table(["set", "audio", "UAR %", *[f"recall {c} %" for c in classes]], rows, f"ser-{name}"))
-        out.append(f"<p>chance: {_num(s['chance'])} %; {len(s['folds'])} speaker-independent folds</p>")
+        out.append(_table(["set", "audio", "UAR %", *[f"ACC {c} %" for c in classes]], rows, f"ser-{name}"))
+        out.append(f"<p>{len(s['folds'])} fold models, each scoring the speakers of its spk2fold rows</p>")
     return "\n".join(out)
 
 
@@ -147,6 +149,9 @@ def write_report(res: dict, out_dir: str | Path, data_root: str | Path, n_audio:
              f"<p>created {_e(res['created'])}; anonymized data suffix <code>{_e(res.get('suffix'))}</code></p>"]
     if head:
         parts.append(_table(["headline", "value"], [[_e(k), _num(v)] for k, v in head.items()], "headline"))
+    models = res.get("models") or {}
+    if models:
+        parts.append(_table(["evaluation model", "used"], [[_e(k), _e(v or "-")] for k, v in models.items()], "models"))
     parts += ["<h2>Privacy: speaker verification</h2>", asv_section(asv),
               "<h2>Utility: word error rate</h2>", wer_section(res.get("wer", {})),
               "<h2>Utility: emotion (UAR)</h2>", ser_section(res.get("ser", {}))]

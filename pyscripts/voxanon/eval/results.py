@@ -15,20 +15,26 @@ assembles them into ``results/results.json``::
         "skipped": {"<scenario>": why}
       },
       "wer": {                                   # or {"skipped": why}
-        "asr": {...}, "anon" | "original": {
-          "sets": {"<set>": {"wer": %, "n_utts", "n_words", "substitutions", "deletions",
-                             "insertions", "failed": [...], "hyp_file"}   # or {"skipped": why}
-          "splits": {"dev" | "test" | "all": {"wer", ...}}}
+        "asr": {backend, model, ..., "name": who produced the WER}, "sets_used": {asr set: [trial sets]},
+        "anon" | "original": {
+          "sets": {"<asr set>": {"wer": %, "n_utts", "n_words", "substitutions", "deletions",
+                                 "insertions", "partial", "failed": [...], "hyp_file"}}  # or {"skipped": why}
+          "mean": %}                             # mean over the ASR sets (Table 1: mean of dev, test)
       },
       "ser": {                                   # or {"skipped": why}
-        "sets": {"<set>": {"classes", "chance", "n_utts", "folds": {fold: [speakers]},
-                           "original" | "anon": {"uar": %, "per_class": {emo: recall %},
-                                                 "folds": [{"fold", "uar", "recall", "n_utts"}]}}}
+        "ser_model", "name": who produced the UAR,
+        "sets": {"<set>": {"model", "folds": {fold: [speakers]},
+                           "original" | "anon": {"uar": %, "per_class": {emo: ACC %}, "partial", "failed",
+                                                 "rows": [{"speaker", "fold", "uar", "acc", "n_utts"}]}}}
       },
+      "models": {"asv_orig", "asv_anon", "wer", "ser"},   # which evaluation models made each figure
       "headline": {"eer_semi_informed": %, "eer_lazy_informed": %, "eer_ignorant": %,
                    "eer_original": %, "wer_anon": %, "wer_original": %, "uar_anon": %,
                    "uar_original": %}             # averages; absent when not computed
     }
+
+The text files: ``result_for_rank<suffix>`` in the VPC 2024 layout (``result_for_rank``) and
+voxanon's extended tables (``extended_text``: every scenario, minDCF, Cllr, linkability).
 
 Scenarios: original, ignorant, lazy-informed, semi-informed (see ``voxanon.eval.scoring``). All
 rates are percentages; min_dcf, cllr, min_cllr are costs, linkability is in [0, 1].
@@ -55,6 +61,7 @@ def assemble(results_dir: str | Path, exp: str) -> dict:
             out[metric] = {k: v for k, v in data.items() if k not in ("metric", "suffix", "data_root")}
         else:
             out[metric] = {"skipped": f"{part} missing (stage 7 did not evaluate {metric})"}
+    out["models"] = models_used(out)
     out["headline"] = headline(out)
     return out
 
@@ -65,9 +72,9 @@ def headline(res: dict) -> dict:
         if "eer" in avg:
             h[f"eer_{scenario.replace('-', '_')}"] = avg["eer"]
     for side in ("anon", "original"):
-        splits = res.get("wer", {}).get(side, {}).get("splits", {})
-        if "all" in splits:
-            h[f"wer_{side}"] = splits["all"]["wer"]
+        wer = res.get("wer", {}).get(side, {})
+        if "mean" in wer:
+            h[f"wer_{side}"] = wer["mean"]
         uars = [s[side]["uar"] for s in res.get("ser", {}).get("sets", {}).values()
                 if isinstance(s.get(side), dict) and "uar" in s[side]]
         if uars:
@@ -75,87 +82,172 @@ def headline(res: dict) -> dict:
     return h
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
+def models_used(res: dict) -> dict:
+    asv_models = res.get("asv", {}).get("models", {})
+    return {"asv_orig": asv_models.get("orig"), "asv_anon": asv_models.get("anon"),
+            "wer": res.get("wer", {}).get("asr", {}).get("name"), "ser": res.get("ser", {}).get("name")}
+
+
+# -- text tables -------------------------------------------------------------------------------
+def _cell(x) -> str:
+    return f"{x:.3f}" if isinstance(x, float) else str(x)
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    rows = [[_cell(x) for x in r] for r in rows]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
     fmt = lambda r: "  ".join(str(x).rjust(w) for x, w in zip(r, widths))  # noqa: E731
     return "\n".join([fmt(header), *map(fmt, rows)])
 
 
-def _f(x, digits: int = 3) -> str:
-    return f"{x:.{digits}f}" if isinstance(x, (int, float)) else str(x)
+def _floats_text(values: list[float]) -> list[str]:
+    """Floats of one column as pandas prints them: the fewest decimals that show every value."""
+    decimals = max([len(f"{round(v, 6):.6f}".rstrip("0").split(".")[1]) for v in values] + [1])
+    return [f"{v:.{decimals}f}" for v in values]
 
 
-def summary_text(res: dict) -> str:
-    """Laid out like VPC 2024's ``result_for_rank``: SER, ASV (ASV_orig), ASR, ASV^anon blocks."""
-    lines = [f"---- Time: {res['created']} ----  experiment {res['exp']}, anonymized suffix {res.get('suffix')}", ""]
+def frame_text(columns: list[str], rows: list[tuple[int, list]], sub: list[str] | None = None) -> str:
+    """Rows (index, values) laid out like pandas ``DataFrame.to_string``; ``sub`` is a second
+    header line (the VPC's SER table has column levels: ``UAR`` / ``mean``)."""
+    if not rows:
+        return "Empty DataFrame"
+    cols = list(zip(*[v for _, v in rows]))
+    text_cols = [_floats_text(list(c)) if all(isinstance(x, float) for x in c) else [str(x) for x in c]
+                 for c in cols]
+    index = [str(i) for i, _ in rows]
+    iw = max(map(len, index))
+    widths = [max([len(h)] + [len(x) for x in c] + ([len(sub[j])] if sub else [])) for j, (h, c) in
+              enumerate(zip(columns, text_cols))]
+    lines = [" " * iw + "".join("  " + h.rjust(w) for h, w in zip(columns, widths))]
+    if sub:
+        lines.append(" " * iw + "".join("  " + h.rjust(w) for h, w in zip(sub, widths)))
+    for r, i in enumerate(index):
+        lines.append(i.ljust(iw) + "".join("  " + c[r].rjust(w) for c, w in zip(text_cols, widths)))
+    return "\n".join(lines)
 
-    ser = res.get("ser", {})
-    lines.append("---- SER results ----")
-    if "sets" in ser:
-        classes = sorted({c for s in ser["sets"].values() for c in s.get("classes", [])})
-        rows = []
-        for name, s in ser["sets"].items():
-            for side in ("anon", "original"):
-                r = s.get(side, {})
-                if "uar" in r:
-                    rows.append([name, side, _f(r["uar"]), *[_f(r["per_class"].get(c, "-")) for c in classes]])
-                elif "skipped" in r or "skipped" in s:
-                    rows.append([name, side, f"skipped: {r.get('skipped', s.get('skipped'))}"] + [""] * len(classes))
-        lines.append(_table(["dataset", "ser", "UAR", *[f"ACC_{c}" for c in classes]], rows))
-    else:
-        lines.append(f"skipped: {ser.get('skipped', ser.get('error'))}")
-    lines.append("")
 
-    asv = res.get("asv", {})
+def _name_parts(name: str) -> list[str]:
+    parts = name.split("_")
+    return parts + ["_"] * (4 - len(parts))
 
-    def asv_block(title: str, scenarios: tuple[str, ...]) -> None:
-        lines.append(title)
-        if "trial_sets" not in asv:
-            lines.append(f"skipped: {asv.get('skipped', asv.get('error'))}")
-        else:
-            rows = []
-            for scenario in scenarios:
-                if scenario in asv.get("skipped", {}):
-                    rows.append(["-", scenario, "", "", f"skipped: {asv['skipped'][scenario]}", "", "", ""])
-                    continue
-                enroll = "original" if scenario in ("original", "ignorant") else "anon"
-                trial = "original" if scenario == "original" else "anon"
-                for name, per in asv["trial_sets"].items():
-                    m = per.get(scenario)
-                    if m is None:
-                        continue
-                    if "eer" not in m:
-                        rows.append([name, scenario, enroll, trial, m.get("error", "?"), "", "", ""])
-                    else:
-                        rows.append([name, scenario, enroll, trial, _f(m["eer"]), _f(m["min_dcf"]),
-                                     _f(m["min_cllr"]), _f(m["linkability"])])
-                avg = asv.get("average", {}).get(scenario, {})
-                if "eer" in avg:
-                    rows.append(["AVERAGE", scenario, enroll, trial, _f(avg["eer"]), _f(avg["min_dcf"]),
-                                 _f(avg["min_cllr"]), _f(avg["linkability"])])
-            lines.append(_table(["trials", "attacker", "enrollment", "trial", "EER", "minDCF", "min-Cllr",
-                                 "linkability"], rows))
-        lines.append("")
 
-    asv_block("---- ASV_eval results ----", ("original", "ignorant", "lazy-informed"))
+def _vpc_ser_block(res: dict) -> str | None:
+    sets = res.get("ser", {}).get("sets", {})
+    groups = []  # (dataset, split, side) -> figures, sorted like the VPC's groupby
+    for name, s in sets.items():
+        for side in ("anon", "original"):
+            if isinstance(s.get(side), dict) and "uar" in s[side]:
+                groups.append((_name_parts(name)[:2], side, s[side]))
+    if not groups:
+        return None
+    groups.sort(key=lambda g: (g[0], g[1]))
+    emos = sorted({e for _, _, r in groups for e in r["per_class"]})
+    rows = [(i, [ds, sp, side, round(r["uar"], 3), *[round(r["per_class"].get(e, float("nan")), 3) for e in emos]])
+            for i, ((ds, sp), side, r) in enumerate(groups)]
+    return frame_text(["dataset", "split", "ser", "UAR", *[f"ACC_{e}" for e in emos]], rows,
+                      ["", "", "", "mean", *["mean"] * len(emos)])
 
+
+def _vpc_asv_block(res: dict, scenario: str) -> str | None:
+    """EER rows of ``scenario`` (original = OO with ASV_eval, semi-informed = AA with ASV_eval^anon),
+    numbered as the VPC's table of the oo, oa, aa scenarios per trials list."""
+    enroll, trial = ("original", "original") if scenario == "original" else ("anon", "anon")
+    rows = []
+    for k, (name, per) in enumerate(res.get("asv", {}).get("trial_sets", {}).items()):
+        m = per.get(scenario, {})
+        if "eer" in m:
+            parts = _name_parts(name)
+            rows.append((3 * k + (0 if scenario == "original" else 2),
+                         [parts[0], parts[1], parts[3], enroll, trial, round(m["eer"], 3)]))
+    rows.sort(key=lambda r: (r[1][0], r[1][1]))
+    return frame_text(["dataset", "split", "gender", "enrollment", "trial", "EER"], rows) if rows else None
+
+
+def _vpc_asr_block(res: dict) -> str | None:
     wer = res.get("wer", {})
-    lines.append("---- ASR results ----")
+    rows = []
+    for k, side in enumerate(("original", "anon")):
+        for j, (name, s) in enumerate(wer.get(side, {}).get("sets", {}).items()):
+            parts = _name_parts(name)
+            if "wer" in s and parts[0] != "IEMOCAP":
+                rows.append((k * len(wer[side]["sets"]) + j, [parts[0], parts[1], side, round(s["wer"], 3)]))
+    rows.sort(key=lambda r: (r[1][0], r[1][1]))
+    return frame_text(["dataset", "split", "asr", "WER"], rows) if rows else None
+
+
+def result_for_rank(res: dict) -> str:
+    """The VPC 2024 ``result_for_rank<suffix>``: its eval_pre summary (SER, ASV_eval on original
+    data, ASR), a blank line, its eval_post summary (ASV_eval^anon). Blocks without figures are
+    left out, as the VPC leaves out metrics it did not run."""
+    stamp = time.strftime("%d-%m-%y_%H:%M", time.strptime(res["created"], "%Y-%m-%dT%H:%M:%S"))
+    pre = [f"---- Time: {stamp} ----"]
+    for title, block in (("---- SER results ----", _vpc_ser_block(res)),
+                         ("---- ASV_eval results ----", _vpc_asv_block(res, "original")),
+                         ("---- ASR results ----", _vpc_asr_block(res))):
+        if block is not None:
+            pre += ["", title, block]
+    post = [f"---- Time: {stamp} ----"]
+    block = _vpc_asv_block(res, "semi-informed")
+    if block is not None:
+        post += ["", "---- ASV_eval^anon results ----", block]
+    return "\n".join(pre) + "\n\n" + "\n".join(post) + "\n"
+
+
+def extended_text(res: dict) -> str:
+    """voxanon's tables: every attack scenario with minDCF, min-Cllr and linkability, WER per ASR
+    set with the ASR's name, UAR per set with per-emotion accuracy and the SER's name."""
+    lines = [f"---- Time: {res['created']} ----  experiment {res['exp']}, anonymized suffix {res.get('suffix')}",
+             "", "---- evaluation models ----",
+             *[f"{k}: {v}" for k, v in res.get("models", models_used(res)).items()], ""]
+    asv = res.get("asv", {})
+    lines.append("---- ASV (all attack scenarios) ----")
+    if "trial_sets" not in asv:
+        lines.append(f"skipped: {asv.get('skipped', asv.get('error'))}")
+    else:
+        rows = []
+        for scenario in ("original", "ignorant", "lazy-informed", "semi-informed"):
+            if scenario in asv.get("skipped", {}):
+                rows.append(["-", scenario, f"skipped: {asv['skipped'][scenario]}", "", "", ""])
+                continue
+            for name, per in asv["trial_sets"].items():
+                m = per.get(scenario)
+                if m is not None:
+                    rows.append([name, scenario, *([m["eer"], m["min_dcf"], m["min_cllr"], m["linkability"]]
+                                                   if "eer" in m else [m.get("error", "?"), "", "", ""])])
+            avg = asv.get("average", {}).get(scenario, {})
+            if "eer" in avg:
+                rows.append(["AVERAGE", scenario, avg["eer"], avg["min_dcf"], avg["min_cllr"], avg["linkability"]])
+        lines.append(_table(["trials", "attacker", "EER", "minDCF", "min-Cllr", "linkability"], rows))
+    lines.append("")
+    wer = res.get("wer", {})
+    lines.append(f"---- WER ({wer.get('asr', {}).get('name', '-')}) ----")
     if "skipped" in wer or "error" in wer:
         lines.append(f"skipped: {wer.get('skipped', wer.get('error'))}")
     else:
         rows = []
         for side in ("original", "anon"):
-            r = wer.get(side, {})
-            if "skipped" in r:
-                rows.append(["-", "-", side, f"skipped: {r['skipped']}"])
-                continue
-            for name, s in r.get("sets", {}).items():
-                rows.append([name, "set", side, _f(s["wer"]) if "wer" in s else f"skipped: {s.get('skipped')}"])
-            for split, s in r.get("splits", {}).items():
-                rows.append(["ALL" if split == "all" else split, "split", side, _f(s["wer"])])
-        lines.append(_table(["dataset", "level", "asr", "WER"], rows))
+            for name, s in wer.get(side, {}).get("sets", {}).items():
+                rows.append([name, side, s["wer"] if "wer" in s else f"skipped: {s.get('skipped')}",
+                             "partial" if s.get("partial") else ""])
+            if "mean" in wer.get(side, {}):
+                rows.append(["MEAN", side, wer[side]["mean"], ""])
+        lines.append(_table(["set", "audio", "WER", ""], rows))
     lines.append("")
-
-    asv_block("---- ASV_eval^anon results ----", ("semi-informed",))
+    ser = res.get("ser", {})
+    lines.append(f"---- UAR ({ser.get('name', '-')}) ----")
+    if "sets" not in ser:
+        lines.append(f"skipped: {ser.get('skipped', ser.get('error'))}")
+    else:
+        emos = sorted({e for s in ser["sets"].values() for side in ("original", "anon")
+                       for e in (s.get(side) or {}).get("per_class", {})})
+        rows = []
+        for name, s in ser["sets"].items():
+            for side in ("original", "anon"):
+                r = s.get(side) or {}
+                if "uar" in r:
+                    rows.append([name, side, r["uar"], *[r["per_class"].get(e, "-") for e in emos],
+                                 "partial" if r.get("partial") else ""])
+                else:
+                    rows.append([name, side, f"skipped: {r.get('skipped', s.get('skipped'))}", *[""] * len(emos), ""])
+        lines.append(_table(["set", "audio", "UAR", *[f"ACC_{e}" for e in emos], ""], rows))
     return "\n".join(lines) + "\n"

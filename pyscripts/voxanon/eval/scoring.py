@@ -16,8 +16,9 @@ Scenarios (enrollment audio, trial audio, ASV model):
 
 Pre-processing before embedding (VPC): loudness to -30 LUFS, peak-normalize to 1.0, 16 kHz.
 Enrollment model = mean of the speaker's utterance embeddings; score = cosine similarity.
-Embeddings are cached per model and data dir (``emb/<model>/<set>.npz``), so re-runs only embed
-what is new, and a failing utterance does not lose the others.
+Embeddings are cached per model and data dir (``emb/<model>/<set>.npz``) with the stamp of each
+utterance's audio, so re-runs only embed what is new or replaced, and a failing utterance does not
+lose the others.
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ import numpy as np
 from voxanon.audio import SAMPLE_RATE, Audio, AudioError, load_16k, loudness_normalize, peak_normalize
 from voxanon.data.kaldi import DataDir, DataDirError, Trial, atomic_write_text, load_data_dir, resolve_wav
 from voxanon.eval.asv_model import AsvModel, model_tag
+from voxanon.eval.cache import ArrayCache, audio_stamp
 from voxanon.eval.eer import MetricUndefined, all_metrics
 from voxanon.progress import Progress
 
@@ -126,7 +128,8 @@ def preprocess(samples: np.ndarray, target_lufs: float, peak: float) -> np.ndarr
 
 
 class EmbeddingStore:
-    """Embeddings of one model, cached per data dir as ``<dir>/<set>.npz`` (+ the model tag)."""
+    """Embeddings of one model, cached per data dir as ``<cache_dir>/<set>.npz``, keyed on the
+    model's weights and on each utterance's audio (``voxanon.eval.cache``)."""
 
     def __init__(self, model: AsvModel, model_dir: Path, cache_dir: Path, target_lufs: float, peak: float,
                  allow_pipes: bool = False):
@@ -134,24 +137,11 @@ class EmbeddingStore:
         self.tag = model_tag(model_dir)
         self.target_lufs, self.peak, self.allow_pipes = target_lufs, peak, allow_pipes
 
-    def _load(self, path: Path) -> dict[str, np.ndarray]:
-        if not path.is_file():
-            return {}
-        with np.load(path) as z:
-            if str(z["__tag__"]) != self.tag:
-                return {}
-            return {k: z[k] for k in z.files if k != "__tag__"}
-
-    def _save(self, path: Path, emb: dict[str, np.ndarray]) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, __tag__=np.array(self.tag), **emb)
-        os.replace(tmp, path)
-
     def get(self, data: DataDir, set_name: str, utts: set[str]) -> dict[str, np.ndarray]:
-        path = self.cache_dir / f"{set_name}.npz"
-        emb = self._load(path)
-        todo = sorted(utts - set(emb))
+        stamps = {u: audio_stamp(data, u) for u in sorted(utts)}
+        cache = ArrayCache(self.cache_dir / f"{set_name}.npz", self.tag)
+        emb = cache.load(stamps)
+        todo = [u for u in stamps if u not in emb]
         if not todo:
             return emb
         errors = []
@@ -165,7 +155,7 @@ class EmbeddingStore:
                     errors.append(f"{utt} ({err})")
                 prog.step()
         finally:
-            self._save(path, emb)  # keep finished work even when interrupted
+            cache.save(emb, stamps)  # keep finished work even when interrupted
         if errors:
             raise AudioError(f"{data.path}: {len(errors)} utterance(s) could not be embedded: {_few(errors, 5)}")
         return emb

@@ -1,24 +1,24 @@
-"""Emotion UAR: how much emotion survives anonymization (offline recipe classifier).
+"""Emotion UAR with the VPC 2024 SER: five wav2vec2 fold models, one per IEMOCAP fold.
 
-No pretrained emotion recognizer can be fetched offline, so the recipe trains one on the
-*original* emotion-labelled set (``utt2emo``) and applies it to the anonymized set, with
-speaker-independent folds as VPC 2024 scores IEMOCAP: the folds are ``spk2fold`` when the set has
-it, else ``ser_folds`` groups of whole speakers (speakers sorted, dealt round-robin). For each
-fold a classifier is trained on the original utterances of the other folds and tested on the
-fold's original and anonymized utterances.
+Model dir (registry ``vpc-ser``: the release's ``ser.zip``): a ``fold_<k>`` folder per fold, each
+holding a speechbrain model dir (``hyperparams.yaml``, ``wav2vec2.ckpt``, ``model.ckpt``,
+``label_encoder.txt``; the release puts them in a ``CKPT+`` folder). Each is loaded by speechbrain
+from its own hyperparams (``voxanon.asr.sb_pretrained``); an utterance is classified as the VPC's
+``CustomEncoderWav2vec2Classifier.classify_batch`` does on it: wav2vec2 -> mean over frames
+(``avg_pool``) -> ``output_mlp`` -> softmax -> the most probable label. The dir's
+``custom_interface.py`` is not executed (the tests show the same predictions as that interface).
 
-Features (``utterance_features``): after the ASV pre-processing (-30 LUFS, peak-normalized),
-80-band log-mel fbank (speechbrain ``Fbank``) and its time deltas; per utterance the mean and
-standard deviation over frames of both, i.e. a 320-d vector. Classifier: standardization +
-multinomial logistic regression (scikit-learn, L2, ``ser_c``), class-balanced.
-
-UAR of a fold = macro-averaged recall over the emotions present in that fold; the set's UAR and
-per-class recalls are means over folds (VPC 2024: macro recall per fold, averaged over folds).
+Per set, original and anonymized alike: every ``spk2fold`` row (speaker, fold) classifies that
+speaker's utterances, one at a time, raw 16 kHz waveform (no loudness normalization, as the VPC),
+with its fold's model. Row UAR = scikit-learn's macro recall (over the labels true or predicted in
+the row); ``ACC_<emo>`` = accuracy on the row's utterances of that emotion. A set's UAR and
+``ACC_<emo>`` are means over its rows, as the VPC's ``groupby(...).mean()``. ``utt2emo`` and
+``spk2fold`` come from the original dir. Posteriors are cached per fold model, keyed on the audio.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
@@ -26,130 +26,124 @@ import torch
 
 from voxanon.audio import AudioError, load_16k
 from voxanon.data.kaldi import DataDir, resolve_wav
-from voxanon.eval.scoring import preprocess
+from voxanon.eval.cache import ArrayCache, audio_stamp
 from voxanon.progress import Progress
 
 log = logging.getLogger("voxanon.ser")
 
 
-def speaker_folds(data: DataDir, n_folds: int) -> dict[str, str]:
-    """Speaker -> fold: the dir's spk2fold, else whole speakers dealt round-robin."""
-    spk2fold = data.table("spk2fold")
-    if spk2fold:
-        return dict(spk2fold)
-    spks = sorted(set(data.utt2spk.values()))
-    if len(spks) < 2:
-        raise ValueError(f"{data.path}: speaker-independent folds need at least 2 speakers")
-    k = max(2, min(n_folds, len(spks)))
-    return {s: str(i % k + 1) for i, s in enumerate(spks)}
+class SerError(ValueError):
+    """Emotion labels, folds or utterances that do not fit (names the ids)."""
 
 
-class FeatureExtractor:
-    def __init__(self, target_lufs: float = -30.0, peak: float = 1.0, allow_pipes: bool = False):
-        from speechbrain.lobes.features import Fbank
+def fold_dir(root: Path, fold: str) -> Path:
+    """``fold_<fold>`` under the SER model dir (at any depth; the shallowest)."""
+    found = sorted((p for p in Path(root).rglob(f"fold_{fold}") if p.is_dir()), key=lambda p: len(p.parts))
+    if not found:
+        raise SerError(f"{root}: no fold_{fold} model dir (expected the VPC 2024 ser release layout)")
+    return found[0]
 
-        self.fbank = Fbank(n_mels=80)
-        self.target_lufs, self.peak, self.allow_pipes = target_lufs, peak, allow_pipes
+
+class FoldModel:
+    """One fold's classifier: ``posteriors(samples)`` -> (n_classes,), ``labels`` by index."""
+
+    def __init__(self, model_dir: Path, device: str = "cpu"):
+        from speechbrain.inference.interfaces import Pretrained
+
+        from voxanon.asr.sb_pretrained import find_model_dir, load_pretrained
+
+        self.dir = find_model_dir(model_dir)
+        self.model = load_pretrained(Pretrained, self.dir, device)
+        self.device = device
+        enc = self.model.hparams.label_encoder
+        self.labels = [enc.ind2lab[i] for i in range(len(enc))]
+        files = sorted(p for p in self.dir.iterdir() if p.is_file())
+        self.tag = hashlib.sha1("".join(f"{p.name}{p.stat().st_size}{p.stat().st_mtime_ns}" for p in files)
+                                .encode()).hexdigest()[:16]
 
     @torch.no_grad()
-    def utterance_features(self, samples: np.ndarray) -> np.ndarray:
-        """(samples,) 16 kHz -> (320,) log-mel and delta mean/std."""
-        x = preprocess(samples, self.target_lufs, self.peak)
-        feats = self.fbank(torch.from_numpy(np.array(x, dtype=np.float32)).unsqueeze(0))[0].numpy()
-        delta = np.diff(feats, axis=0) if len(feats) > 1 else np.zeros_like(feats)
-        return np.concatenate([feats.mean(0), feats.std(0), delta.mean(0), delta.std(0)]).astype(np.float32)
-
-    def features(self, data: DataDir, utts: list[str], cache: Path) -> tuple[dict[str, np.ndarray], list[str]]:
-        """Features of ``utts`` (cached in ``cache`` .npz); returns (features, failed)."""
-        feats: dict[str, np.ndarray] = {}
-        if cache.is_file():
-            with np.load(cache) as z:
-                feats = {k: z[k] for k in z.files}
-        todo = [u for u in utts if u not in feats]
-        failed = []
-        if todo:
-            prog = Progress(len(todo), f"emotion features {data.path.name if data.path else ''}")
-            try:
-                for utt in todo:
-                    try:
-                        feats[utt] = self.utterance_features(
-                            load_16k(resolve_wav(data, utt), data.path, self.allow_pipes).samples)
-                    except AudioError as err:
-                        failed.append(f"{utt} ({err})")
-                    prog.step()
-            finally:
-                cache.parent.mkdir(parents=True, exist_ok=True)
-                tmp = cache.with_suffix(".tmp.npz")
-                np.savez(tmp, **feats)
-                os.replace(tmp, cache)
-        return {u: feats[u] for u in utts if u in feats}, failed
+    def posteriors(self, samples: np.ndarray) -> np.ndarray:
+        mods, hp = self.model.mods, self.model.hparams
+        wav = torch.from_numpy(np.asarray(samples, dtype=np.float32))[None].to(self.device)
+        pooled = mods.avg_pool(mods.wav2vec2(wav), torch.ones(1, device=self.device)).view(1, -1)
+        return hp.softmax(mods.output_mlp(pooled))[0].float().cpu().numpy()
 
 
-def fold_recalls(y_true: list[str], y_pred: list[str]) -> dict[str, float]:
-    """Recall (percent) of each class present in ``y_true``."""
-    out = {}
-    for c in sorted(set(y_true)):
-        idx = [i for i, y in enumerate(y_true) if y == c]
-        out[c] = 100.0 * sum(y_pred[i] == c for i in idx) / len(idx)
-    return out
+def row_scores(ref: list[str], hyp: list[str]) -> dict:
+    """UAR (sklearn macro recall) and per-emotion accuracy of one spk2fold row, in percent."""
+    from sklearn.metrics import recall_score
+
+    acc = {e: 100.0 * float(np.mean([h == e for r, h in zip(ref, hyp) if r == e])) for e in sorted(set(ref))}
+    return {"uar": 100.0 * float(recall_score(ref, hyp, average="macro")), "acc": acc, "n_utts": len(ref)}
 
 
-def summarize(folds: list[dict]) -> dict:
-    """Mean UAR and per-class recall over folds."""
-    classes = sorted({c for f in folds for c in f["recall"]})
-    return {
-        "uar": float(np.mean([f["uar"] for f in folds])),
-        "per_class": {c: float(np.mean([f["recall"][c] for f in folds if c in f["recall"]])) for c in classes},
-        "folds": folds,
-    }
+def summarize(rows: list[dict]) -> dict:
+    emos = sorted({e for r in rows for e in r["acc"]})
+    return {"uar": float(np.mean([r["uar"] for r in rows])),
+            "per_class": {e: float(np.mean([r["acc"][e] for r in rows if e in r["acc"]])) for e in emos},
+            "rows": rows}
 
 
-def evaluate_uar(orig: DataDir, anon: DataDir | None, n_folds: int, classes: tuple[str, ...], c: float,
-                 extractor: FeatureExtractor, cache_dir: Path, name: str) -> dict:
-    """UAR of the recipe classifier on the original set and (when given) its anonymized version."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    utt2emo = orig.table("utt2emo")
-    if not utt2emo:
-        return {"skipped": f"{orig.path}: no 'utt2emo' file (emotion labels)"}
-    utts = [u for u in orig.utts if u in utt2emo and (not classes or utt2emo[u] in classes)]
-    spk2fold = speaker_folds(orig, n_folds)
-    no_fold = sorted({orig.utt2spk[u] for u in utts} - set(spk2fold))
-    if no_fold:
-        raise ValueError(f"{orig.path}/spk2fold: no fold for speaker(s) {' '.join(no_fold[:10])}")
-    x_orig, failed = extractor.features(orig, utts, cache_dir / f"{name}.npz")
-    sides = {"original": x_orig}
-    result: dict = {"classes": sorted({utt2emo[u] for u in utts}), "n_utts": len(utts),
-                    "folds": {f: sorted(s for s, g in spk2fold.items() if g == f) for f in sorted(set(spk2fold.values()))},
-                    "failed": failed}
-    if anon is not None:
-        lost = [u for u in utts if u not in anon.utt2spk]
-        x_anon, failed_anon = extractor.features(anon, [u for u in utts if u in anon.utt2spk],
-                                                 cache_dir / f"{name}_anon_{anon.path.name}.npz")
-        sides["anon"] = x_anon
-        result["failed_anon"] = failed_anon + [f"{u} (not in {anon.path})" for u in lost]
-    fold_of = {u: spk2fold[orig.utt2spk[u]] for u in utts}
-    per_side: dict[str, list] = {s: [] for s in sides}
-    for fold in sorted(set(fold_of.values())):
-        train = [u for u in utts if fold_of[u] != fold and u in x_orig]
-        if len({utt2emo[u] for u in train}) < 2:
-            continue
-        clf = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=2000, class_weight="balanced"))
-        clf.fit(np.stack([x_orig[u] for u in train]), [utt2emo[u] for u in train])
-        for side, x in sides.items():
-            test = [u for u in utts if fold_of[u] == fold and u in x]
-            if not test:
+def classify_set(orig: DataDir, audio: DataDir, models: dict[str, FoldModel], cache_dir: Path,
+                 allow_pipes: bool = False, allow_partial: bool = False) -> dict:
+    """Scores of ``audio`` (the original dir or its anonymized version) with the fold models."""
+    utt2emo, spk2fold = orig.table("utt2emo"), orig.table("spk2fold")
+    failed: list[str] = []
+    rows = []
+    for spk, fold in spk2fold.items():
+        model = models[fold]
+        utts = [u for u in orig.utts if orig.utt2spk[u] == spk]
+        lost = [u for u in utts if u not in audio.utt2spk]
+        unknown = [u for u in utts if utt2emo.get(u) not in model.labels]
+        if unknown:
+            raise SerError(f"{orig.path}: utterance(s) whose emotion the fold_{fold} model does not know "
+                           f"({' '.join(model.labels)}): " + " ".join(f"{u}={utt2emo.get(u)}" for u in unknown[:10]))
+        if lost and not allow_partial:
+            raise SerError(f"{audio.path}: lacks {len(lost)} utterance(s) of speaker {spk}: {' '.join(lost[:10])}")
+        failed += [f"{u} (not in {audio.path})" for u in lost]
+        utts = [u for u in utts if u in audio.utt2spk]
+        stamps = {u: audio_stamp(audio, u) for u in utts}
+        cache = ArrayCache(cache_dir / f"{audio.path.name}.fold_{fold}.npz", model.tag)
+        probs = cache.load(stamps)
+        todo = [u for u in utts if u not in probs]
+        prog = Progress(len(todo), f"SER {audio.path.name} {spk}")
+        try:
+            for utt in todo:
+                try:
+                    probs[utt] = model.posteriors(load_16k(resolve_wav(audio, utt), audio.path, allow_pipes).samples)
+                except AudioError as err:
+                    if not allow_partial:
+                        raise AudioError(f"{audio.path}: {utt}: {err}") from None
+                    failed.append(f"{utt} ({str(err).splitlines()[0][:100]})")
+                prog.step()
+        finally:
+            cache.save(probs, stamps)
+        scored = [u for u in utts if u in probs]
+        if not scored:
+            if allow_partial:
                 continue
-            pred = clf.predict(np.stack([x[u] for u in test]))
-            rec = fold_recalls([utt2emo[u] for u in test], list(pred))
-            per_side[side].append({"fold": fold, "uar": float(np.mean(list(rec.values()))), "recall": rec,
-                                   "n_utts": len(test)})
-    for side, folds in per_side.items():
-        result[side] = summarize(folds) if folds else {"skipped": "no fold could be scored"}
-    result["chance"] = 100.0 / len(result["classes"])
-    for side in per_side:
-        if "uar" in result[side]:
-            log.info("UAR %s (%s): %.2f %% (chance %.2f %%)", name, side, result[side]["uar"], result["chance"])
+            raise SerError(f"{audio.path}: speaker {spk} (spk2fold) has no utterances to classify")
+        hyp = [model.labels[int(np.argmax(probs[u]))] for u in scored]
+        rows.append({"speaker": spk, "fold": fold, **row_scores([utt2emo[u] for u in scored], hyp)})
+    if not rows:
+        return {"skipped": f"no utterance could be classified ({len(failed)} failed)", "failed": failed[:20]}
+    return {**summarize(rows), "partial": bool(failed), "failed": failed}
+
+
+def evaluate_uar(orig: DataDir, anon: DataDir | None, model_root: Path, cache_dir: Path, device: str = "cpu",
+                 allow_pipes: bool = False, allow_partial: bool = False) -> dict:
+    """UAR of the original set and (when given) of its anonymized version."""
+    if not orig.table("utt2emo"):
+        return {"skipped": f"{orig.path}: no 'utt2emo' file (emotion labels)"}
+    spk2fold = orig.table("spk2fold")
+    if not spk2fold:
+        return {"skipped": f"{orig.path}: no 'spk2fold' file (which fold model scores which speaker)"}
+    models = {f: FoldModel(fold_dir(model_root, f), device) for f in sorted(set(spk2fold.values()))}
+    result: dict = {"model": str(model_root), "folds": {f: sorted(s for s, g in spk2fold.items() if g == f)
+                                                       for f in models}}
+    for side, data in (("original", orig), ("anon", anon)):
+        if data is not None:
+            result[side] = classify_set(orig, data, models, cache_dir, allow_pipes, allow_partial)
+            if "uar" in result[side]:
+                log.info("UAR %s (%s): %.3f %%", orig.path.name, side, result[side]["uar"])
     return result

@@ -1,34 +1,44 @@
-"""WER of (anonymized) speech: transcribe, normalize, corpus-level word error rate.
+"""WER of (anonymized) speech as the VPC 2024 computes it.
 
-Text normalization: the VPC 2024 rule (``vpc_normalize``: , ! ? . become spaces, spaces
-squeezed, upper-case) applied to references and hypotheses, and then any other punctuation except
-apostrophes removed (``normalize_text``), because Whisper-style hypotheses carry quotes, colons and
-hyphens that LibriSpeech references never have.
+ASR sets: the trial sets of one dataset are pooled, as the VPC's ``combine_asr_data`` pools
+``libri_dev_trials_f`` + ``libri_dev_trials_m`` into ``libri_dev_asr`` (``asr_sets``); a trial set
+not named ``*_trials_<x>`` is its own ASR set. Utterances are ordered like the VPC's: by utterance
+id, then by length, longest first (stable), and decoded ``batch_size`` at a time
+(``asr.transcribe_batch`` pads each batch). Transcripts are cached per utterance with the audio
+stamp (``voxanon.eval.cache``), whole batches at a time, so a resumed run decodes the same batches.
 
-WER is corpus-level (jiwer: all substitutions + deletions + insertions over all reference words)
-per data set, and per split (``dev``, ``test``: every scored set whose name has that word, pooled
-as VPC pools trials_f + trials_m), plus ``all``. Hypotheses are appended to
-``<out>/<set>.hyp`` as they come, so an interrupted run resumes; an utterance that fails to load
-or transcribe is listed and left out, the rest still count.
+Words: with the VPC's ASR (``text_norm="vpc"``) references get the VPC's data-prep rule
+(``vpc_normalize``: , ! ? . become spaces, spaces squeezed, upper-case) and hypotheses are taken
+as decoded; both are split at single spaces as the VPC's ``compute_wer`` does. Whisper backends
+(``text_norm="whisper"``) carry quotes, colons and hyphens that LibriSpeech references never have,
+so both sides also lose every punctuation mark except apostrophes (``normalize_text``).
+WER = speechbrain's corpus-level error rate (``ErrorRateStats``: all edits over all reference words).
+
+Strict like the VPC: an utterance with a reference but no audio, or whose audio fails to load,
+stops the set with its id named (``AudioError``). ``allow_partial`` leaves such utterances out,
+lists them, and marks the figure ``partial``.
 """
 from __future__ import annotations
 
 import logging
+import math
 import re
 from pathlib import Path
-from typing import Callable
+from typing import Literal
 
-import jiwer
+import soundfile as sf
 
-from voxanon.audio import AudioError, load_16k
-from voxanon.data.kaldi import DataDir, read_table, resolve_wav
+from voxanon.audio import SAMPLE_RATE, AudioError, is_pipe, load_16k
+from voxanon.data.kaldi import DataDir, atomic_write_text, resolve_wav
+from voxanon.eval.cache import TextCache, audio_stamp
 from voxanon.progress import Progress
 
 log = logging.getLogger("voxanon.wer")
-Transcriber = Callable[[object], str]  # voxanon.audio.Audio (16 kHz) -> text
+TextNorm = Literal["vpc", "whisper"]
 
 _VPC_PUNCT = re.compile(r"[,!?.]")
 _OTHER_PUNCT = re.compile(r"[^\w\s']")
+_TRIALS = re.compile(r"_trials_[^_]+$")
 
 
 def vpc_normalize(text: str) -> str:
@@ -39,76 +49,89 @@ def normalize_text(text: str) -> str:
     return " ".join(_OTHER_PUNCT.sub(" ", vpc_normalize(text)).replace("_", " ").split())
 
 
-def split_of(set_name: str) -> str | None:
-    words = set(re.split(r"[_\-.]", set_name.lower()))
-    return "dev" if "dev" in words else "test" if "test" in words else None
+def words(text: str, is_ref: bool, text_norm: TextNorm) -> list[str]:
+    if text_norm == "whisper":
+        text = normalize_text(text)
+    elif is_ref:
+        text = vpc_normalize(text)
+    return text.strip().split(" ")
 
 
-def transcribe_set(data: DataDir, utts: list[str], transcribe: Transcriber, hyp_file: Path,
-                   allow_pipes: bool = False) -> dict:
-    """Transcribe ``utts`` of ``data`` into ``hyp_file`` (resumable: lines already there are kept).
-
-    Returns {"hyps": {utt: text}, "failed": ["utt (reason)"]}."""
-    hyps = read_table(hyp_file) if hyp_file.is_file() else {}
-    todo = [u for u in utts if u not in hyps]
-    failed = []
-    if todo:
-        hyp_file.parent.mkdir(parents=True, exist_ok=True)
-        prog = Progress(len(todo), f"transcribe {data.path.name if data.path else ''}")
-        with open(hyp_file, "a", encoding="utf-8") as f:
-            for utt in todo:
-                try:
-                    hyp = transcribe(load_16k(resolve_wav(data, utt), data.path, allow_pipes))
-                except (AudioError, RuntimeError) as err:
-                    failed.append(f"{utt} ({str(err).splitlines()[0][:100]})")
-                    log.warning("%s: %s", utt, err)
-                else:
-                    hyps[utt] = " ".join(str(hyp).split())
-                    f.write(f"{utt} {hyps[utt]}\n")
-                    f.flush()
-                prog.step()
-    return {"hyps": {u: hyps[u] for u in utts if u in hyps}, "failed": failed}
+def asr_sets(trial_sets: list[str]) -> dict[str, list[str]]:
+    """ASR set name -> its trial sets (``libri_dev_trials_f``, ``_m`` -> ``libri_dev_asr``)."""
+    out: dict[str, list[str]] = {}
+    for s in trial_sets:
+        out.setdefault(_TRIALS.sub("_asr", s) if _TRIALS.search(s) else s, []).append(s)
+    return out
 
 
-def corpus_wer(refs: list[str], hyps: list[str]) -> dict:
-    """Corpus-level WER (percent) of normalized texts, with the error counts."""
-    refs = [normalize_text(r) for r in refs]
-    hyps = [normalize_text(h) for h in hyps]
-    out = jiwer.process_words(refs, hyps)
-    n_words = sum(len(r.split()) for r in refs)
-    errors = out.substitutions + out.deletions + out.insertions
-    return {"wer": 100.0 * errors / n_words, "n_utts": len(refs), "n_words": n_words,
-            "substitutions": out.substitutions, "deletions": out.deletions, "insertions": out.insertions}
+def corpus_wer(refs: list[list[str]], hyps: list[list[str]]) -> dict:
+    """Corpus-level WER (percent) of word lists, with the error counts."""
+    from speechbrain.utils.edit_distance import wer_details_for_batch, wer_summary
+
+    s = wer_summary(wer_details_for_batch(list(range(len(refs))), refs, hyps))
+    return {"wer": float(s["WER"]), "n_utts": len(refs), "n_words": s["num_scored_tokens"],
+            "substitutions": s["substitutions"], "deletions": s["deletions"], "insertions": s["insertions"]}
 
 
-def wer_of_sets(sets: dict[str, DataDir], references: dict[str, dict[str, str]], transcribe: Transcriber,
-                out_dir: Path, allow_pipes: bool = False) -> dict:
-    """WER per set (keyed by the set name used for results) and per split.
+def _length_16k(data: DataDir, utt: str, allow_pipes: bool) -> int:
+    entry = resolve_wav(data, utt)
+    try:
+        if not is_pipe(entry):
+            info = sf.info(entry)
+            return math.ceil(info.frames * SAMPLE_RATE / info.samplerate)
+        return len(load_16k(entry, data.path, allow_pipes).samples)
+    except (RuntimeError, OSError) as err:
+        raise AudioError(f"{data.path}: {utt}: cannot read {entry}: {str(err).splitlines()[0]}") from None
 
-    ``sets`` maps a result name to the audio dir; ``references`` maps it to {utt: reference text}
-    (from the original dir: anonymized dirs keep the ids). A set without references is skipped
-    with a reason."""
-    per_set, pooled = {}, {}
-    for name, data in sets.items():
-        refs = references.get(name) or {}
-        if not refs:
-            per_set[name] = {"skipped": "no 'text' file (reference transcripts) in the original data dir"}
-            continue
-        utts = [u for u in sorted(refs) if normalize_text(refs[u])]
-        missing = [u for u in utts if u not in data.wav_scp]
-        res = transcribe_set(data, [u for u in utts if u in data.wav_scp], transcribe, out_dir / f"{name}.hyp",
-                             allow_pipes)
-        res["failed"] += [f"{u} (not in {data.path})" for u in missing]
-        utts = sorted(res["hyps"])
-        if not utts:
-            per_set[name] = {"skipped": f"no utterance could be transcribed ({len(res['failed'])} failed)",
-                             "failed": res["failed"][:20]}
-            continue
-        per_set[name] = {**corpus_wer([refs[u] for u in utts], [res["hyps"][u] for u in utts]),
-                         "failed": res["failed"], "hyp_file": str(out_dir / f"{name}.hyp")}
-        for split in filter(None, (split_of(name), "all")):
-            pooled.setdefault(split, ([], []))
-            pooled[split][0].extend(refs[u] for u in utts)
-            pooled[split][1].extend(res["hyps"][u] for u in utts)
-        log.info("WER %s: %.2f %% (%d utterances)", name, per_set[name]["wer"], len(utts))
-    return {"sets": per_set, "splits": {s: corpus_wer(r, h) for s, (r, h) in pooled.items()}}
+
+def vpc_batches(data: DataDir, utts: list[str], batch_size: int, allow_pipes: bool) -> list[list[str]]:
+    """``utts`` sorted by id, then by length (longest first, stable), cut into batches."""
+    lengths = {u: _length_16k(data, u, allow_pipes) for u in sorted(utts)}
+    order = sorted(lengths, key=lambda u: -lengths[u])
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def transcribe_set(data: DataDir, asr, batch_size: int, cache: Path, allow_pipes: bool = False,
+                   allow_partial: bool = False) -> tuple[dict[str, str], list[str]]:
+    """Transcripts of every utterance of ``data`` (cached); returns (hyps, failed)."""
+    stamps = {u: audio_stamp(data, u) for u in data.utts}
+    store = TextCache(cache)
+    hyps = store.load(stamps)
+    failed: list[str] = []
+    batches = [b for b in vpc_batches(data, data.utts, batch_size, allow_pipes) if not set(b) <= set(hyps)]
+    prog = Progress(sum(map(len, batches)), f"transcribe {data.path.name if data.path else ''}")
+    for batch in batches:
+        audios, ok = [], []
+        for utt in batch:
+            try:
+                audios.append(load_16k(resolve_wav(data, utt), data.path, allow_pipes))
+                ok.append(utt)
+            except AudioError as err:
+                if not allow_partial:
+                    raise AudioError(f"{data.path}: {utt}: {err}") from None
+                failed.append(f"{utt} ({str(err).splitlines()[0][:100]})")
+        if ok:
+            texts = dict(zip(ok, asr.transcribe_batch(audios)))
+            store.append(texts, stamps)
+            hyps.update(texts)
+        prog.step(len(batch))
+    return hyps, failed
+
+
+def wer_of_set(name: str, data: DataDir, refs: dict[str, str], asr, text_norm: TextNorm, batch_size: int,
+               out_dir: Path, allow_pipes: bool = False, allow_partial: bool = False) -> dict:
+    """WER of one ASR set; writes ``out_dir/<name>/text`` (the hypotheses, Kaldi format)."""
+    lost = sorted(set(refs) - set(data.wav_scp))
+    if lost and not allow_partial:
+        raise AudioError(f"{data.path}: no audio for {len(lost)} utterance(s) with a reference: "
+                         f"{' '.join(lost[:10])}")
+    hyps, failed = transcribe_set(data, asr, batch_size, out_dir / f"{name}.hyp.jsonl", allow_pipes, allow_partial)
+    failed += [f"{u} (not in {data.path})" for u in lost]
+    utts = [u for u in sorted(refs) if u in hyps]
+    if not utts:
+        return {"skipped": f"no utterance could be transcribed ({len(failed)} failed)", "failed": failed[:20]}
+    atomic_write_text(out_dir / name / "text", "".join(f"{u} {hyps[u]}\n" for u in sorted(hyps)))
+    res = corpus_wer([words(refs[u], True, text_norm) for u in utts], [words(hyps[u], False, text_norm) for u in utts])
+    log.info("WER %s: %.3f %% (%d utterances)", name, res["wer"], len(utts))
+    return {**res, "partial": bool(failed), "failed": failed, "hyp_file": str(out_dir / name / "text")}
