@@ -2,6 +2,7 @@
 trial lists under the attack scenarios, and the bad-input errors."""
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import subprocess
@@ -9,12 +10,13 @@ import sys
 
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
 from eval_fixtures import make_dir
 from voxanon.data.kaldi import Trial, load_data_dir, write_trials
 from voxanon.eval.asv_model import AsvModelError, EcapaShape, build_ecapa, load_asv
-from voxanon.eval.asv_train import cyclic_lr, train_asv
+from voxanon.eval.asv_train import chunk_rows, count_rows, cyclic_lr, epoch_plan, global_batches, rank_slice, train_asv
 from voxanon.eval.config import AsvConfig
 from voxanon.eval.eer import compute_eer, read_scores
 from voxanon.eval.scoring import EmbeddingStore, TrialError, evaluate_asv, find_trial_lists
@@ -64,6 +66,33 @@ def test_cyclic_lr_matches_speechbrain():
     for it in range(1, 23):
         sched.on_batch_end(opt)
         assert opt.param_groups[0]["lr"] == pytest.approx(cyclic_lr(it, 1e-8, 0.01, 5))
+
+
+def test_epoch_plan_is_the_vpc_chunk_rows(tmp_path):
+    """eval_post: floor(dur / 3 s) rows per utterance; under 3 s and chunks with mean |x| < 5e-4 give
+    none; every row is cropped afresh each epoch, rows in a seeded order."""
+    rate, chunk = 16000, 3 * 16000
+    loud = np.random.default_rng(0).uniform(-0.1, 0.1, 10 * rate).astype(np.float32)
+    assert chunk_rows(loud[:int(9.99 * rate)], chunk, 5e-4) == 3
+    assert chunk_rows(loud[:chunk], chunk, 5e-4) == 1 and chunk_rows(loud[:chunk - 1], chunk, 5e-4) == 0
+    quiet_middle = loud[:9 * rate].copy()
+    quiet_middle[chunk:2 * chunk] *= 1e-3  # mean |x| ~ 5e-5
+    assert chunk_rows(quiet_middle, chunk, 5e-4) == 2
+    d = tmp_path / "d"
+    (d / "wav").mkdir(parents=True)
+    lengths = {"a-1": 10.0, "a-2": 2.9, "b-1": 6.5}
+    for utt, sec in lengths.items():
+        sf.write(d / "wav" / f"{utt}.wav", loud[:int(sec * rate)], rate)
+    (d / "wav.scp").write_text("".join(f"{u} wav/{u}.wav\n" for u in lengths))
+    (d / "utt2spk").write_text("".join(f"{u} {u[0]}\n" for u in lengths))
+    assert count_rows(load_data_dir(d), sorted(lengths), chunk, 5e-4, False) == {"a-1": 3, "a-2": 0, "b-1": 2}
+    rows = [0, 0, 0, 2, 2]
+    e0, e1 = epoch_plan(rows, 1986, 0), epoch_plan(rows, 1986, 1)
+    assert sorted(u for u, _ in e0) == rows and e0 == epoch_plan(rows, 1986, 0) and e0 != e1
+    assert len({r for _, r in e0}) == 5  # each row its own crop position
+    # a global batch is split over processes, not dealt out batch by batch
+    assert global_batches(10, 4) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert [rank_slice([4, 5, 6, 7, 8], r, 2) for r in (0, 1)] == [[4, 5, 6], [7, 8]]
 
 
 @pytest.fixture(scope="module")
@@ -169,3 +198,8 @@ def test_ddp_training_with_torchrun_on_cpu(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "2 process(es)" in proc.stderr
     assert load_asv(out).shape.channels == 32
+    # the same optimizer steps and learning rates as one process (one global batch split over two)
+    one = train_asv(AsvConfig(**{**TINY, "features": "online", "device": "cpu"}), load_data_dir(data), tmp_path / "m1")
+    two = json.loads((out / "asv.json").read_text())
+    assert two["steps"] == one["steps"] > 0
+    assert [h["lr"] for h in two["history"]] == pytest.approx([h["lr"] for h in one["history"]])
