@@ -2,10 +2,13 @@
 # WavLM layer features of a data dir, sharded over jobs, resumable.
 #
 #   steps/make_wavlm.sh [--nj N] [--cmd CMD] [--layer 6] [--checkpoint wavlm-large] [--device auto] \
-#       [--chunk-seconds 30] [--context-seconds 4] [--batch-seconds 120] [--overwrite false] <data> <featdir>
+#       [--chunk-seconds 30] [--context-seconds 4] [--batch-seconds 120] [--dtype float32] \
+#       [--vad-trigger-level 0] [--overwrite false] <data> <featdir>
 #
-# Writes <featdir>/feats.scp (kaldiio-readable; one (frames, 1024) float32 matrix per utterance,
-# 20 ms frames) from shards <featdir>/wavlm.JOB.{ark,scp}. --checkpoint is a registry name
+# Writes <featdir>/feats.scp (kaldiio-readable; one (frames, 1024) matrix per utterance, 20 ms
+# frames, float32 or --dtype float16) and utt2num_frames from shards <featdir>/wavlm.JOB.{ark,scp}.
+# --vad-trigger-level L > 0 trims leading/trailing silence off the audio first (sox's VAD, as the
+# kNN-VC reference does for its matching sets). --checkpoint is a registry name
 # (conf/models.yaml) or a local file: the original WavLM-Large.pt or a torchaudio WavLM state dict.
 # Killed and re-run, only unfinished shards are redone. Long recordings are processed in overlapping
 # chunks (--chunk-seconds with --context-seconds each side), so memory stays bounded.
@@ -18,6 +21,8 @@ device=auto
 chunk_seconds=30
 context_seconds=4
 batch_seconds=120
+dtype=float32
+vad_trigger_level=0
 allow_pipes=false
 overwrite=false
 help_message="Usage: $0 [--nj N] [--cmd CMD] [--layer 6] [--checkpoint wavlm-large] [--device auto] <data> <featdir>"
@@ -34,6 +39,7 @@ echo "$0: WavLM layer $layer of $data ($n utterances) -> $featdir, $nj job(s), c
 $cmd JOB=1:"$nj" "$featdir/log/make_wavlm.JOB.log" \
   python -m voxanon.bin.make_wavlm --job JOB --nj "$nj" --checkpoint "$checkpoint" --layer "$layer" \
     --device "$device" --chunk-seconds "$chunk_seconds" --context-seconds "$context_seconds" \
-    --batch-seconds "$batch_seconds" --allow-pipes "$allow_pipes" --overwrite "$overwrite" "$data" "$featdir" \
+    --batch-seconds "$batch_seconds" --dtype "$dtype" --vad-trigger-level "$vad_trigger_level" \
+    --allow-pipes "$allow_pipes" --overwrite "$overwrite" "$data" "$featdir" \
   || { echo "$0: some jobs failed; see $featdir/log/make_wavlm.*.log and $featdir/log/failed.*; re-run to retry" >&2; exit 1; }
 python -m voxanon.bin.make_wavlm --finalize --nj "$nj" "$data" "$featdir"

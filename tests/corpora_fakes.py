@@ -22,14 +22,39 @@ def write_tone(path: Path, seconds: float = 0.2, rate: int = 16000, seed: int = 
     return path
 
 
+def speechlike(seconds: float = 1.0, seed: int = 0, lead: float = 0.3, trail: float = 0.3,
+               noise_dbfs: float = -60.0, rate: int = 16000) -> np.ndarray:
+    """Syllables (0.2 s voiced, gliding pitch, 0.08 s gaps) for ``seconds``, between ``lead`` and
+    ``trail`` seconds of white noise at ``noise_dbfs`` RMS: audio that sox's VAD takes for speech
+    (a steady tone from the first sample it takes for noise)."""
+    rng = np.random.default_rng(seed)
+    f0 = 160 + 10 * (seed % 8)  # sox's VAD misses a pure harmonic tone under ~150 Hz (its lifter band)
+    noise = lambda s: 10 ** (noise_dbfs / 20) * rng.standard_normal(int(s * rate))  # noqa: E731
+    t = np.arange(int(0.2 * rate)) / rate
+    parts, n = [noise(lead)], 0
+    while n * 0.28 < seconds:
+        phase = 2 * np.pi * np.cumsum(f0 * (1 + 0.1 * np.sin(2 * np.pi * 3 * t + n))) / rate
+        parts += [0.3 * np.sin(np.pi * t / 0.2) * sum(np.sin(h * phase) / h for h in range(1, 8)), noise(0.08)]
+        n += 1
+    parts.append(noise(trail))
+    return np.concatenate(parts).astype(np.float32)
+
+
+def write_speech(path: Path, seconds: float = 1.0, seed: int = 0) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), speechlike(seconds, seed), 16000)
+    return path
+
+
 # ---- LibriSpeech (OpenSLR 12) ----
 
 LIBRI_SPEAKERS = {"19": "F", "26": "M", "103": "F", "1034": "M"}
 
 
 def fake_librispeech(root: Path, subset: str = "train-clean-360", speakers=("19", "26", "103"),
-                     chapters: int = 2, utts: int = 2) -> dict[str, str]:
-    """``root/SPEAKERS.TXT`` + ``root/<subset>/<spk>/<chapter>/*.flac``; returns {utt: raw words}."""
+                     chapters: int = 2, utts: int = 2, speech: bool = False) -> dict[str, str]:
+    """``root/SPEAKERS.TXT`` + ``root/<subset>/<spk>/<chapter>/*.flac`` (0.2 s tones, or ~1.7 s of
+    ``speechlike`` audio); returns {utt: raw words}."""
     root.mkdir(parents=True, exist_ok=True)
     lines = [";ID  |SEX| SUBSET           |MINUTES| NAME", "; comment line"]
     lines += [f"{spk:<5}| {sex} | {subset:<16} | 25.19 | Reader {spk}" for spk, sex in LIBRI_SPEAKERS.items()]
@@ -42,7 +67,8 @@ def fake_librispeech(root: Path, subset: str = "train-clean-360", speakers=("19"
             trans = []
             for n in range(utts):
                 utt = f"{spk}-{chapter}-{n:04d}"
-                write_tone(chap_dir / f"{utt}.flac", seed=i * 10 + c * 3 + n)
+                seed = i * 10 + c * 3 + n
+                (write_speech if speech else write_tone)(chap_dir / f"{utt}.flac", seed=seed)
                 words[utt] = f"HELLO WORLD NUMBER {n} FROM {spk}"
                 trans.append(f"{utt} {words[utt]}")
             (chap_dir / f"{spk}-{chapter}.trans.txt").write_text("\n".join(trans) + "\n")
@@ -137,13 +163,20 @@ def fake_iemocap(root: Path) -> dict[str, str]:
 
 # ---- VoxCeleb ----
 
+VOX_SPEAKERS = {"id10001": "m", "id10002": "m", "id10003": "f"}
+
+
 def fake_voxceleb(root: Path, m4a: bool = False) -> list[str]:
-    """``root/id1000N/<video>/0000K.wav`` (or .m4a via ffmpeg); returns the expected utt ids."""
+    """``root/id1000N/<video>/0000K.wav`` (or .m4a via ffmpeg) of ``speechlike`` audio, and
+    ``root/vox1_meta.csv`` (VoxCeleb1's tab-separated meta file); returns the expected utt ids."""
     utts = []
-    for i, spk in enumerate(("id10001", "id10002", "id10003")):
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "vox1_meta.csv").write_text("VoxCeleb1 ID\tVGGFace1 ID\tGender\tNationality\tSet\n" + "".join(
+        f"{spk}\tCeleb_{spk}\t{sex}\tIreland\tdev\n" for spk, sex in VOX_SPEAKERS.items()))
+    for i, spk in enumerate(VOX_SPEAKERS):
         for video in ("1zcIwhmdeo4", "7w0IBEWc9Qw"):
             for k in (1, 2):
-                wav = write_tone(root / spk / video / f"0000{k}.wav", seed=i * 4 + k)
+                wav = write_speech(root / spk / video / f"0000{k}.wav", seed=i * 4 + k)
                 if m4a:
                     subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-i", str(wav),
                                     "-c:a", "aac", str(wav.with_suffix(".m4a"))], check=True)

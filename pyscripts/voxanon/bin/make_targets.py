@@ -2,9 +2,10 @@
 
   python -m voxanon.bin.make_targets --conf CONF [--overwrite false] POOL_DATA FEATDIR OUTDIR
 
-POOL_DATA is the target-pool data dir, FEATDIR holds its WavLM features (feats.scp, stage 2),
-OUTDIR receives the matching sets (see voxanon.knn.matching_set); the conf's ``targets``
-section gives the trimming and per-speaker limits. An up-to-date OUTDIR is reused.
+POOL_DATA is the target-pool data dir, FEATDIR holds its WavLM features (feats.scp, stage 2, from
+silence-trimmed audio), OUTDIR receives the matching sets (see voxanon.knn.matching_set), which
+index FEATDIR's features; the conf's ``targets`` section gives the per-speaker limits. An
+up-to-date OUTDIR is reused.
 """
 from __future__ import annotations
 
@@ -23,7 +24,6 @@ log = logging.getLogger("voxanon.make_targets")
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--conf", required=True)
-    p.add_argument("--allow-pipes", default="false", choices=("true", "false"))
     p.add_argument("--overwrite", default="false", choices=("true", "false"))
     p.add_argument("pool")
     p.add_argument("feat_dir")
@@ -32,8 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     try:
         cfg = load_section(args.conf, "targets", TargetsConfig)
-        build_matching_sets(args.pool, args.feat_dir, args.out_dir, cfg, args.allow_pipes == "true",
-                            args.overwrite == "true")
+        build_matching_sets(args.pool, args.feat_dir, args.out_dir, cfg, args.overwrite == "true")
     except (ConfigError, ValueError, OSError) as err:
         log.error("%s", err)
         return 2

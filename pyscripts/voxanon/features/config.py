@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from voxanon.data.features import Dtype
+
 
 @dataclass(frozen=True)
 class FeaturesConfig:
@@ -16,8 +18,17 @@ class FeaturesConfig:
     chunk_seconds: float = 30.0  # long audio is cut into chunks of this length ...
     context_seconds: float = 4.0  # ... that overlap by this much on each side (seams do not show)
     batch_seconds: float = 120.0  # padded audio per forward pass (lower it on a small GPU)
+    # How features are stored: float32 Kaldi matrices, or float16 (half the disk; kaldiio-only
+    # .npy entries in the ark, relative rounding error <= 2^-11; see README "Storage").
+    dtype: Dtype = "float32"
+    # Silence trimmed from both ends of every data.target_pool utterance before WavLM, as the
+    # kNN-VC reference builds its matching sets: sox's VAD (torchaudio.functional.vad) at this
+    # trigger level, on the audio and on the reversed audio. 0 = no trimming. Other sets: never.
+    pool_vad_trigger_level: float = 7.0
 
     def __post_init__(self):
+        if self.pool_vad_trigger_level < 0:
+            raise ValueError(f"pool_vad_trigger_level must be >= 0, got {self.pool_vad_trigger_level}")
         if self.layer < 1:
             raise ValueError(f"layer must be >= 1, got {self.layer}")
         if self.chunk_seconds <= 2 * self.context_seconds:

@@ -1,16 +1,18 @@
 """Matching sets: per target speaker, the WavLM frames of all their speech (run.sh stage 3).
 
 Built once from a target-pool data dir and its WavLM features (stage 2), then reused by every
-set and run. Layout of a matching-set dir::
+set and run. The pool's audio was trimmed of leading and trailing silence before WavLM, as the
+kNN-VC reference does (``trim_silence``, applied by stage 2 to ``data.target_pool`` only), so a
+matching set is the concatenation of the speaker's utterance features. They are not copied:
+the dir indexes the stage-2 features, which must stay where they are. Layout::
 
-    sets.1.ark / sets.1.scp   speaker -> (frames, D) float32, silence trimmed at both ends of each utt
-    speakers.tsv              speaker, gender, minutes of speech, utterances used
-    .targets.json             what it was built from (pool, WavLM checkpoint and layer, settings);
-                              written last, so its presence means the dir is complete
+    spk2utt          speaker -> the utterances of its matching set, in order
+    speakers.tsv     speaker, gender, minutes of speech, utterances used, frames used
+    .targets.json    what it was built from: the pool, the features dir and its ``.wavlm.json``
+                     (WavLM ``checkpoint`` and ``layer``, storage ``dtype``, the VAD level), the
+                     settings; written last, so its presence means the dir is complete
 
-Silence: a frame's energy is that of the 400 samples WavLM frame ``t`` sees (from sample 320 t);
-leading and trailing frames more than ``trim_db`` below the loudest frame, or below
-``trim_floor_dbfs``, are dropped (the kNN-VC reference trims target audio the same way).
+Targets with less than ``min_minutes`` of speech are left out (a count is logged).
 """
 from __future__ import annotations
 
@@ -23,36 +25,31 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from voxanon.audio import AudioError, load_16k
+from voxanon.audio import Audio
 from voxanon.config import fingerprint, to_dict
-from voxanon.data.features import load_scp, shard_paths, write_shard
-from voxanon.data.kaldi import atomic_write_text, load_data_dir, resolve_wav
+from voxanon.data.features import load_scp
+from voxanon.data.kaldi import atomic_write_text, load_data_dir, read_table, write_table
 from voxanon.features.wavlm import HOP
 from voxanon.knn.config import TargetsConfig
 
 log = logging.getLogger("voxanon.targets")
 FRAMES_PER_MINUTE = 60 * 16000 // HOP  # 3000
 STAMP = ".targets.json"
-WINDOW = 400  # samples one WavLM frame sees
+FEATS_STAMP = ".wavlm.json"  # written by voxanon.bin.make_wavlm
 
 
-def speech_range(samples: np.ndarray, n_frames: int, trim_db: float = 40.0,
-                 floor_dbfs: float = -60.0) -> tuple[int, int]:
-    """Frames [start, stop) left after trimming leading/trailing silence; (0, 0) if all silent."""
-    if n_frames <= 0:
-        return 0, 0
-    x = np.asarray(samples, dtype=np.float64)
-    need = (n_frames - 1) * HOP + WINDOW
-    if len(x) < need:
-        x = np.pad(x, (0, need - len(x)))
-    csum = np.concatenate([[0.0], np.cumsum(x * x)])
-    starts = np.arange(n_frames) * HOP
-    energy = (csum[starts + WINDOW] - csum[starts]) / WINDOW
-    db = 10.0 * np.log10(energy + 1e-12)
-    voiced = np.flatnonzero(db >= max(db.max() - trim_db, floor_dbfs))
-    if voiced.size == 0:
-        return 0, 0
-    return int(voiced[0]), int(voiced[-1]) + 1
+def trim_silence(audio: Audio, trigger_level: float = 7.0) -> Audio:
+    """Leading and trailing silence cut as the kNN-VC reference cuts its matching-set audio:
+    sox's VAD (``torchaudio.functional.vad``, default settings) trims the front, then the front of
+    the reversed rest. Empty when it finds no voice."""
+    import torchaudio.functional as AF
+
+    x = torch.from_numpy(np.ascontiguousarray(audio.samples, dtype=np.float32))[None]
+    for _ in range(2):  # front, then (reversed) back; the second flip restores the order
+        if x.shape[-1] == 0:
+            break
+        x = AF.vad(x, audio.sample_rate, trigger_level=trigger_level).flip(-1)
+    return Audio(x[0].numpy(), audio.sample_rate)
 
 
 @dataclass(frozen=True)
@@ -61,19 +58,21 @@ class TargetInfo:
     gender: str
     minutes: float
     utts: int
+    frames: int
 
 
 def build_matching_sets(pool_dir: str | Path, feat_dir: str | Path, out_dir: str | Path, cfg: TargetsConfig,
-                        allow_pipes: bool = False, overwrite: bool = False) -> list[TargetInfo]:
-    """Write the matching sets of every speaker of ``pool_dir`` (features in ``feat_dir/feats.scp``)
-    to ``out_dir``; a complete dir built from the same inputs is reused as it is."""
+                        overwrite: bool = False) -> list[TargetInfo]:
+    """Index the matching sets of every speaker of ``pool_dir`` (features in ``feat_dir/feats.scp``)
+    in ``out_dir``; a complete dir built from the same inputs is reused as it is."""
     pool_dir, feat_dir, out_dir = Path(pool_dir), Path(feat_dir), Path(out_dir)
-    feat_stamp = feat_dir / ".wavlm.json"
-    if not (feat_dir / "feats.scp").is_file() or not feat_stamp.is_file():
+    if not all((feat_dir / f).is_file() for f in ("feats.scp", "utt2num_frames", FEATS_STAMP)):
         raise FileNotFoundError(f"{feat_dir}/feats.scp: no WavLM features of the target pool; run stage 2 "
-                                f"(steps/make_wavlm.sh {pool_dir} {feat_dir}) first")
-    stamp = {"pool": str(pool_dir.resolve()), "wavlm": json.loads(feat_stamp.read_text()),
-             "targets": to_dict(cfg), "pool_key": fingerprint((pool_dir / "wav.scp").read_text())}
+                                f"(local/make_features.sh <conf>) first")
+    stamp = {"pool": str(pool_dir.resolve()), "features": str(feat_dir.resolve()),
+             "wavlm": json.loads((feat_dir / FEATS_STAMP).read_text()), "targets": to_dict(cfg),
+             "pool_key": fingerprint((pool_dir / "wav.scp").read_text()),
+             "feats_key": fingerprint((feat_dir / "feats.scp").read_text())}
     if (out_dir / STAMP).is_file():
         if json.loads((out_dir / STAMP).read_text()) == stamp:
             log.info("%s: matching sets are complete and up to date; reused", out_dir)
@@ -83,55 +82,47 @@ def build_matching_sets(pool_dir: str | Path, feat_dir: str | Path, out_dir: str
                              "remove it or re-run with --overwrite true")
     (out_dir / STAMP).unlink(missing_ok=True)
     data = load_data_dir(pool_dir)
-    feats = load_scp(feat_dir / "feats.scp")
+    num_frames = {utt: int(n) for utt, n in read_table(feat_dir / "utt2num_frames").items()}
     genders = data.table("spk2gender") or {}
-    spk2utt: dict[str, list[str]] = {}
-    for utt in data.utts:
-        spk2utt.setdefault(data.utt2spk[utt], []).append(utt)
-    speakers = [s for s in sorted(spk2utt) if not cfg.speakers or s in cfg.speakers]
+    spk2utt = data.spk2utt
     unknown = sorted(set(cfg.speakers) - set(spk2utt))
     if unknown:
         raise ValueError(f"targets.speakers: not in {pool_dir}: {', '.join(unknown)}")
+    speakers = [s for s in sorted(spk2utt) if not cfg.speakers or s in cfg.speakers]
     cap = int(cfg.max_minutes * FRAMES_PER_MINUTE) or None
     infos: list[TargetInfo] = []
-
-    def items():
-        for spk in speakers:
-            parts, used = [], 0
-            for utt in spk2utt[spk]:
-                if utt not in feats:
-                    log.warning("target %s: utterance %s has no features; skipped", spk, utt)
-                    continue
-                mat = np.asarray(feats[utt])
-                try:
-                    audio = load_16k(resolve_wav(data, utt), data.path, allow_pipes)
-                except AudioError as err:
-                    log.warning("target %s: %s; skipped", spk, err)
-                    continue
-                start, stop = speech_range(audio.samples, len(mat), cfg.trim_db, cfg.trim_floor_dbfs)
-                if stop <= start:
-                    log.warning("target %s: utterance %s is silent; skipped", spk, utt)
-                    continue
-                parts.append(mat[start:stop])
-                used += 1
-                if cap and sum(len(p) for p in parts) >= cap:
-                    break
-            frames = np.concatenate(parts)[:cap] if parts else np.zeros((0, 0), np.float32)
-            if len(frames) == 0:
-                log.warning("target %s has no usable audio; left out of the pool", spk)
+    chosen: dict[str, list[str]] = {}
+    no_feats, short = 0, []
+    for spk in speakers:
+        utts, frames = [], 0
+        for utt in spk2utt[spk]:
+            if utt not in num_frames:  # silence only after the VAD, or failed at stage 2 (its log says which)
+                no_feats += 1
                 continue
-            minutes = len(frames) / FRAMES_PER_MINUTE
-            if minutes < cfg.min_minutes:
-                log.warning("target %s has %.2f min of speech, less than targets.min_minutes=%.2f",
-                            spk, minutes, cfg.min_minutes)
-            infos.append(TargetInfo(spk, genders.get(spk, ""), round(minutes, 3), used))
-            yield spk, frames
-
-    write_shard(out_dir, "sets", 1, items())
+            utts.append(utt)
+            frames += num_frames[utt]
+            if cap and frames >= cap:
+                frames = cap
+                break
+        minutes = frames / FRAMES_PER_MINUTE
+        if minutes < cfg.min_minutes or not frames:
+            short.append(f"{spk} ({minutes:.2f} min)")
+            continue
+        chosen[spk] = utts
+        infos.append(TargetInfo(spk, genders.get(spk, ""), round(minutes, 3), len(utts), frames))
+    if no_feats:
+        log.warning("%d pool utterance(s) have no features (silence only after the VAD, or failed at stage 2: "
+                    "see %s/log); left out", no_feats, feat_dir)
+    if short:
+        log.warning("%d of %d target speaker(s) have less than targets.min_minutes=%.2f min of speech and were "
+                    "left out: %s", len(short), len(speakers), cfg.min_minutes, ", ".join(short[:20])
+                    + (", ..." if len(short) > 20 else ""))
     if not infos:
-        raise ValueError(f"{pool_dir}: no target speaker has usable audio")
+        raise ValueError(f"{pool_dir}: no target speaker has {cfg.min_minutes} min of usable speech")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_table(out_dir / "spk2utt", {spk: " ".join(utts) for spk, utts in chosen.items()})
     atomic_write_text(out_dir / "speakers.tsv", "".join(
-        f"{i.speaker}\t{i.gender or '-'}\t{i.minutes:.3f}\t{i.utts}\n" for i in infos))
+        f"{i.speaker}\t{i.gender or '-'}\t{i.minutes:.3f}\t{i.utts}\t{i.frames}\n" for i in infos))
     atomic_write_text(out_dir / STAMP, json.dumps(stamp, indent=1, sort_keys=True) + "\n")
     mins = np.array([i.minutes for i in infos])
     log.info("%s: %d target speakers, %.1f min of speech (per speaker min %.2f, median %.2f, max %.2f)",
@@ -140,7 +131,10 @@ def build_matching_sets(pool_dir: str | Path, feat_dir: str | Path, out_dir: str
 
 
 class MatchingSets:
-    """Read access to a matching-set dir; recently used speakers' frames are kept in memory."""
+    """Read access to a matching-set dir; recently used speakers' frames are kept in memory.
+
+    ``checkpoint`` and ``layer`` are the WavLM the features were extracted with (from the
+    features' ``.wavlm.json``, recorded in ``.targets.json`` under ``wavlm``)."""
 
     def __init__(self, path: str | Path, cache_items: int = 8):
         self.path = Path(path)
@@ -148,12 +142,20 @@ class MatchingSets:
             raise FileNotFoundError(f"{self.path}: no complete matching sets here; run stage 3 "
                                     "(local/make_targets.sh <conf>) first")
         self.stamp = json.loads((self.path / STAMP).read_text())
+        feat_dir = Path(self.stamp["features"])
+        now = feat_dir / FEATS_STAMP
+        if not now.is_file() or json.loads(now.read_text()) != self.stamp["wavlm"] \
+                or fingerprint((feat_dir / "feats.scp").read_text()) != self.stamp["feats_key"]:
+            raise FileNotFoundError(f"{self.path}: the stage-2 features it indexes ({feat_dir}) are gone or were "
+                                    "re-made since; re-run stage 3 (local/make_targets.sh <conf>)")
         self.info = []
         for line in (self.path / "speakers.tsv").read_text(encoding="utf-8").splitlines():
-            spk, gender, minutes, utts = line.split("\t")
-            self.info.append(TargetInfo(spk, "" if gender == "-" else gender, float(minutes), int(utts)))
+            spk, gender, minutes, utts, frames = line.split("\t")
+            self.info.append(TargetInfo(spk, "" if gender == "-" else gender, float(minutes), int(utts), int(frames)))
         self.speakers = [i.speaker for i in self.info]
-        self._sets = load_scp(shard_paths(self.path, "sets", 1)[1])
+        self._frames = {i.speaker: i.frames for i in self.info}
+        self._utts = {spk: utts.split() for spk, utts in read_table(self.path / "spk2utt").items()}
+        self._feats = load_scp(feat_dir / "feats.scp")
         self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()
         self.cache_items = cache_items
 
@@ -170,7 +172,8 @@ class MatchingSets:
         if speaker in self._cache:
             self._cache.move_to_end(speaker)
             return self._cache[speaker]
-        frames = torch.from_numpy(np.array(self._sets[speaker], dtype=np.float32)).to(device)
+        mats = [np.asarray(self._feats[u]) for u in self._utts[speaker]]
+        frames = torch.from_numpy(np.concatenate(mats)[: self._frames[speaker]].astype(np.float32)).to(device)
         self._cache[speaker] = frames
         if len(self._cache) > self.cache_items:
             self._cache.popitem(last=False)
