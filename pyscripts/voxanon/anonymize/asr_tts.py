@@ -17,11 +17,13 @@ emotion and timing are lost too (the price paid in UAR).
 * An empty transcript (no speech found by ``voxanon.asr.guard``, or nothing speakable after
   normalization) gives silence of the input's length and a logged warning: the utterance keeps
   its id and duration, the attacker's training drops it as silent, WER counts its words deleted.
-* The record holds the speaker (``piper:<voice>[:<speaker>]`` or ``espeak:<voice>``) and the
-  transcript.
+* The record holds the speaker (``piper:<voice>[:<speaker>]``, ``kokoro:<voice>`` or
+  ``espeak:<voice>``) and the transcript.
 
 The default ``Params`` use only models that ship in packages: faster-whisper base, the Piper
-``joe`` voice and six espeak-ng voice variants (seven voices to draw from).
+``joe`` voice and the five Kokoro-82M voices (six voices to draw from). No espeak-ng voice:
+Whisper base misheard them (TIMIT: 33 % WER on a pool of six espeak voices and joe, against 9 %
+on the originals; bench/results/asr_tts_timit.md has the pool's figures).
 """
 from __future__ import annotations
 
@@ -38,17 +40,20 @@ from voxanon.asr import AsrConfig, guard, load_asr
 from voxanon.audio import Audio
 from voxanon.config import fingerprint, to_dict
 from voxanon.data.kaldi import atomic_write_text
-from voxanon.tts import Tts, TtsConfig
+from voxanon.tts import Tts, TtsConfig, job_threads
 
 log = logging.getLogger("voxanon.asr_tts")
 
-OFFLINE_ESPEAK_VOICES = ("en-us+f2", "en-us+f4", "en-us+m3", "en-us+m7", "en+f3", "en+m1")
+OFFLINE_PIPER_VOICES = ("piper-joe-medium",)
+OFFLINE_KOKORO_VOICES = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo")
+OFFLINE_ESPEAK_VOICES = ()  # none: hard for Whisper to understand (see above)
 
 
 @dataclass(frozen=True)
 class Params:
     asr: AsrConfig = field(default_factory=AsrConfig)
-    tts: TtsConfig = field(default_factory=lambda: TtsConfig(espeak_voices=OFFLINE_ESPEAK_VOICES))
+    tts: TtsConfig = field(default_factory=lambda: TtsConfig(
+        piper_voices=OFFLINE_PIPER_VOICES, kokoro_voices=OFFLINE_KOKORO_VOICES, espeak_voices=OFFLINE_ESPEAK_VOICES))
     transcripts: str = "exp/asr_transcripts"  # shared transcript cache (relative to the recipe dir)
 
 
@@ -85,7 +90,8 @@ class AsrTtsAnonymizer:
     def __init__(self, params: Params, ctx: BuildContext):
         self.params = params
         self.seed = ctx.seed
-        self.asr = load_asr(params.asr, ctx.device)
+        # cpu_threads 0: the job's cores (voxanon.tts.job_threads), for the ASR as for the TTS
+        self.asr = load_asr(replace(params.asr, cpu_threads=job_threads(params.asr.cpu_threads)), ctx.device)
         self.tts = Tts(params.tts, ctx.device)
         self.cache = TranscriptCache(Path(params.transcripts), params.asr)
         log.info("asr_tts: ASR %s (%s), %d TTS speakers to draw from", params.asr.model, params.asr.backend,

@@ -1,16 +1,19 @@
 """Text-to-speech with a pool of voices to draw from: Piper VITS voices (single- or
-multi-speaker) and espeak-ng voice variants.
+multi-speaker), Kokoro-82M voices and espeak-ng voice variants.
 
     tts = Tts(TtsConfig(), device="cpu")
     speaker = tts.choose(rng, input_gender="f")    # one pool member, drawn uniformly
     audio = tts.synthesize("Hello 42 times.", speaker)   # Audio, 16 kHz mono
 
 Every speaker of every voice is one pool member: a multi-speaker Piper voice adds all of its
-speakers (or those ``speakers`` keeps), a single-speaker voice one, each espeak-ng voice one.
-Text is normalized (numbers and symbols spelled out) and synthesized sentence by sentence.
+speakers (or those ``speakers`` keeps), a single-speaker voice one, each Kokoro and espeak-ng
+voice one. Text is normalized (numbers and symbols spelled out) and synthesized sentence by
+sentence. Every model is loaded once (one ONNX session per voice file), with ``cpu_threads``
+threads on CPU: by default the cores the job was given (``job_threads``).
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -23,10 +26,39 @@ from voxanon.tts.text import normalize_text, split_sentences
 SENTENCE_PAUSE_S = 0.2  # silence between synthesized sentences
 
 
+def job_threads(requested: int = 0) -> int:
+    """``requested`` if > 0, else the cores this job was given: ``OMP_NUM_THREADS`` (run.pl sets it
+    per task to ``--num-threads`` or the task's share of the machine), else the CPUs this process
+    may run on (under Slurm, those of its ``--cpus-per-task``)."""
+    if requested > 0:
+        return requested
+    try:
+        return max(1, int(os.environ.get("OMP_NUM_THREADS", "")))
+    except ValueError:
+        return len(os.sched_getaffinity(0))
+
+
+def onnx_session(model: Path, threads: int, use_cuda: bool = False):
+    """An onnxruntime session on CUDA when asked and available (CPU builds have no CUDA
+    provider: CPU then), else on CPU with ``threads`` intra-op threads."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    providers = ["CPUExecutionProvider"]
+    if use_cuda and "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        providers.insert(0, ("CUDAExecutionProvider", {"cudnn_conv_algo_search": "HEURISTIC"}))
+    return onnxruntime.InferenceSession(str(model), sess_options=options, providers=providers)
+
+
 @dataclass(frozen=True)
 class TtsConfig:
     # Piper voices: registry names (conf/models.yaml) or paths to .onnx files (.onnx.json beside).
     piper_voices: tuple[str, ...] = ("piper-joe-medium",)
+    # Kokoro voices: names in the Kokoro model's voices.npz; [] for none.
+    kokoro_voices: tuple[str, ...] = ()
+    kokoro_model: str = "kokoro-82m-int8"  # registry name or a dir with model.onnx, voices.npz, vocab.json
     # espeak-ng voices (<language>+<variant>); [] for none.
     espeak_voices: tuple[str, ...] = ()
     # Keep only these speakers of multi-speaker Piper voices: names from the voice's
@@ -37,23 +69,27 @@ class TtsConfig:
     # needs spk2gender). Anything but "any" needs speaker_genders.
     gender: Literal["any", "m", "f", "same", "opposite"] = "any"
     # File of "<speaker> m|f" lines; <speaker> is a multi-speaker voice's speaker name, a
-    # single-speaker Piper voice's name (en_US-joe-medium) or an espeak voice (en-us+f3).
+    # single-speaker Piper voice's name (en_US-joe-medium), a Kokoro voice (jf_alpha) or an
+    # espeak voice (en-us+f3).
     speaker_genders: str = ""
     length_scale: float = 1.0  # Piper speaking-rate factor (>1 slower)
     espeak_rate: int = 165  # espeak-ng words per minute
+    cpu_threads: int = 0  # threads of each ONNX session on CPU; 0 = the job's cores (job_threads)
 
     def __post_init__(self):
         object.__setattr__(self, "speakers", tuple(str(s) for s in self.speakers))
-        if not self.piper_voices and not self.espeak_voices:
-            raise ValueError("tts: give at least one of piper_voices, espeak_voices")
+        if not self.piper_voices and not self.kokoro_voices and not self.espeak_voices:
+            raise ValueError("tts: give at least one of piper_voices, kokoro_voices, espeak_voices")
+        if self.cpu_threads < 0:
+            raise ValueError("tts.cpu_threads must be >= 0")
         if self.gender != "any" and not self.speaker_genders:
             raise ValueError(f"tts.gender {self.gender!r} needs tts.speaker_genders (a '<speaker> m|f' file)")
 
 
 @dataclass(frozen=True)
 class Speaker:
-    backend: str  # "piper" or "espeak"
-    voice: str  # Piper voice name (file stem) or espeak voice
+    backend: str  # "piper", "kokoro" or "espeak"
+    voice: str  # Piper voice name (file stem), Kokoro voice or espeak voice
     name: str  # speaker name (see TtsConfig.speaker_genders)
     sid: int | None = None  # speaker id of a multi-speaker Piper voice
 
@@ -78,15 +114,16 @@ class Tts:
     def __init__(self, config: TtsConfig, device: str = "cpu"):
         from voxanon.registry import resolve_model
         from voxanon.tts.espeak import EspeakBackend
+        from voxanon.tts.kokoro import KokoroBackend
         from voxanon.tts.piper_voice import PiperVoiceBackend
 
         self.config = config
+        threads, use_cuda = job_threads(config.cpu_threads), device.startswith("cuda")
         self.piper: dict[str, PiperVoiceBackend] = {}
         speakers: list[Speaker] = []
         known: set[str] = set()
         for spec in config.piper_voices:
-            backend = PiperVoiceBackend(resolve_model(spec), use_cuda=device.startswith("cuda"),
-                                        length_scale=config.length_scale)
+            backend = PiperVoiceBackend(resolve_model(spec), threads, use_cuda, config.length_scale)
             self.piper[backend.name] = backend
             multi = len(backend.speakers) > 1
             known.update(backend.speakers if multi else ())
@@ -94,6 +131,12 @@ class Tts:
                 if multi and config.speakers and name not in config.speakers:
                     continue
                 speakers.append(Speaker("piper", backend.name, name, sid))
+        self.kokoro = KokoroBackend(resolve_model(config.kokoro_model), threads, use_cuda) if config.kokoro_voices else None
+        for voice in config.kokoro_voices:
+            if voice not in self.kokoro.styles:
+                raise ValueError(f"tts.kokoro_voices: {voice!r} is not a voice of {config.kokoro_model} "
+                                 f"(it has {', '.join(self.kokoro.voices)})")
+            speakers.append(Speaker("kokoro", voice, voice))
         self.espeak = EspeakBackend(config.espeak_rate) if config.espeak_voices else None
         for voice in config.espeak_voices:
             self.espeak.check_voice(voice)
@@ -133,6 +176,8 @@ class Tts:
         for sentence in split_sentences(normalize_text(text)):
             if speaker.backend == "piper":
                 audio = self.piper[speaker.voice].synthesize(sentence, speaker.sid)
+            elif speaker.backend == "kokoro":
+                audio = self.kokoro.synthesize(sentence, speaker.voice)
             else:
                 audio = self.espeak.synthesize(sentence, speaker.voice)
             if len(audio.samples):

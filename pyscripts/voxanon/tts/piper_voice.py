@@ -5,6 +5,7 @@ speaker id per call; its ``speaker_id_map`` names the speakers (LibriTTS speaker
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +21,11 @@ class PiperVoiceBackend:
     """One loaded Piper voice. ``speakers``: speaker name -> id (one entry for single-speaker
     voices: the voice's own name -> None)."""
 
-    def __init__(self, model: Path, use_cuda: bool = False, length_scale: float | None = None):
+    def __init__(self, model: Path, threads: int, use_cuda: bool = False, length_scale: float | None = None):
         from piper import PiperVoice
-        from piper.config import SynthesisConfig
+        from piper.config import PiperConfig, SynthesisConfig
+
+        from voxanon.tts import onnx_session
 
         model = Path(model)
         config = model.with_name(model.name + ".json")
@@ -31,12 +34,10 @@ class PiperVoiceBackend:
                 raise VoiceFileMissing(
                     f"Piper voice file {path} not found; a voice needs {model.name} and {config.name} side by "
                     "side (https://huggingface.co/rhasspy/piper-voices, or a registry name in conf/models.yaml)")
-        import onnxruntime
-
         self.name = model.name.removesuffix(".onnx")
-        # CPU onnxruntime builds have no CUDA provider: run on CPU rather than fail.
-        use_cuda = use_cuda and "CUDAExecutionProvider" in onnxruntime.get_available_providers()
-        self.voice = PiperVoice.load(model, config_path=config, use_cuda=use_cuda)
+        # As PiperVoice.load, with the session's threads set (its own uses every core of the machine).
+        self.voice = PiperVoice(config=PiperConfig.from_dict(json.loads(config.read_text(encoding="utf-8"))),
+                                session=onnx_session(model, threads, use_cuda))
         self._config = SynthesisConfig
         self.length_scale = length_scale
         num = self.voice.config.num_speakers
