@@ -10,6 +10,11 @@
   generated when absent): loading + -30 LUFS / peak pre-processing + embedding of every
   utterance, enrollment means, cosine scores, all metrics (EER, minDCF, Cllr, min-Cllr,
   linkability). Randomly initialized weights: speed does not depend on them.
+* ASR and SER: audio seconds per second of the VPC 2024 ASR_eval (speechbrain ``EncoderASR``,
+  wav2vec2-large size, VPC batches of 8 sorted by length) and of one SER fold model (the custom
+  wav2vec2-base classifier, one utterance at a time as the VPC runs it), on ``--asr-utts``
+  utterances of ``../shared/data/timit`` (generated when absent); random-weight stand-ins in the
+  release layouts (``tests/vpc_eval_standins.py``).
 """
 from __future__ import annotations
 
@@ -121,6 +126,41 @@ def bench_metrics(n: int) -> float:
     return time.perf_counter() - t0
 
 
+def utility_audio(n: int) -> tuple[list, str]:
+    """``n`` utterances (Audio) of TIMIT, or generated speech-like audio."""
+    if (SHARED / "timit" / "wav.scp").is_file():
+        data = load_data_dir(SHARED / "timit")
+        return [load_16k(resolve_wav(data, u), data.path) for u in sorted(data.utts)[:n]], "timit"
+    from eval_fixtures import speaker_wave
+    from voxanon.audio import Audio
+
+    return [Audio(speaker_wave(i % 8, i, 3.0), 16000) for i in range(n)], "generated"
+
+
+def bench_asr_ser(n: int, device: str, work: Path) -> tuple[float, float, float, str]:
+    """Audio seconds, and audio seconds per wall second of the ASR (batches of 8) and of one SER fold."""
+    from vpc_eval_standins import make_vpc_asr, make_vpc_ser
+    from voxanon.asr import AsrConfig, load_asr
+    from voxanon.eval.ser import FoldModel, fold_dir
+
+    audios, what = utility_audio(n)
+    seconds = sum(a.duration for a in audios)
+    asr = load_asr(AsrConfig(backend="speechbrain", model=str(make_vpc_asr(work / "asr", size="large")),
+                             batch_size=8), device)
+    ordered = sorted(audios, key=lambda a: -a.duration)
+    asr.transcribe_batch(ordered[:1])  # warm-up
+    t0 = time.perf_counter()
+    for i in range(0, len(ordered), 8):
+        asr.transcribe_batch(ordered[i:i + 8])
+    asr_rate = seconds / (time.perf_counter() - t0)
+    ser = FoldModel(fold_dir(make_vpc_ser(work / "ser", size="base", folds=1), "1"), device)
+    ser.posteriors(audios[0].samples)
+    t0 = time.perf_counter()
+    for a in audios:
+        ser.posteriors(a.samples)
+    return seconds, asr_rate, seconds / (time.perf_counter() - t0), what
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cpu")
@@ -128,6 +168,7 @@ def main() -> int:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--batches", type=int, default=4)
     p.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: torch default)")
+    p.add_argument("--asr-utts", type=int, default=24, help="utterances for the ASR / SER throughput")
     p.add_argument("--out")
     args = p.parse_args()
     if args.threads:
@@ -151,6 +192,13 @@ def main() -> int:
         lines.append(f"| {channels} | {what} | {n_utts} | {n_trials} | {sec:.2f} | {cpu:.2f} | "
                      f"{1000 * sec / n_trials:.2f} |")
         print(lines[-1], flush=True)
+    with tempfile.TemporaryDirectory() as work:
+        seconds, asr_rate, ser_rate, what = bench_asr_ser(args.asr_utts, args.device, Path(work))
+    lines += ["", f"## VPC ASR_eval and SER ({args.asr_utts} utterances of {what}, {seconds:.0f} s of audio)", "",
+              "| model | audio seconds per second |", "|---|---|",
+              f"| ASR_eval (wav2vec2-large + CTC, batches of 8) | {asr_rate:.2f} |",
+              f"| SER fold model (wav2vec2-base, one utterance at a time) | {ser_rate:.2f} |"]
+    print("\n".join(lines[-2:]), flush=True)
     lines += ["", "## Metrics alone (EER, minDCF, Cllr, min-Cllr, linkability on random scores)", "",
               "| trials | seconds |", "|---|---|"]
     for n in (1_000, 30_000, 1_000_000):

@@ -3,13 +3,13 @@
 The release zips (``asr.zip``, ``ser.zip``, ``asv_orig.zip``) cannot be fetched here, so tests build
 tiny models of the same kinds, loaded by the same speechbrain interfaces:
 
-``make_vpc_asr(dir: Path) -> Path``
+``make_vpc_asr(dir: Path, size="tiny") -> Path``
     An ``EncoderASR`` dir like speechbrain's asr-wav2vec2-librispeech (what the VPC's ``exp/asr``
     holds): ``hyperparams.yaml`` (HF wav2vec2 lobe -> VanillaNN -> CTC linear -> log-softmax,
     greedy CTC decoding, ``CTCTextEncoder`` of A-Z, apostrophe and space), ``wav2vec2.ckpt``,
     ``asr.ckpt``, ``tokenizer.ckpt`` and ``wav2vec2_hf/`` (a local HF-format wav2vec2 config +
     random weights, which the hyperparams name instead of a hub id).
-``make_vpc_ser(dir: Path) -> Path``
+``make_vpc_ser(dir: Path, size="tiny", folds=5) -> Path``
     ``dir/fold_<k>/CKPT+1/`` for k = 1..5, each like speechbrain's emotion-recognition-wav2vec2-
     IEMOCAP: ``hyperparams.yaml`` (wav2vec2 lobe, mean pooling, linear to 4 classes, softmax,
     ``CategoricalEncoder``), ``custom_interface.py`` (the ``CustomEncoderWav2vec2Classifier`` the
@@ -31,7 +31,15 @@ import torch
 
 EMOTIONS = ("ang", "hap", "neu", "sad")
 CHARS = list("ABCDEFGHIJKLMNOPQRSTUVWXYZ' ")
-HIDDEN = 32  # wav2vec2 hidden size of the stand-ins
+# wav2vec2 sizes: "tiny" for tests; the releases' sizes for throughput benches (random weights):
+# ASR_eval is wav2vec2-large-960h-lv60-self, the SER folds are wav2vec2-base.
+WAV2VEC2_SIZES = {
+    "tiny": dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                 conv_dim=(32, 32, 32), conv_kernel=(10, 4, 4), conv_stride=(5, 4, 4),
+                 num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2),
+    "base": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072),
+    "large": dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096),
+}
 
 _WAV2VEC2 = """wav2vec2: !new:speechbrain.lobes.models.huggingface_transformers.wav2vec2.Wav2Vec2
     source: !ref <pretrained_path>/wav2vec2_hf
@@ -43,13 +51,13 @@ _WAV2VEC2 = """wav2vec2: !new:speechbrain.lobes.models.huggingface_transformers.
 ASR_HPARAMS = f"""# VPC 2024 ASR_eval stand-in (random weights): wav2vec2 + CTC, speechbrain EncoderASR
 pretrained_path: speechbrain/asr-wav2vec2-librispeech
 sample_rate: 16000
-dnn_neurons: 32
+dnn_neurons: {{dnn}}
 output_neurons: {len(CHARS) + 1}
 blank_index: 0
 
 {_WAV2VEC2}
 enc: !new:speechbrain.lobes.models.VanillaNN.VanillaNN
-    input_shape: [null, null, {HIDDEN}]
+    input_shape: [null, null, {{hidden}}]
     activation: !name:torch.nn.LeakyReLU
     dnn_blocks: 1
     dnn_neurons: !ref <dnn_neurons>
@@ -91,7 +99,7 @@ pretrainer: !new:speechbrain.utils.parameter_transfer.Pretrainer
 
 SER_HPARAMS = f"""# VPC 2024 SER stand-in (random weights): wav2vec2 + mean pooling + linear, 4 emotions
 pretrained_path: speechbrain/emotion-recognition-wav2vec2-IEMOCAP
-encoder_dim: {HIDDEN}
+encoder_dim: {{hidden}}
 out_n_neurons: {len(EMOTIONS)}
 
 {_WAV2VEC2}
@@ -184,15 +192,13 @@ pretrainer: !new:speechbrain.utils.parameter_transfer.Pretrainer
 """
 
 
-def _hf_wav2vec2(out: Path, seed: int) -> None:
-    """A tiny HF-format wav2vec2 (config, feature-extractor config, random weights) in ``out``."""
+def _hf_wav2vec2(out: Path, seed: int, size: str) -> None:
+    """An HF-format wav2vec2 (config, feature-extractor config, random weights) in ``out``."""
     from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
 
     torch.manual_seed(seed)
-    config = Wav2Vec2Config(hidden_size=HIDDEN, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                            conv_dim=(32, 32, 32), conv_kernel=(10, 4, 4), conv_stride=(5, 4, 4),
-                            num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2, feat_extract_norm="layer",
-                            do_stable_layer_norm=True, vocab_size=len(CHARS) + 1)
+    config = Wav2Vec2Config(**WAV2VEC2_SIZES[size], feat_extract_norm="layer", do_stable_layer_norm=True,
+                            vocab_size=len(CHARS) + 1)
     Wav2Vec2Model(config).save_pretrained(out)
     Wav2Vec2FeatureExtractor(do_normalize=True, return_attention_mask=True).save_pretrained(out)
 
@@ -206,12 +212,13 @@ def _build(model_dir: Path, hparams_text: str) -> dict:
         return load_hyperpyyaml(f, {"pretrained_path": str(model_dir)}, overrides_must_match=False)
 
 
-def make_vpc_asr(dir: Path) -> Path:
+def make_vpc_asr(dir: Path, size: str = "tiny") -> Path:
     dir = Path(dir)
     dir.mkdir(parents=True, exist_ok=True)
-    _hf_wav2vec2(dir / "wav2vec2_hf", seed=11)
+    _hf_wav2vec2(dir / "wav2vec2_hf", seed=11, size=size)
     torch.manual_seed(12)
-    hp = _build(dir, ASR_HPARAMS)
+    hidden = WAV2VEC2_SIZES[size]["hidden_size"]
+    hp = _build(dir, ASR_HPARAMS.format(hidden=hidden, dnn=32 if size == "tiny" else 1024))
     tok = hp["tokenizer"]
     tok.insert_blank(index=0)
     tok.update_from_iterable(CHARS, sequence_input=False)
@@ -223,14 +230,14 @@ def make_vpc_asr(dir: Path) -> Path:
     return dir
 
 
-def make_vpc_ser(dir: Path) -> Path:
+def make_vpc_ser(dir: Path, size: str = "tiny", folds: int = 5) -> Path:
     dir = Path(dir)
-    for k in range(1, 6):
+    for k in range(1, folds + 1):
         fold = dir / f"fold_{k}" / "CKPT+1"
         fold.mkdir(parents=True, exist_ok=True)
-        _hf_wav2vec2(fold / "wav2vec2_hf", seed=20 + k)
+        _hf_wav2vec2(fold / "wav2vec2_hf", seed=20 + k, size=size)
         torch.manual_seed(30 + k)
-        hp = _build(fold, SER_HPARAMS)
+        hp = _build(fold, SER_HPARAMS.format(hidden=WAV2VEC2_SIZES[size]["hidden_size"]))
         (fold / "custom_interface.py").write_text(CUSTOM_INTERFACE)
         enc = hp["label_encoder"]
         enc.update_from_iterable(EMOTIONS, sequence_input=False)
