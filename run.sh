@@ -61,7 +61,9 @@ fi
 # One conf read for the whole run: check everything, then exp, seed, stage keys, stage outputs.
 vars=$(python -m voxanon.bin.conf driver "$conf" "$VOXANON_DATA" "${tag:+_$tag}") || exit 1
 eval "$vars"
-if [ "$seed_given" != true ]; then
+# The seed decides the draws of stages 2-5 (targets, systems); stages 6-8 alone (e.g. evaluating
+# audio another tool anonymized) need none.
+if [ "$seed_given" != true ] && [ "$stage" -le 5 ] && [ "$stop_stage" -ge 2 ]; then
   if [ "$public_seed" != true ]; then
     echo "$0: $conf has no anonymizer.seed: the public default would let anyone who has the output" \
          "recompute every random choice (targets, systems). Set anonymizer.seed to a private number," \
