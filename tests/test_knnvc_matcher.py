@@ -6,7 +6,7 @@ import torch
 
 from knnvc_helpers import one_torch_thread  # noqa: F401 (autouse fixture)
 
-from voxanon.knn.matcher import knn_average, knn_indices, knn_pooled
+from voxanon.knn.matcher import knn_average, knn_indices, knn_match_batch
 
 
 def brute_force(query, pool, k):
@@ -43,14 +43,23 @@ def test_k_larger_than_pool_and_zero_vectors():
         knn_average(torch.randn(2, 8), torch.randn(4, 9))
 
 
-def test_pooled_is_weighted_average():
+def test_batch_pooled_is_weighted_average_per_query():
     gen = torch.Generator().manual_seed(1)
-    query = torch.randn(20, 16, generator=gen)
+    q1, q2 = torch.randn(20, 16, generator=gen), torch.randn(7, 16, generator=gen)
     a, b = torch.randn(40, 16, generator=gen), torch.randn(30, 16, generator=gen)
-    mixed = knn_pooled(query, [a, b], [3.0, 1.0], k=4, pool_block=7)
-    torch.testing.assert_close(mixed, 0.75 * brute_force(query, a, 4)[0] + 0.25 * brute_force(query, b, 4)[0])
-    with pytest.raises(ValueError, match="one weight per"):
-        knn_pooled(query, [a, b], [1.0])
+    m1, m2 = knn_match_batch([q1, q2], {"a": a, "b": b}, [[("a", 3.0), ("b", 1.0)], [("b", 2.0)]], k=4)
+    torch.testing.assert_close(m1, 0.75 * brute_force(q1, a, 4)[0] + 0.25 * brute_force(q1, b, 4)[0])
+    torch.testing.assert_close(m2, brute_force(q2, b, 4)[0])
+    with pytest.raises(ValueError, match="positive sum"):
+        knn_match_batch([q1], {"a": a}, [[("a", 0.0)]])
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_similarities_mostly_agree(dtype):
+    gen = torch.Generator().manual_seed(3)
+    query, pool = torch.randn(200, 64, generator=gen), torch.randn(3000, 64, generator=gen)
+    exact, half = knn_indices(query, pool, 4), knn_indices(query, pool, 4, dtype=dtype)
+    assert (exact[:, 0] == half[:, 0]).float().mean() > 0.9  # the nearest frame; near-ties may swap
 
 
 @pytest.mark.gpu

@@ -22,6 +22,9 @@ With ``cache_dir`` set, each part's output of each utterance is kept there (keye
 system, params and seed and on the input audio). The draws are nested across p (one uniform number
 per utterance), so admixtures that differ only in p reuse each other's outputs: the sweep
 (egs/admixture_sweep) anonymizes each set with each part once, not once per p.
+
+A batch of utterances is drawn utterance by utterance, then each part converts the utterances
+drawn for it as one batch (in batches of its own ``batch_size`` when it batches).
 """
 from __future__ import annotations
 
@@ -36,8 +39,8 @@ from urllib.parse import quote
 import numpy as np
 import soundfile as sf
 
-from voxanon.anonymize.base import (SYSTEMS, Anonymizer, BuildContext, BuildError, Converted, Utterance, system_module,
-                                    utt_rng)
+from voxanon.anonymize.base import (SYSTEMS, Anonymizer, BuildContext, BuildError, Converted, Utterance, convert_all,
+                                    system_module, utt_rng)
 from voxanon.anonymize.config import parse_params
 from voxanon.audio import Audio
 from voxanon.config import fingerprint
@@ -120,6 +123,8 @@ class Admixture:
         self.cum = cum
         self.ctx = ctx
         self.built: dict[int, Anonymizer] = {}
+        self.batch_size = max(getattr(sp, "batch_size", 1) for sp in self.sub_params)
+        self.bucket = max(getattr(sp, "bucket", 1) for sp in self.sub_params)
         self.caches = [PartCache(Path(params.cache_dir), fingerprint(
             {"system": c.system, "params": sp, "seed": derived_seed(ctx.seed, i)}))
             for i, (c, sp) in enumerate(zip(self.components, self.sub_params))] if params.cache_dir else None
@@ -133,7 +138,7 @@ class Admixture:
         if index not in self.built:
             c = self.components[index]
             sub_ctx = BuildContext(derived_seed(self.ctx.seed, index), self.ctx.device,
-                                   self.ctx.work_dir / f"{index}_{c.system}")
+                                   self.ctx.work_dir / f"{index}_{c.system}", self.ctx.features)
             sub_ctx.work_dir.mkdir(parents=True, exist_ok=True)
             try:
                 self.built[index] = system_module(c.system).build(self.sub_params[index], sub_ctx)
@@ -142,18 +147,35 @@ class Admixture:
                 raise BuildError(f"anonymizer.params.systems[{index}] ({c.system}) cannot be built: {first}") from err
         return self.built[index]
 
+    def convert_batch(self, utts: list[Utterance]) -> list[Converted | Exception]:
+        drawn = [self.choose(u.id) for u in utts]
+        results: list[Converted | Exception | None] = [None] * len(utts)
+        digests: dict[int, str] = {}
+        if self.caches is not None:
+            for i, (utt, index) in enumerate(zip(utts, drawn)):
+                digests[i] = hashlib.sha256(np.ascontiguousarray(utt.audio.samples).tobytes()).hexdigest()
+                results[i] = self.caches[index].get(utt.id, digests[i])
+        for index in sorted(set(drawn)):
+            todo = [i for i, d in enumerate(drawn) if d == index and results[i] is None]
+            if not todo:
+                continue
+            part = self.system(index)
+            size = getattr(part, "batch_size", 1)
+            for start in range(0, len(todo), size):
+                batch = todo[start:start + size]
+                for i, result in zip(batch, convert_all(part, [utts[i] for i in batch])):
+                    if self.caches is not None and isinstance(result, Converted):
+                        self.caches[index].put(utts[i].id, digests[i], result)
+                    results[i] = result
+        return [r if isinstance(r, Exception) else
+                Converted(r.audio, {"system": self.components[index].system, "component": index, "sub": r.record})
+                for r, index in zip(results, drawn)]
+
     def __call__(self, utt: Utterance) -> Converted:
-        index = self.choose(utt.id)
-        if self.caches is None:
-            result = self.system(index)(utt)
-        else:
-            digest = hashlib.sha256(np.ascontiguousarray(utt.audio.samples).tobytes()).hexdigest()
-            result = self.caches[index].get(utt.id, digest)
-            if result is None:
-                result = self.system(index)(utt)
-                self.caches[index].put(utt.id, digest, result)
-        record: dict[str, Any] = {"system": self.components[index].system, "component": index, "sub": result.record}
-        return Converted(result.audio, record)
+        result = self.convert_batch([utt])[0]
+        if isinstance(result, Exception):
+            raise result
+        return result
 
 
 def build(params: Params, ctx: BuildContext) -> Admixture:

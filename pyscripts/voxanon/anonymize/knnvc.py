@@ -14,7 +14,16 @@ the WavLM frame sequence to f times its length instead (timing only, pitch untou
 the original audio): the cheaper variant voxanon used before, kept to compare with those runs.
 
 The matching sets come from stage 3 (``matching_sets``: a dir written by local/make_targets.sh);
-the WavLM checkpoint and layer default to those the matching sets were extracted with.
+the WavLM checkpoint and layer are those the matching sets were extracted with (another
+``wavlm`` is refused unless its weights are the same). The source audio goes through WavLM in
+chunks as the conf's ``features`` section says (chunk/context/batch seconds).
+
+Batches (``batch_size`` utterances, length-sorted by the runner): the batch goes through WavLM as
+padded segments, every query frame of the batch that uses one matching set is matched against it
+in one pass (the sets used stay on the device, up to ``device_sets`` of them), and the vocoder
+takes the matched sequences as a padded, masked batch; each output equals the one-at-a-time
+output to float rounding (tests/test_batched_anonymize.py). ``*_precision`` runs WavLM, the
+similarities and the vocoder in bfloat16 / float16 instead (bench/knnvc_bench.py: the error).
 """
 from __future__ import annotations
 
@@ -27,15 +36,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from voxanon.anonymize.base import BuildContext, Converted, Utterance, utt_rng
-from voxanon.audio import Audio, AudioError
-from voxanon.features.wavlm import extract_layer, load_wavlm
-from voxanon.knn.matcher import knn_pooled
+from voxanon.anonymize.base import BuildContext, Converted, Precision, Utterance, autocast, utt_rng
+from voxanon.audio import Audio
+from voxanon.features.wavlm import WavLM, extract_tensors, load_wavlm
+from voxanon.knn.matcher import knn_match_batch
 from voxanon.knn.matching_set import MatchingSets
+from voxanon.models.feature_id import wavlm_identity
 from voxanon.registry import resolve_model
-from voxanon.vocoder.hifigan import load_generator, vocode
+from voxanon.vocoder.hifigan import Generator, load_generator, vocode_batch
 
 log = logging.getLogger("voxanon.knnvc")
+VOCODER_CHUNK = 1500  # frames (30 s) per vocoder chunk, vocode_batch's default
 
 
 @dataclass(frozen=True)
@@ -52,10 +63,18 @@ class Params:
     feature_noise: bool = False
     noise_bound: float = 32.0  # L-inf bound of the uniform feature noise
     loudness_lufs: float = -16.0
+    batch_size: int = 16  # utterances converted together (1: one at a time)
+    bucket: int = 8  # the runner sorts bucket x batch_size utterances by length into batches
+    device_sets: int = 64  # matching sets kept on the device (least recently used go first)
+    wavlm_precision: Precision = "float32"
+    matcher_precision: Precision = "float32"  # of the cosine similarities only
+    vocoder_precision: Precision = "float32"
 
     def __post_init__(self):
         if self.k < 1 or self.targets_per_utt < 1:
             raise ValueError("k and targets_per_utt must be >= 1")
+        if self.batch_size < 1 or self.bucket < 1 or self.device_sets < 1:
+            raise ValueError("batch_size, bucket and device_sets must be >= 1")
         lo, hi = self.length_range
         if not 0 < lo <= hi:
             raise ValueError(f"length_range must satisfy 0 < low <= high, got {self.length_range}")
@@ -79,17 +98,44 @@ def resample_frames(feats: torch.Tensor, factor: float) -> torch.Tensor:
     return F.interpolate(feats.T[None], size=frames, mode="linear", align_corners=True)[0].T.contiguous()
 
 
+def source_features(wavlm: WavLM, audios: list[Audio], utts: list[Utterance], layer: int, ctx: BuildContext,
+                    precision: Precision) -> list[torch.Tensor]:
+    """Layer-``layer`` features (T_i, D) of a batch, float32 on the model's device, chunked as the
+    conf's ``features`` section says; errors name the utterance."""
+    f = ctx.features
+    with autocast(ctx.device, precision):
+        return extract_tensors(wavlm, audios, layer, f.chunk_seconds, f.context_seconds, f.batch_seconds,
+                               [u.id for u in utts])
+
+
+def vocode_all(vocoder: Generator, feats: list[torch.Tensor], lufs: float, batch_size: int, precision: Precision,
+               device: str) -> list[Audio]:
+    """A batch's features through the vocoder, in padded passes of up to ``batch_size`` chunks."""
+    with autocast(device, precision):
+        return vocode_batch(vocoder, feats, lufs, batch_frames=VOCODER_CHUNK * batch_size)
+
+
 class KnnVC:
     def __init__(self, params: Params, ctx: BuildContext):
-        self.p, self.seed, self.device = params, ctx.seed, ctx.device
-        self.sets = MatchingSets(params.matching_sets)
+        self.p, self.ctx, self.seed, self.device = params, ctx, ctx.seed, ctx.device
+        self.sets = MatchingSets(params.matching_sets, cache_items=params.device_sets)
         if len(self.sets.speakers) < params.targets_per_utt:
             raise ValueError(f"targets_per_utt={params.targets_per_utt} but {params.matching_sets} has only "
                              f"{len(self.sets.speakers)} target speaker(s)")
-        wavlm = resolve_model(params.wavlm or self.sets.checkpoint)
         self.layer = self.sets.layer
-        self.wavlm = load_wavlm(wavlm, self.device, max_layer=self.layer)
+        self.wavlm = load_wavlm(resolve_model(params.wavlm or self.sets.checkpoint), self.device, max_layer=self.layer)
+        if params.wavlm:
+            self.check_wavlm()
         self.vocoder = load_generator(resolve_model(params.vocoder), self.device)
+        self.batch_size, self.bucket = params.batch_size, params.bucket
+
+    def check_wavlm(self) -> None:
+        """``params.wavlm`` must have the weights the matching sets were extracted with."""
+        made = load_wavlm(resolve_model(self.sets.checkpoint), "cpu", max_layer=self.layer)
+        if wavlm_identity(made, self.layer) != wavlm_identity(self.wavlm, self.layer):
+            raise ValueError(f"{self.p.matching_sets} holds layer-{self.layer} features of {self.sets.checkpoint}, "
+                             f"but anonymizer.params.wavlm is {self.p.wavlm}, other weights: leave wavlm empty or "
+                             "rebuild the matching sets with that checkpoint (stages 2-3)")
 
     def choose(self, utt_id: str) -> dict:
         """The utterance's targets, weights and length factor (reproducible from seed + id)."""
@@ -102,25 +148,32 @@ class KnnVC:
         return {"targets": [self.sets.speakers[i] for i in idx], "weights": [round(float(w), 6) for w in weights],
                 "length_factor": factor, "noise_seed": noise_seed}
 
-    def __call__(self, utt: Utterance) -> Converted:
-        choice = self.choose(utt.id)
-        speed = self.p.length_variation and self.p.length_method == "speed"
-        audio = speed_perturb(utt.audio, choice["length_factor"]) if speed else utt.audio
-        try:
-            feats = torch.from_numpy(extract_layer(self.wavlm, audio, self.layer)).to(self.device)
-        except AudioError as err:
-            raise AudioError(f"{utt.id}: {err}") from None
+    def varied(self, feats: torch.Tensor, choice: dict, speed: bool) -> torch.Tensor:
+        """Frame resampling (length_method features) and the feature noise of one utterance."""
         if self.p.length_variation and not speed:
             feats = resample_frames(feats, choice["length_factor"])
         if self.p.feature_noise:
             gen = torch.Generator().manual_seed(choice["noise_seed"])
             noise = (torch.rand(feats.shape, generator=gen) * 2 - 1) * self.p.noise_bound
             feats = feats + noise.to(feats.device)
-        pools = [self.sets.get(spk, self.device) for spk in choice["targets"]]
-        matched = knn_pooled(feats, pools, choice["weights"], self.p.k)
-        audio = vocode(self.vocoder, matched, self.p.loudness_lufs)
-        record = {"system": "knnvc", **{k: v for k, v in choice.items() if k != "noise_seed"}}
-        return Converted(audio, record)
+        return feats
+
+    def convert_batch(self, utts: list[Utterance]) -> list[Converted]:
+        choices = [self.choose(u.id) for u in utts]
+        speed = self.p.length_variation and self.p.length_method == "speed"
+        audios = [speed_perturb(u.audio, c["length_factor"]) if speed else u.audio for u, c in zip(utts, choices)]
+        feats = source_features(self.wavlm, audios, utts, self.layer, self.ctx, self.p.wavlm_precision)
+        feats = [self.varied(f, c, speed) for f, c in zip(feats, choices)]
+        pools = {spk: self.sets.get(spk, self.device) for c in choices for spk in c["targets"]}
+        matched = knn_match_batch(feats, pools, [list(zip(c["targets"], c["weights"])) for c in choices], self.p.k,
+                                  getattr(torch, self.p.matcher_precision))
+        out = vocode_all(self.vocoder, matched, self.p.loudness_lufs, self.batch_size, self.p.vocoder_precision,
+                         self.device)
+        return [Converted(a, {"system": "knnvc", **{k: v for k, v in c.items() if k != "noise_seed"}})
+                for a, c in zip(out, choices)]
+
+    def __call__(self, utt: Utterance) -> Converted:
+        return self.convert_batch([utt])[0]
 
 
 def build(params: Params, ctx: BuildContext) -> KnnVC:

@@ -11,6 +11,10 @@ job resumes and a changed input re-does only the utterances whose input changed.
 record (targets, chosen system) is written to ``--record-dir`` (owner-only) before the wav is
 published. A failing utterance is logged and listed in ``OUT/log/failed.J``; the job exits non-zero
 after finishing the rest. A full disk stops the job at once.
+
+Throughput: loader threads decode the next utterances' audio while the system converts, and a
+writer thread publishes finished ones; a system that batches (``batch_size`` > 1 in its params)
+gets batches sorted by length out of a window of ``bucket`` x ``batch_size`` utterances read ahead.
 """
 from __future__ import annotations
 
@@ -20,27 +24,36 @@ import io
 import json
 import logging
 import os
+import queue
 import sys
+import threading
 import traceback
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from itertools import islice
 from pathlib import Path
+from typing import Iterable, Iterator
 
 import numpy as np
 import soundfile as sf
 
 from voxanon.anonymize import outdir
-from voxanon.anonymize.base import BuildContext, BuildError, Utterance, build_system, resolve_device
+from voxanon.anonymize.base import (BuildContext, BuildError, Converted, Utterance, build_system, convert_all,
+                                    resolve_device)
 from voxanon.anonymize.config import AnonymizerConfig
 from voxanon.audio import SAMPLE_RATE, Audio, AudioError, load_16k, resample
 from voxanon.config import ConfigError, fingerprint, from_dict, read_conf
 from voxanon.data.ids import id_problems
 from voxanon.data.kaldi import DataDir, atomic_write_text, load_data_dir, validate_data_dir, write_data_dir
+from voxanon.features.config import FeaturesConfig
 from voxanon.fileio import atomic_write_bytes
 from voxanon.progress import Progress, setup_logging
 from voxanon.registry import ModelError
 
 log = logging.getLogger("voxanon.anonymize")
 PUBLIC_SEED = AnonymizerConfig.seed  # in every copy of this code: it protects nothing
+LOADERS = 2  # threads decoding input audio ahead of the system
 
 
 class DiskFull(OSError):
@@ -64,6 +77,11 @@ def load_conf(path: str, public_seed: bool) -> AnonymizerConfig:
         log.warning("%s: anonymizer.seed is the public default %d: anyone can recompute the random choices "
                     "(targets, factors); use a private seed for data you publish", path, PUBLIC_SEED)
     return conf
+
+
+def load_features_conf(path: str) -> FeaturesConfig:
+    """The conf's ``features`` section: how the systems cut source audio for WavLM."""
+    return from_dict(FeaturesConfig, read_conf(path).get("features") or {}, "features")
 
 
 def load_input(path: str) -> DataDir:
@@ -133,11 +151,8 @@ def append_record(records, line: str) -> None:
     os.fsync(records.fileno())
 
 
-def anonymize_one(anonymizer, data: DataDir, utt: str, out: Path, stamp: str, records, allow_pipes: bool) -> float:
-    """Convert, record, publish, stamp (in this order); the scale factor applied (1.0: none)."""
-    spk = data.utt2spk[utt]
-    audio = load_16k(data.wav_scp[utt], data.path, allow_pipes)
-    result = anonymizer(Utterance(utt, spk, audio, (data.table("spk2gender") or {}).get(spk)))
+def publish(data: DataDir, utt: str, result: Converted, out: Path, stamp: str, records) -> float:
+    """Record, publish, stamp (in this order); the scale factor applied (1.0: none)."""
     out_audio, scale = within_full_scale(resample(result.audio, SAMPLE_RATE))
     if len(out_audio.samples) == 0:
         raise AudioError("anonymizer returned empty audio")
@@ -154,8 +169,86 @@ def anonymize_one(anonymizer, data: DataDir, utt: str, out: Path, stamp: str, re
     return scale
 
 
+def loaded(data: DataDir, utts: list[str], allow_pipes: bool, ahead: int) -> Iterator[tuple[str, Utterance | Exception]]:
+    """Each utterance with its audio (or the error reading it), in order, read by ``LOADERS``
+    threads up to ``ahead`` utterances in advance."""
+    genders = data.table("spk2gender") or {}
+
+    def load(utt: str) -> Utterance:
+        spk = data.utt2spk[utt]
+        return Utterance(utt, spk, load_16k(data.wav_scp[utt], data.path, allow_pipes), genders.get(spk))
+
+    pool = ThreadPoolExecutor(LOADERS, thread_name_prefix="load")
+    try:
+        todo = iter(utts)
+        pending = deque((u, pool.submit(load, u)) for u in islice(todo, ahead))
+        while pending:
+            utt, future = pending.popleft()
+            pending.extend((u, pool.submit(load, u)) for u in islice(todo, 1))
+            err = future.exception()
+            yield utt, err if err is not None else future.result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def batches(items: Iterable[tuple[str, Utterance | Exception]], size: int,
+            window: int) -> Iterator[list[tuple[str, Utterance | Exception]]]:
+    """Batches of ``size``, sorted by length within windows of ``window`` items (less padding);
+    unreadable utterances come first, alone."""
+    items = iter(items)
+    while chunk := list(islice(items, window)):
+        bad = [x for x in chunk if isinstance(x[1], Exception)]
+        good = sorted((x for x in chunk if not isinstance(x[1], Exception)), key=lambda x: len(x[1].audio.samples))
+        yield from ([x] for x in bad)
+        yield from (good[i:i + size] for i in range(0, len(good), size))
+
+
+class Writer:
+    """Publishes results on its own thread, in the order given, and keeps the tally: failures
+    (logged and listed), outputs scaled down, progress. A full disk stops it; ``put`` and
+    ``close`` then raise DiskFull in the caller."""
+
+    def __init__(self, data: DataDir, out: Path, stamps: dict[str, str], records, job: int, total: int):
+        self.data, self.out, self.stamps, self.records = data, out, stamps, records
+        self.failed: list[str] = []
+        self.scaled = 0
+        self.fatal: BaseException | None = None
+        self.progress = Progress(total, f"anonymize job {job}")
+        self.queue: queue.Queue = queue.Queue(maxsize=64)
+        self.thread = threading.Thread(target=self._run, name="write", daemon=True)
+        self.thread.start()
+
+    def put(self, utt: str, result: Converted | Exception) -> None:
+        if self.fatal is not None:
+            raise self.fatal
+        self.queue.put((utt, result))
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
+        if self.fatal is not None:
+            raise self.fatal
+
+    def _run(self) -> None:
+        while (item := self.queue.get()) is not None:
+            if self.fatal is not None:
+                continue  # drain: the job is ending
+            utt, result = item
+            try:
+                if isinstance(result, Exception):
+                    raise result
+                self.scaled += publish(self.data, utt, result, self.out, self.stamps[utt], self.records) != 1.0
+            except (DiskFull, BuildError) as err:  # every further utterance would fail the same way
+                self.fatal = err
+            except Exception as err:  # one bad utterance must not sink the job
+                self.failed.append(utt)
+                log.error("utterance %s failed: %s", utt, err)
+                log.debug("%s", "".join(traceback.format_exception(err)))
+            self.progress.step()
+
+
 def run_shard(conf: AnonymizerConfig, data: DataDir, out: Path, job: int, nj: int, record_dir: Path,
-              allow_pipes: bool) -> int:
+              allow_pipes: bool, features: FeaturesConfig) -> int:
     config = fingerprint(conf)
     stamps = {u: outdir.utt_stamp(config, data, u) for u in shard(data.utts, job, nj)}
     todo = [u for u, s in stamps.items() if not outdir.is_done(out, u, s)]
@@ -169,31 +262,30 @@ def run_shard(conf: AnonymizerConfig, data: DataDir, out: Path, job: int, nj: in
     work_dir = record_dir / "work"
     work_dir.mkdir(exist_ok=True)
     try:
-        ctx = BuildContext(conf.seed, resolve_device(conf.device), work_dir)
+        ctx = BuildContext(conf.seed, resolve_device(conf.device), work_dir, features)
         anonymizer = build_system(conf.system, conf.params, ctx)
     except RuntimeError as err:  # e.g. torch's state-dict errors: one line, not a traceback
         raise ModelError(f"cannot build the {conf.system} system: {str(err).splitlines()[0]}") from None
+    size = getattr(anonymizer, "batch_size", 1) if hasattr(anonymizer, "convert_batch") else 1
+    window = size * getattr(anonymizer, "bucket", 1)
     record_path = record_dir / f"records.{job}.jsonl"
-    failed, scaled = [], 0
-    progress = Progress(len(todo), f"anonymize job {job}")
     with open(record_path, "a", encoding="utf-8") as records:
         os.chmod(record_path, 0o600)
-        for utt in todo:
-            try:
-                scaled += anonymize_one(anonymizer, data, utt, out, stamps[utt], records, allow_pipes) != 1.0
-            except (DiskFull, BuildError):  # every further utterance would fail the same way
-                raise
-            except Exception as err:  # one bad utterance must not sink the job
-                failed.append(utt)
-                log.error("utterance %s failed: %s", utt, err)
-                log.debug("%s", traceback.format_exc())
-            progress.step()
-    if scaled:
+        writer = Writer(data, out, stamps, records, job, len(todo))
+        try:
+            for batch in batches(loaded(data, todo, allow_pipes, window + LOADERS), size, window):
+                readable = [x for _, x in batch if isinstance(x, Utterance)]
+                results = dict(zip((u.id for u in readable), convert_all(anonymizer, readable)))
+                for utt, x in batch:
+                    writer.put(utt, results.get(utt, x))
+        finally:
+            writer.close()
+    if writer.scaled:
         log.warning("job %d: %d of %d output(s) went above full scale and were scaled down (not clipped); "
-                    "their records say by how much", job, scaled, len(todo))
-    if failed:
-        atomic_write_text(failed_file, "".join(f"{u}\n" for u in failed))
-        log.error("job %d: %d of %d utterances failed (listed in %s)", job, len(failed), len(todo), failed_file)
+                    "their records say by how much", job, writer.scaled, len(todo))
+    if writer.failed:
+        atomic_write_text(failed_file, "".join(f"{u}\n" for u in writer.failed))
+        log.error("job %d: %d of %d utterances failed (listed in %s)", job, len(writer.failed), len(todo), failed_file)
         return 1
     failed_file.unlink(missing_ok=True)
     return 0
@@ -258,7 +350,8 @@ def main(argv: list[str] | None = None) -> int:
         elif stamp.get("config") != fingerprint(conf):
             raise ConfigError(f"{out} was prepared for another anonymizer config; "
                               "run steps/anonymize.sh (with --overwrite true to redo it)")
-        return run_shard(conf, data, out, args.job, args.nj, record_dir, args.allow_pipes == "true")
+        return run_shard(conf, data, out, args.job, args.nj, record_dir, args.allow_pipes == "true",
+                         load_features_conf(args.conf))
     except (ConfigError, ValueError, OSError, ModelError) as err:
         log.error("%s", err)
         return 2

@@ -437,7 +437,7 @@ def _run(model: WavLM, audios: list[np.ndarray], segs: list[_Segment], layer: in
     for i, w in enumerate(wavs):
         batch[i, :len(w)] = w
     feats, _ = model(batch.to(device), lengths.to(device), layer)
-    return [feats[i, s.keep[0]:s.keep[1]].float().cpu() for i, s in enumerate(segs)]
+    return [feats[i, s.keep[0]:s.keep[1]].float() for i, s in enumerate(segs)]
 
 
 def _batches(segs: list[_Segment], limit: int) -> list[list[_Segment]]:
@@ -451,10 +451,11 @@ def _batches(segs: list[_Segment], limit: int) -> list[list[_Segment]]:
     return batches
 
 
-def extract_batch(model: WavLM, audios: list[Audio], layer: int = 6, chunk_seconds: float = 30.0,
-                  context_seconds: float = 4.0, batch_seconds: float = 120.0,
-                  names: list[str] | None = None) -> list[np.ndarray]:
-    """Layer-``layer`` features (frames, D) of each 16 kHz audio, batched with padding masks.
+def extract_tensors(model: WavLM, audios: list[Audio], layer: int = 6, chunk_seconds: float = 30.0,
+                    context_seconds: float = 4.0, batch_seconds: float = 120.0,
+                    names: list[str] | None = None) -> list[Tensor]:
+    """Layer-``layer`` features (frames, D), float32 on the model's device, of each 16 kHz audio,
+    batched with padding masks.
 
     Segments are grouped by length so a batch holds at most ``batch_seconds`` of padded audio.
     On CUDA out-of-memory a batch is split; a single segment that still does not fit is retried
@@ -487,12 +488,21 @@ def extract_batch(model: WavLM, audios: list[Audio], layer: int = 6, chunk_secon
             continue
         for s, r in zip(group, results):
             pieces[s.item].append((s.out, r))
-    outs = [torch.cat([p for _, p in sorted(pieces[i], key=lambda p: p[0])]).numpy() if i not in retry else None
+    outs = [torch.cat([p for _, p in sorted(pieces[i], key=lambda p: p[0])]) if i not in retry else None
             for i in range(len(audios))]
     for i in sorted(retry):
         log.warning("GPU out of memory on %s; retrying with %.1f s chunks", names[i], chunk_seconds / 2)
-        outs[i] = extract_batch(model, [audios[i]], layer, chunk_seconds / 2, context_seconds, batch_seconds, [names[i]])[0]
+        outs[i] = extract_tensors(model, [audios[i]], layer, chunk_seconds / 2, context_seconds, batch_seconds,
+                                  [names[i]])[0]
     return outs
+
+
+def extract_batch(model: WavLM, audios: list[Audio], layer: int = 6, chunk_seconds: float = 30.0,
+                  context_seconds: float = 4.0, batch_seconds: float = 120.0,
+                  names: list[str] | None = None) -> list[np.ndarray]:
+    """:func:`extract_tensors` as float32 arrays on the CPU."""
+    return [f.cpu().numpy() for f in extract_tensors(model, audios, layer, chunk_seconds, context_seconds,
+                                                     batch_seconds, names)]
 
 
 def extract_layer(model: WavLM, audio: Audio, layer: int = 6, chunk_seconds: float = 30.0,

@@ -3,7 +3,9 @@
 Features (B, T, 1024) -> ``lin_pre`` Linear(1024, 512) -> weight-normed ``conv_pre`` (512, k 7)
 -> four ``ups`` transposed convs (rates 10, 8, 2, 2; kernels 20, 16, 4, 4; channels halving from
 512), each followed by the mean of three type-1 ``resblocks`` (kernels 3, 7, 11; dilations 1, 3, 5)
--> ``conv_post`` -> tanh -> waveform (B, 1, T * 320).
+-> ``conv_post`` -> tanh -> waveform (B, 1, T * 320). A padded batch passes ``lengths``: every
+conv then sees zeros past each item's end, as that item alone would, so the first
+``lengths[i] * 320`` samples of item i equal its unbatched output.
 
 Parameter names match the published ``prematch_g_02500000.pt`` / ``g_02500000.pt``
 (``{"generator": state_dict}``; weight-normed layers as ``weight_g`` / ``weight_v``).
@@ -46,10 +48,15 @@ class ResBlock(nn.Module):
         self.convs1 = nn.ModuleList(WNConv1d(ch, ch, kernel, 1, d * (kernel - 1) // 2, d) for d in dilations)
         self.convs2 = nn.ModuleList(WNConv1d(ch, ch, kernel, 1, (kernel - 1) // 2) for _ in dilations)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, pad: Tensor | None = None) -> Tensor:
         for c1, c2 in zip(self.convs1, self.convs2):
-            x = x + c2(F.leaky_relu(c1(F.leaky_relu(x, LRELU)), LRELU))
+            x = x + c2(_masked(F.leaky_relu(c1(_masked(F.leaky_relu(x, LRELU), pad)), LRELU), pad))
         return x
+
+
+def _masked(x: Tensor, pad: Tensor | None) -> Tensor:
+    """Zero past each item's end (pad (B, 1, T), True there), so convs see only real input."""
+    return x if pad is None else x.masked_fill(pad, 0.0)
 
 
 class Generator(nn.Module):
@@ -68,14 +75,23 @@ class Generator(nn.Module):
         self.conv_post = WNConv1d(ch // 2**len(self.ups), 1, 7, 1, 3)
         init_normal_(self)
 
-    def forward(self, feats: Tensor) -> Tensor:
-        """feats (B, T, in_dim) -> waveform (B, 1, T * hop) in [-1, 1]."""
-        x = self.conv_pre(self.lin_pre(feats).transpose(1, 2))
-        n = len(self.cfg.resblock_kernels)
+    def forward(self, feats: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """feats (B, T, in_dim), lengths (B,) frames of a padded batch (None: all T) -> waveform
+        (B, 1, T * hop) in [-1, 1]; past ``lengths[i] * hop`` item i holds padding output."""
+        def padding(scale: int) -> Tensor | None:
+            if lengths is None:
+                return None
+            positions = torch.arange(feats.shape[1] * scale, device=feats.device)
+            return (positions[None, :] >= lengths[:, None] * scale).unsqueeze(1)
+
+        x = self.conv_pre(_masked(self.lin_pre(feats).transpose(1, 2), padding(1)))
+        n, scale = len(self.cfg.resblock_kernels), 1
         for i, up in enumerate(self.ups):
-            x = up(F.leaky_relu(x, LRELU))
-            x = sum(self.resblocks[i * n + j](x) for j in range(n)) / n
-        return torch.tanh(self.conv_post(F.leaky_relu(x)))
+            x = up(_masked(F.leaky_relu(x, LRELU), padding(scale)))
+            scale *= self.cfg.upsample_rates[i]
+            pad = padding(scale)
+            x = sum(self.resblocks[i * n + j](x, pad) for j in range(n)) / n
+        return torch.tanh(self.conv_post(_masked(F.leaky_relu(x), pad)))
 
 
 def load_generator(path: str | Path | None, device: str = "cpu") -> Generator:
@@ -106,25 +122,79 @@ def save_generator(model: Generator, path: str | Path, **extra) -> None:
     torch.save({"generator": {k: v.detach().cpu() for k, v in model.state_dict().items()}, **extra}, path)
 
 
-@torch.inference_mode()
-def vocode(model: Generator, feats: Tensor, target_lufs: float | None = -16.0, chunk_frames: int = 1500,
-           context_frames: int = 32) -> Audio:
-    """(T, D) features -> 16 kHz audio of T * 320 samples, loudness-normalized to ``target_lufs``
-    (None: left as is) unless that would clip, then peak-normalized to 0.99.
+@dataclass(frozen=True)
+class _Chunk:
+    item: int  # index of the utterance
+    start: int  # first feature frame fed to the generator
+    stop: int  # one past the last
+    keep: tuple[int, int]  # frames of this chunk whose samples go to the output
 
-    Long inputs go through in chunks of ``chunk_frames`` with ``context_frames`` of overlap on
-    each side, trimmed off again: the generator sees about 12 frames either way, so the seams are
-    exact and memory stays bounded."""
-    device = next(model.parameters()).device
-    feats = feats.to(device, torch.float32)
-    total, hop, pieces = feats.shape[0], model.cfg.hop, []
+
+def _chunks(total: int, item: int, chunk_frames: int, context_frames: int) -> list[_Chunk]:
+    out = []
     for c in range(0, total, chunk_frames):
         s0, e0 = max(c - context_frames, 0), min(c + chunk_frames + context_frames, total)
-        wav = model(feats[s0:e0][None])[0, 0]
-        pieces.append(wav[(c - s0) * hop:(min(c + chunk_frames, total) - s0) * hop].cpu())
-    audio = Audio(torch.cat(pieces).numpy().astype(np.float32), SAMPLE_RATE)
+        out.append(_Chunk(item, s0, e0, (c - s0, min(c + chunk_frames, total) - s0)))
+    return out
+
+
+def _generate(model: Generator, feats: list[Tensor], group: list[_Chunk]) -> list[Tensor]:
+    """One padded pass over ``group``; each chunk's kept samples (on the CPU, float32)."""
+    device, hop = next(model.parameters()).device, model.cfg.hop
+    lengths = torch.tensor([c.stop - c.start for c in group], device=device)
+    batch = torch.zeros(len(group), int(lengths.max()), feats[0].shape[1], device=device)
+    for i, c in enumerate(group):
+        batch[i, :c.stop - c.start] = feats[c.item][c.start:c.stop]
+    wav = model(batch, lengths if len(group) > 1 and bool((lengths < lengths.max()).any()) else None)[:, 0]
+    return [wav[i, c.keep[0] * hop:c.keep[1] * hop].float().cpu() for i, c in enumerate(group)]
+
+
+@torch.inference_mode()
+def vocode_batch(model: Generator, feats: list[Tensor], target_lufs: float | None = -16.0, chunk_frames: int = 1500,
+                 context_frames: int = 32, batch_frames: int = 1500) -> list[Audio]:
+    """Each (T_i, D) feature sequence -> 16 kHz audio of T_i * 320 samples, loudness-normalized
+    to ``target_lufs`` (None: left as is) unless that would clip, then peak-normalized to 0.99.
+
+    Each sequence is cut into chunks of ``chunk_frames`` with ``context_frames`` of overlap on
+    each side, trimmed off again: the generator sees about 12 frames either way, so the seams are
+    exact and memory stays bounded. Chunks, sorted by length, go through the generator in padded
+    passes of at most ``batch_frames`` frames (a long chunk alone); on CUDA out-of-memory a pass
+    is split. The output does not depend on how chunks are grouped (padding is masked)."""
+    device = next(model.parameters()).device
+    feats = [f.to(device, torch.float32) for f in feats]
+    chunks = [c for i, f in enumerate(feats) for c in _chunks(f.shape[0], i, chunk_frames, context_frames)]
+    queue: list[list[_Chunk]] = []
+    for c in sorted(chunks, key=lambda c: c.stop - c.start):
+        if queue and (len(queue[-1]) + 1) * (c.stop - c.start) <= batch_frames:
+            queue[-1].append(c)
+        else:
+            queue.append([c])
+    pieces: list[dict[int, Tensor]] = [{} for _ in feats]
+    while queue:
+        group = queue.pop()
+        try:
+            wavs = _generate(model, feats, group)
+        except torch.cuda.OutOfMemoryError:
+            if len(group) == 1:
+                raise
+            torch.cuda.empty_cache()
+            queue += [group[:len(group) // 2], group[len(group) // 2:]]
+            continue
+        for c, w in zip(group, wavs):
+            pieces[c.item][c.start + c.keep[0]] = w
+    return [_normalized(Audio(torch.cat([p[s] for s in sorted(p)]).numpy(), SAMPLE_RATE), target_lufs)
+            for p in pieces]
+
+
+def _normalized(audio: Audio, target_lufs: float | None) -> Audio:
     if target_lufs is None:
         return audio
     audio = loudness_normalize(audio, target_lufs)
     # Reaching the target must not clip the wav: scale down to a 0.99 peak instead.
     return peak_normalize(audio, 0.99) if np.abs(audio.samples).max(initial=0.0) > 1.0 else audio
+
+
+def vocode(model: Generator, feats: Tensor, target_lufs: float | None = -16.0, chunk_frames: int = 1500,
+           context_frames: int = 32) -> Audio:
+    """(T, D) features -> 16 kHz audio of T * 320 samples; see :func:`vocode_batch`."""
+    return vocode_batch(model, [feats], target_lufs, chunk_frames, context_frames, chunk_frames)[0]
