@@ -86,3 +86,22 @@ def test_conf_check_names_a_typo_in_an_admixture_part(tmp_path):
         "      - {conf: conf/knnvc.yaml, p: 0.6, params: {kk: 3}}\n      - {conf: conf/whisper_vits.yaml, p: 0.4}\n")
     with pytest.raises(ConfigError, match=r"anonymizer\.params\.systems\[0\]\.params\.kk"):
         check_conf(tmp_path / "typo.yaml")
+    (tmp_path / "sum.yaml").write_text(
+        "conf: conf/admixture_p0.4.yaml\nexp: sum\nanonymizer:\n  params:\n    systems:\n"
+        "      - {conf: conf/knnvc.yaml, p: 0.5}\n      - {conf: conf/whisper_vits.yaml, p: 0.4}\n")
+    with pytest.raises(ConfigError, match="probabilities must sum to 1"):
+        check_conf(tmp_path / "sum.yaml")
+
+
+def test_conf_show_fills_in_the_parts_defaults(capsys, root):
+    import yaml
+
+    from voxanon.anonymize.knnvc import Params as KnnvcParams
+    from voxanon.bin.conf import main
+
+    assert main(["show", str(root / "conf" / "admixture_p0.4.yaml")]) == 0
+    anon = yaml.safe_load(capsys.readouterr().out)["anonymizer"]
+    knnvc, cascade = anon["params"]["systems"]
+    assert (knnvc["system"], knnvc["p"], cascade["system"]) == ("knnvc", 0.6, "asr_tts")
+    assert knnvc["params"]["loudness_lufs"] == KnnvcParams.loudness_lufs  # a default the confs leave out
+    assert "language" in cascade["params"]["asr"] and anon["seed"] == 1986

@@ -18,7 +18,8 @@ import sys
 
 import yaml
 
-from voxanon.config import ConfigError, fingerprint, to_dict
+from voxanon.anonymize.base import system_module
+from voxanon.config import ConfigError, fingerprint, from_dict, to_dict
 from voxanon.experiment import SECTIONS, check_conf, get_value, load_conf, stage_key, stage_outputs
 
 STAGES = range(9)
@@ -33,14 +34,24 @@ def shell_value(value) -> str:
     return "" if value is None else str(value)
 
 
+def resolved_params(system: str, params: dict) -> dict:
+    """A system's params with its ``Params`` defaults filled in, an admixture's parts' too."""
+    out = to_dict(from_dict(system_module(system).Params, params))
+    for part in out["systems"] if system == "admixture" else ():
+        part["params"] = resolved_params(part["system"], part["params"])
+    return out
+
+
 def resolved(raw: dict) -> dict:
-    """Every section with its defaults filled in, in the conf's order."""
+    """Every section with its defaults filled in, in the conf's order; the anonymizer's params too."""
     out = {"exp": raw["exp"]}
     for section in SECTIONS:
         try:
             out[section] = to_dict(get_value(raw, section))
         except ModuleNotFoundError:  # a section this install does not support, and the conf leaves out
             continue
+    anon = out["anonymizer"]
+    anon["params"] = resolved_params(anon["system"], anon["params"])
     return out
 
 
@@ -72,15 +83,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "check":
             check_conf(args.conf)
+        elif args.command == "show":
+            sys.stdout.write(yaml.safe_dump(resolved(check_conf(args.conf)), sort_keys=False))
         elif args.command == "driver":
             if len(args.args) != 2:
                 p.error("driver needs DATA_ROOT TAG")
             print("\n".join(driver(args.conf, *args.args)))
         else:
             raw = load_conf(args.conf)
-            if args.command == "show":
-                sys.stdout.write(yaml.safe_dump(resolved(raw), sort_keys=False))
-            elif args.command == "get":
+            if args.command == "get":
                 value = to_dict(get_value(raw, args.args[0] if args.args else p.error("get needs KEY")))
                 if isinstance(value, list):
                     print("\n".join(str(v) for v in value))
