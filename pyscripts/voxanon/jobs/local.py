@@ -10,6 +10,8 @@ recipe. Each task's OMP/MKL threads are ``--num-threads``, by default the cores 
 every task succeeded; otherwise 1, after naming every failed task's log on stderr. SIGINT,
 SIGTERM or SIGHUP to run.pl, or the death of its parent (a script killed while it waits),
 stops the running tasks. The task script that ran is kept in ``<log dir>/q/<name>.sh``.
+While the tasks run, their progress is printed on stderr, aggregated over the tasks
+(voxanon.jobs.monitor).
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from voxanon.jobs import common
 from voxanon.jobs.common import UsageError, end_with_parent, parse_args, report_failures, write_task_script
+from voxanon.jobs.monitor import Monitor
 
 RUNNER = "run.pl"
 
@@ -73,7 +76,9 @@ def run_tasks(spec, max_jobs: int) -> list[tuple[int | None, str]]:
     old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     end_with_parent()
     try:
-        with ThreadPoolExecutor(max_workers=max_jobs) as pool:
+        with Monitor(RUNNER, spec) as monitor, ThreadPoolExecutor(max_workers=max_jobs) as pool:
+            if spec.var:
+                print(f"{RUNNER}: {len(spec.tasks)} task(s), logs {monitor.logs}", file=sys.stderr)
             results = list(pool.map(one, spec.tasks))
     finally:
         for s, h in old.items():

@@ -12,7 +12,8 @@ succeeded; otherwise 1, after naming every failed task's log on stderr (a task t
 gets Slurm's own message and the sacct state appended to its log). SIGINT, SIGTERM or SIGHUP, or
 the death of its parent, cancels the job. A GPU request that no usable node of the partition can
 satisfy fails before submitting. Slurm's own files (job script, exit status, Slurm messages) go
-to ``<log dir>/q/``.
+to ``<log dir>/q/``. While the job runs, its progress is printed on stderr, aggregated over the
+tasks (voxanon.jobs.monitor).
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from pathlib import Path
 from voxanon.jobs import common
 from voxanon.jobs.common import (JobSpec, UsageError, end_with_parent, job_name, parse_args, report_failures,
                                  write_task_script)
+from voxanon.jobs.monitor import Monitor
 
 RUNNER = "slurm.pl"
 STATUS_WAIT_S = 30  # how long a finished task's status file may lag behind squeue (NFS)
@@ -264,9 +266,10 @@ def main(argv: list[str]) -> int:
         gpus = int(conf.options(spec.options).get("gpu", 0))
         if gpus:
             check_gpus(gpus, _partition([*conf.command, *sbatch_args]))
-        job_id, status = submit(spec, conf.command, sbatch_args, qdir, name)
-        print(f"{RUNNER}: Slurm job {job_id}, {len(spec.tasks)} task(s), logs {spec.log}", file=sys.stderr)
-        wait(job_id)
+        with Monitor(RUNNER, spec) as monitor:
+            job_id, status = submit(spec, conf.command, sbatch_args, qdir, name)
+            print(f"{RUNNER}: Slurm job {job_id}, {len(spec.tasks)} task(s), logs {monitor.logs}", file=sys.stderr)
+            wait(job_id)
         failed = collect(spec, job_id, status, qdir, name)
     except SlurmError as err:
         print(f"{RUNNER}: {err}", file=sys.stderr)
