@@ -24,4 +24,4 @@ echo "$0: evaluating $conf (data $data, results $exp/results, log $exp/log/evalu
 $cmd $gpu_opt "$exp/log/evaluate.log" \
   python -m voxanon.bin.evaluate --data-root "$data" --exp "$exp" ${metrics:+--metrics "$metrics"} "$conf" \
   || { echo "$0: evaluation failed; see $exp/log/evaluate.log" >&2; tail -n 5 "$exp/log/evaluate.log" >&2; exit 1; }
-grep -E "EER|WER|UAR|skipped" "$exp/log/evaluate.log" | tail -n 40 || true
+grep -E " voxanon\.evaluate: " "$exp/log/evaluate.log" | sed 's/^.* voxanon\.evaluate: /  /' | tail -n 60 || true

@@ -3,7 +3,11 @@
 #   asv_orig: on the original data.asv_train_set (ignorant and lazy-informed attackers), unless
 #             asv.orig_model names a pretrained one (e.g. the VPC release: vpc-asv-orig);
 #   asv_anon: on the anonymized <asv_train_set><suffix> (semi-informed attacker).
-# Outputs $VOXANON_EXP/asv_orig, $VOXANON_EXP/asv_anon; logs in $VOXANON_EXP/log. Resumable.
+# An admixture also gets the mixture-aware attacker and training-set filtering
+# (voxanon.eval.mixture_attack): <asv_train_set> anonymized by each part alone into
+# <asv_train_set><suffix>_part<i>, an ASV per part (mixture/asv_part<i>), the component classifier
+# (mixture/classifier.json) and an ASV per cluster of the mixed training set (mixture/asv_cluster<i>).
+# Outputs $VOXANON_EXP/asv_orig, $VOXANON_EXP/asv_anon, $VOXANON_EXP/mixture; logs in $VOXANON_EXP/log. Resumable.
 # Several GPUs visible and asv.device auto|cuda: DDP through torchrun.
 #   local/train_attacker.sh [--overwrite false] <conf.yaml>
 set -euo pipefail
@@ -48,3 +52,31 @@ else
   train "$data/$train_set" "$exp/asv_orig" asv_orig
 fi
 train "$data/$train_set$suffix" "$exp/asv_anon" asv_anon
+
+if [ "$(conf_get anonymizer.system)" = admixture ]; then
+  mix=$exp/mixture
+  mkdir -p "$mix"
+  anon_cmd=${train_cmd:-run.pl}
+  case "$(conf_get anonymizer.device)" in cuda*|auto) anon_cmd=${cuda_cmd:-$anon_cmd} ;; esac
+  echo "$0: mixture-aware attacker: $train_set anonymized by each part of the admixture alone"
+  python -m voxanon.eval.mixture_attack confs "$conf" --exp "$exp" > "$mix/parts.tsv"
+  while IFS=$'\t' read -r i part_conf; do
+    part=$train_set${suffix}_part$i
+    # the conf's own seed (checked by run.sh): the attacker runs the system, it never sees the draws
+    "$VOXANON_ROOT/steps/anonymize.sh" --nj "${VOXANON_NJ:-2}" --cmd "$anon_cmd" --overwrite "$overwrite" \
+      --public-seed true --record-dir "$exp/anon_records/$part" "$part_conf" "$data/$train_set" "$data/$part" < /dev/null
+    train "$data/$part" "$mix/asv_part$i" "asv_part$i" < /dev/null
+  done < "$mix/parts.tsv"
+  echo "$0: component classifier on the parts' outputs; clusters of $train_set$suffix (log: $exp/log/mixture_classifier.log)"
+  python -m voxanon.eval.mixture_attack classifier "$conf" --exp "$exp" --data-root "$data" \
+    > "$mix/clusters.tsv" 2> "$exp/log/mixture_classifier.log" \
+    || { echo "$0: component classifier failed; see $exp/log/mixture_classifier.log" >&2; tail -n 5 "$exp/log/mixture_classifier.log" >&2; exit 1; }
+  grep "component classifier" "$exp/log/mixture_classifier.log" || true
+  while IFS=$'\t' read -r i dir; do
+    if [ "$dir" = - ]; then
+      echo "$0: cluster $i of $train_set$suffix has fewer than 2 speakers: no ASV for it"
+    else
+      train "$dir" "$mix/asv_cluster$i" "asv_cluster$i" < /dev/null
+    fi
+  done < "$mix/clusters.tsv"
+fi

@@ -6,11 +6,13 @@ Reads the conf's ``data``, ``anonymizer`` (the suffix of the anonymized dirs), `
 ``eval`` sections. Original dirs are ``<data-root>/<set>``, anonymized ones
 ``<data-root>/<set><suffix>``. ASV models: ``asv.orig_model`` (a dir or registry name) or
 ``<exp>/asv_orig`` for the ignorant / lazy-informed attackers, ``<exp>/asv_anon`` for the
-semi-informed one (both from stage 6). Writes under ``<exp>/results/``: ``asv.json``,
+semi-informed one (both from stage 6); for an admixture also the mixture-aware attacker and
+training-set filtering (``<exp>/mixture``, voxanon.eval.mixture_attack). Writes under ``<exp>/results/``: ``asv.json``,
 ``wer.json``, ``ser.json`` (one per metric, each atomically; stage 8 assembles ``results.json``),
 ``scores/<scenario>/<trial set>`` score files, ``wer/`` hypotheses, caches. A metric whose inputs
 are missing (no ``text``, no ``utt2emo``, no model) is recorded as skipped with the reason; the
-others are still computed.
+others are still computed. Each metric ends with its figures logged one a line, naming the audio
+(``WER <set>, original audio: ...`` / ``WER <set>, anonymized audio (<suffix>): ...``).
 """
 from __future__ import annotations
 
@@ -49,30 +51,52 @@ def orig_model_name(asv: AsvConfig, exp: Path) -> str:
     return asv.orig_model or f"{exp / 'asv_orig'} (trained by stage 6 on the original data)"
 
 
-def run_asv(data_cfg, asv: AsvConfig, ev: EvalConfig, data_root: Path, suffix: str, exp: Path, out: Path) -> dict:
+def run_asv(raw: dict, data_cfg, asv: AsvConfig, ev: EvalConfig, data_root: Path, suffix: str, exp: Path,
+            out: Path) -> dict:
     from voxanon.anonymize.base import resolve_device
     from voxanon.eval.asv_model import load_asv
-    from voxanon.eval.scoring import EmbeddingStore, evaluate_asv, find_trial_lists
+    from voxanon.eval.mixture_attack import evaluate_mixture, is_admixture, mixture_dir
+    from voxanon.eval.scoring import EmbeddingStore, average, evaluate_asv, find_trial_lists
 
     lists = find_trial_lists(data_cfg.eval_sets, data_root)
     device = resolve_device(ev.device)
-    stores: dict = {}
-    anon_path = exp / "asv_anon"
-    for key, path in (("orig", resolve_orig_model(asv, exp)),
-                      ("anon", anon_path if (anon_path / "embedding_model.ckpt").is_file()
-                       else f"{anon_path}: not trained (run stage 6)")):
+
+    def store(key: str, path: Path | str) -> EmbeddingStore | str:
+        """The model's embedding store, or why there is none."""
+        if isinstance(path, Path) and not (path / "embedding_model.ckpt").is_file():
+            return f"{path}: not trained (run stage 6)"
         if isinstance(path, str):
-            stores[key] = path
-            continue
-        stores[key] = EmbeddingStore(load_asv(path, device), path, out / "emb" / f"asv_{key}", ev.target_lufs,
-                                     ev.peak, ev.allow_pipes)
+            return path
+        return EmbeddingStore(load_asv(path, device), path, out / "emb" / f"asv_{key}", ev.target_lufs, ev.peak,
+                              ev.allow_pipes)
+
+    stores = {"orig": store("orig", resolve_orig_model(asv, exp)), "anon": store("anon", exp / "asv_anon")}
     metric_args = {"p_target": ev.dcf_p_target, "c_miss": ev.dcf_c_miss, "c_fa": ev.dcf_c_fa,
                    "omega": ev.linkability_omega}
     res = evaluate_asv(lists, ev.scenarios, stores, data_root, suffix, out, metric_args)
-    res["trial_lists"] = [{"name": t.name, "enroll_set": t.enroll_set, "trial_set": t.trial_set} for t in lists]
+    anon_path = exp / "asv_anon"
     res["models"] = {"orig": orig_model_name(asv, exp) if not isinstance(stores["orig"], str) else stores["orig"],
                      "anon": f"{anon_path} (trained by stage 6)" if not isinstance(stores["anon"], str)
                      else stores["anon"]}
+    if is_admixture(raw) and "semi-informed" in ev.scenarios and data_cfg.asv_train_set:
+        n_parts = len(raw["anonymizer"]["params"]["systems"])
+        mix = mixture_dir(exp)
+        for i in range(n_parts):
+            stores[f"part{i}"] = store(f"part{i}", mix / f"asv_part{i}")
+            stores[f"cluster{i}"] = store(f"cluster{i}", mix / f"asv_cluster{i}")
+        more = evaluate_mixture(lists, stores, data_root, suffix, data_cfg.asv_train_set, exp, out, asv,
+                                metric_args, n_parts)
+        for name, per in more["trial_sets"].items():
+            res["trial_sets"][name].update(per)
+        for scenario in ("mixture-aware", "filtered"):
+            if scenario in more["skipped"]:
+                res["skipped"][scenario] = more["skipped"][scenario]
+                log.warning("scenario %s skipped: %s", scenario, more["skipped"][scenario])
+            else:
+                res["average"][scenario] = average(res["trial_sets"], scenario)
+        res["mixture"] = more["mixture"]
+        res["models"]["mixture"] = f"{mix}/asv_part<i> (one per admixture part) and asv_cluster<i> (trained by stage 6)"
+    res["trial_lists"] = [{"name": t.name, "enroll_set": t.enroll_set, "trial_set": t.trial_set} for t in lists]
     return res
 
 
@@ -158,6 +182,30 @@ def ser_name(model: str) -> str:
     return "VPC 2024 SER (wav2vec2 fold models, vpc-ser)" if model == "vpc-ser" else f"wav2vec2 fold models {model}"
 
 
+def summary(metric: str, res: dict) -> list[str]:
+    """The console lines of one metric's figures, each naming its audio (original or anonymized)."""
+    from voxanon.eval.results import mixture_summary
+
+    lines = []
+    if metric == "asv":
+        for name, per in res.get("trial_sets", {}).items():
+            lines += [f"EER {name} {sc}: {m['eer']:.3f} %" for sc, m in per.items() if "eer" in m]
+        lines += [f"EER average {sc}: {m['eer']:.3f} %" for sc, m in res.get("average", {}).items() if "eer" in m]
+        lines += [f"{sc} skipped: {why}" for sc, why in res.get("skipped", {}).items()]
+        lines += mixture_summary(res.get("mixture"))
+    elif metric == "wer":
+        for side, label in (("original", "original audio"), ("anon", f"anonymized audio ({res.get('suffix')})")):
+            for name, r in res.get(side, {}).get("sets", {}).items():
+                lines.append(f"WER {name}, {label}: " + (f"{r['wer']:.3f} %" if "wer" in r else f"skipped: {r.get('skipped')}"))
+    elif metric == "ser":
+        for name, s in res.get("sets", {}).items():
+            for side, label in (("original", "original audio"), ("anon", "anonymized audio")):
+                r = s.get(side) or {}
+                if "uar" in r:
+                    lines.append(f"UAR {name}, {label}: {r['uar']:.3f} %")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("conf")
@@ -180,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     data_root = Path(args.data_root)
     metrics = args.metrics.split(",") if args.metrics else list(ev.metrics)
     runners = {
-        "asv": lambda: run_asv(data_cfg, asv, ev, data_root, suffix, exp, out),
+        "asv": lambda: run_asv(raw, data_cfg, asv, ev, data_root, suffix, exp, out),
         "wer": lambda: run_wer(data_cfg, ev, data_root, suffix, out),
         "ser": lambda: run_ser(data_cfg, ev, data_root, suffix, out),
     }
@@ -200,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
         atomic_write_text(out / f"{metric}.json", json.dumps(res, indent=1, default=str) + "\n")
         if isinstance(res.get("skipped"), str):
             log.warning("%s skipped: %s", metric, res["skipped"])
+        for line in summary(metric, res):
+            log.info("%s", line)
     if failed:
         print(f"evaluate: failed: {' '.join(failed)} (reasons in {out}/<metric>.json and above)", file=sys.stderr)
         return 1

@@ -12,6 +12,7 @@ from pathlib import Path
 from voxanon.audio import AudioError, load_16k, write_wav
 from voxanon.data.kaldi import atomic_write_text, load_data_dir, resolve_wav
 from voxanon.eval.plots import plot_asv
+from voxanon.eval.results import mixture_summary
 
 CSS = """body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse;margin:0.5em 0 1.5em}
 td,th{border:1px solid #bbb;padding:3px 8px;text-align:right}th{background:#eee}td.l,th.l{text-align:left}
@@ -51,8 +52,10 @@ def asv_section(asv: dict) -> str:
                          _num(m["cllr"], 3), _num(m["min_cllr"], 3), _num(m["linkability"], 3), "", ""])
     for scenario, why in asv.get("skipped", {}).items():
         rows.append(["-", _e(scenario), f'<span class="skip">skipped: {_e(why)}</span>'] + [""] * 6)
-    return _table(["trials", "attacker", "EER %", "minDCF", "Cllr", "min-Cllr", "linkability", "#target",
-                   "#non-target"], rows, "asv-table")
+    table = _table(["trials", "attacker", "EER %", "minDCF", "Cllr", "min-Cllr", "linkability", "#target",
+                    "#non-target"], rows, "asv-table")
+    mix = mixture_summary(asv.get("mixture"))
+    return table + "".join(f"<p>{_e(line)}</p>" for line in mix)
 
 
 def wer_section(wer: dict) -> str:

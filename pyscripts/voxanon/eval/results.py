@@ -12,7 +12,14 @@ assembles them into ``results/results.json``::
             "n_target", "n_nontarget", "scores": "<score file>"}      # or {"error": why, ...}
         }},
         "average": {"<scenario>": {"eer", "min_dcf", "cllr", "min_cllr", "linkability", "n_lists"}},
-        "skipped": {"<scenario>": why}
+        "skipped": {"<scenario>": why},
+        "mixture": {                             # admixtures only (voxanon.eval.mixture_attack)
+          "classifier": {"held_out_accuracy": share of the attacker's own held-out part outputs,
+                         "held_out_utts", "n_utts", "train_vs_draws" | "eval_vs_draws":
+                         {"accuracy", "n_utts"} (diagnostic: against the owner's records of the draws)},
+          "calibration": {"parts": [[a, b], ...], "semi-informed": [a, b]},   # log-odds = a * cosine + b
+          "filtered": {"clusters": {"<i>": {"utts", "eer"}}, "chosen": <i>}
+        }
       },
       "wer": {                                   # or {"skipped": why}
         "asr": {backend, model, ..., "name": who produced the WER}, "sets_used": {asr set: [trial sets]},
@@ -29,14 +36,16 @@ assembles them into ``results/results.json``::
       },
       "models": {"asv_orig", "asv_anon", "wer", "ser"},   # which evaluation models made each figure
       "headline": {"eer_semi_informed": %, "eer_lazy_informed": %, "eer_ignorant": %,
-                   "eer_original": %, "wer_anon": %, "wer_original": %, "uar_anon": %,
+                   "eer_original": %, "eer_mixture_aware": %, "eer_filtered": %,
+                   "mixture_classifier_accuracy": %, "wer_anon": %, "wer_original": %, "uar_anon": %,
                    "uar_original": %}             # averages; absent when not computed
     }
 
 The text files: ``result_for_rank<suffix>`` in the VPC 2024 layout (``result_for_rank``) and
 voxanon's extended tables (``extended_text``: every scenario, minDCF, Cllr, linkability).
 
-Scenarios: original, ignorant, lazy-informed, semi-informed (see ``voxanon.eval.scoring``). All
+Scenarios: original, ignorant, lazy-informed, semi-informed (see ``voxanon.eval.scoring``), and for
+an admixture mixture-aware and filtered (see ``voxanon.eval.mixture_attack``). All
 rates are percentages; min_dcf, cllr, min_cllr are costs, linkability is in [0, 1].
 """
 from __future__ import annotations
@@ -71,6 +80,9 @@ def headline(res: dict) -> dict:
     for scenario, avg in res.get("asv", {}).get("average", {}).items():
         if "eer" in avg:
             h[f"eer_{scenario.replace('-', '_')}"] = avg["eer"]
+    acc = res.get("asv", {}).get("mixture", {}).get("classifier", {}).get("held_out_accuracy")
+    if acc is not None:
+        h["mixture_classifier_accuracy"] = 100 * acc
     for side in ("anon", "original"):
         wer = res.get("wer", {}).get(side, {})
         if "mean" in wer:
@@ -175,6 +187,36 @@ def _vpc_asr_block(res: dict) -> str | None:
     return frame_text(["dataset", "split", "asr", "WER"], rows) if rows else None
 
 
+SCENARIO_ORDER = ("original", "ignorant", "lazy-informed", "semi-informed", "mixture-aware", "filtered")
+
+
+def _percent(x) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f} %"
+
+
+def mixture_summary(mix: dict | None) -> list[str]:
+    """The mixture-aware attacker's classifier and the filtering choice, one line each."""
+    if not mix:
+        return []
+    clf = mix.get("classifier", {})
+    draws = [f"{k.split('_')[0]} set {_percent(v['accuracy'])} of {v['n_utts']}"
+             for k, v in clf.items() if k.endswith("_vs_draws") and "accuracy" in v]
+    lines = [f"component classifier accuracy: {_percent(clf.get('held_out_accuracy'))} on the attacker's own "
+             f"held-out part outputs ({clf.get('held_out_utts', 0)} utterances)"
+             + (f"; against the true draws (diagnostic): {', '.join(draws)}" if draws else "")]
+    filt = mix.get("filtered", {})
+    if "chosen" in filt:
+        eers = ", ".join(f"cluster {i}: {c['utts']} utts, EER {c['eer']:.2f} %" if c.get("eer") is not None
+                         else f"cluster {i}: {c.get('utts')} utts, {c.get('skipped', 'no EER')}"
+                         for i, c in filt["clusters"].items())
+        lines.append(f"training-set filtering: {eers}; reported: cluster {filt['chosen']}")
+    return lines
+
+
+def mixture_lines(mix: dict | None) -> list[str]:
+    return ["", "---- mixture-aware attacker ----", *mixture_summary(mix)] if mix else []
+
+
 def result_for_rank(res: dict) -> str:
     """The VPC 2024 ``result_for_rank<suffix>``: its eval_pre summary (SER, ASV_eval on original
     data, ASR), a blank line, its eval_post summary (ASV_eval^anon). Blocks without figures are
@@ -205,7 +247,7 @@ def extended_text(res: dict) -> str:
         lines.append(f"skipped: {asv.get('skipped', asv.get('error'))}")
     else:
         rows = []
-        for scenario in ("original", "ignorant", "lazy-informed", "semi-informed"):
+        for scenario in SCENARIO_ORDER:
             if scenario in asv.get("skipped", {}):
                 rows.append(["-", scenario, f"skipped: {asv['skipped'][scenario]}", "", "", ""])
                 continue
@@ -218,6 +260,7 @@ def extended_text(res: dict) -> str:
             if "eer" in avg:
                 rows.append(["AVERAGE", scenario, avg["eer"], avg["min_dcf"], avg["min_cllr"], avg["linkability"]])
         lines.append(_table(["trials", "attacker", "EER", "minDCF", "min-Cllr", "linkability"], rows))
+        lines += mixture_lines(asv.get("mixture"))
     lines.append("")
     wer = res.get("wer", {})
     lines.append(f"---- WER ({wer.get('asr', {}).get('name', '-')}) ----")

@@ -179,9 +179,28 @@ def write_scores(path: Path, trials: tuple[Trial, ...], scores: np.ndarray) -> N
                                     for t, s in zip(trials, scores)))
 
 
-def score_list(tl: TrialList, scenario: str, store: EmbeddingStore, data_root: Path, suffix: str) -> tuple:
-    """(trials, scores) of one trial list in one scenario."""
-    enroll_anon, trial_anon, _ = SCENARIOS[scenario]
+@dataclass(frozen=True)
+class ListAudio:
+    """The audio a trial list is scored on in one scenario."""
+    trials: tuple[Trial, ...]
+    enroll: dict[str, list[str]]  # enrolled speaker -> enrollment utterances
+    enroll_dir: DataDir
+    enroll_name: str
+    trial_dir: DataDir
+    trial_name: str
+
+    def embeddings(self, store: EmbeddingStore) -> tuple[dict, dict]:
+        """(enrollment, trial) utterance embeddings of ``store``'s model."""
+        e_utts = {u for s in {t.enroll_spk for t in self.trials} for u in self.enroll[s]}
+        t_utts = {t.utt for t in self.trials}
+        if self.enroll_name == self.trial_name:  # one dir: embed once
+            emb = store.get(self.enroll_dir, self.enroll_name, e_utts | t_utts)
+            return emb, emb
+        return store.get(self.enroll_dir, self.enroll_name, e_utts), store.get(self.trial_dir, self.trial_name, t_utts)
+
+
+def list_audio(tl: TrialList, data_root: Path, suffix: str, enroll_anon: bool, trial_anon: bool) -> ListAudio:
+    """Trials, enrollment and audio dirs of one trial list, checked against each other."""
     orig_enroll = load_data_dir(data_root / tl.enroll_set)
     orig_trial = orig_enroll if tl.trial_set == tl.enroll_set else load_data_dir(data_root / tl.trial_set)
     trials = orig_trial.trials
@@ -198,19 +217,34 @@ def score_list(tl: TrialList, scenario: str, store: EmbeddingStore, data_root: P
     e_dir, e_name = audio_dir(tl.enroll_set, enroll_anon)
     t_dir, t_name = audio_dir(tl.trial_set, trial_anon)
     spks = {t.enroll_spk for t in trials}
-    e_utts = {u for s in spks for u in enroll[s]}
-    t_utts = {t.utt for t in trials}
-    for d, needed in ((e_dir, e_utts), (t_dir, t_utts)):
+    for d, needed in ((e_dir, {u for s in spks for u in enroll[s]}), (t_dir, {t.utt for t in trials})):
         lost = needed - set(d.utt2spk)
         if lost:
             raise TrialError(f"{d.path}: lacks {len(lost)} utterance(s) the trials need: {_few(lost)}")
-    if e_name == t_name:  # one dir: embed once
-        e_emb = t_emb = store.get(e_dir, e_name, e_utts | t_utts)
-    else:
-        e_emb = store.get(e_dir, e_name, e_utts)
-        t_emb = store.get(t_dir, t_name, t_utts)
-    spk_emb = {s: np.mean([e_emb[u] for u in enroll[s]], axis=0) for s in spks}
-    return trials, cosine_scores(trials, spk_emb, t_emb)
+    return ListAudio(trials, {s: enroll[s] for s in spks}, e_dir, e_name, t_dir, t_name)
+
+
+def score_list(tl: TrialList, scenario: str, store: EmbeddingStore, data_root: Path, suffix: str) -> tuple:
+    """(trials, scores) of one trial list in one scenario."""
+    enroll_anon, trial_anon, _ = SCENARIOS[scenario]
+    audio = list_audio(tl, data_root, suffix, enroll_anon, trial_anon)
+    e_emb, t_emb = audio.embeddings(store)
+    spk_emb = {s: np.mean([e_emb[u] for u in utts], axis=0) for s, utts in audio.enroll.items()}
+    return audio.trials, cosine_scores(audio.trials, spk_emb, t_emb)
+
+
+def list_metrics(trials: tuple[Trial, ...], scores: np.ndarray, path: Path, metric_args: dict, where: str) -> dict:
+    """Write the score file; the privacy metrics of the scores (or why the EER is undefined)."""
+    write_scores(path, trials, scores)
+    target = np.array([t.target for t in trials])
+    try:
+        m = asdict(all_metrics(scores[target], scores[~target], **metric_args))
+    except MetricUndefined as err:
+        m = {"error": f"EER undefined: {err}", "n_target": int(target.sum()), "n_nontarget": int((~target).sum())}
+        log.warning("%s: %s", where, m["error"])
+    m["scores"] = str(path)
+    log.info("%s: EER %s", where, f"{m['eer']:.3f} %" if "eer" in m else "undefined")
+    return m
 
 
 def evaluate_asv(lists: list[TrialList], scenarios, stores: dict[str, EmbeddingStore | str],
@@ -230,18 +264,8 @@ def evaluate_asv(lists: list[TrialList], scenarios, stores: dict[str, EmbeddingS
             continue
         for tl in lists:
             trials, scores = score_list(tl, scenario, store, data_root, suffix)
-            path = out_dir / "scores" / scenario / tl.name
-            write_scores(path, trials, scores)
-            target = np.array([t.target for t in trials])
-            try:
-                m = asdict(all_metrics(scores[target], scores[~target], **metric_args))
-            except MetricUndefined as err:
-                m = {"error": f"EER undefined: {err}", "n_target": int(target.sum()),
-                     "n_nontarget": int((~target).sum())}
-                log.warning("%s / %s: %s", tl.name, scenario, m["error"])
-            m["scores"] = str(path)
-            results["trial_sets"][tl.name][scenario] = m
-            log.info("%s / %s: EER %s", tl.name, scenario, f"{m['eer']:.3f} %" if "eer" in m else "undefined")
+            results["trial_sets"][tl.name][scenario] = list_metrics(
+                trials, scores, out_dir / "scores" / scenario / tl.name, metric_args, f"{tl.name} / {scenario}")
         results["average"][scenario] = average(results["trial_sets"], scenario)
     return results
 

@@ -1,0 +1,125 @@
+"""The mixture-aware attacker and training-set filtering (voxanon.eval.mixture_attack) through
+stages 6-8 (local/train_attacker.sh, local/evaluate.sh, make_report) on a tiny admixture of two
+McAdams settings, and the pieces: one-hot part confs, the classifier, the per-trial choice of ASV."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from eval_fixtures import make_dir
+from voxanon.bin import anonymize as runner
+from voxanon.config import read_conf
+from voxanon.data.kaldi import Trial
+from voxanon.eval.mixture_attack import Classifier, accuracy_vs_draws, mixture_aware_scores, part_confs
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_ASV = {"n_mels": 40, "channels": 32, "emb_dim": 24, "attention_channels": 16, "epochs": 1, "batch_size": 8,
+            "chunk_s": 1.0, "lr": 0.01, "step_size": 20, "features": "precomputed", "num_workers": 0,
+            "device": "cpu", "orig_model": ""}
+# Two parts that sound clearly different: McAdams with the poles pulled far down or nearly left alone.
+CONF = {"exp": "mix", "data": {"eval_sets": ["ev"], "asv_train_set": "train"},
+        "anonymizer": {"system": "admixture", "suffix": "_mix", "seed": 7, "device": "cpu", "params": {"systems": [
+            {"system": "mcadams", "p": 0.5, "params": {"alpha": 0.5}},
+            {"system": "mcadams", "p": 0.5, "params": {"alpha": 0.95}}]}},
+        "asv": TINY_ASV, "eval": {"metrics": ["asv"], "device": "cpu", "scenarios": ["lazy-informed", "semi-informed"]}}
+
+
+def test_part_confs_are_the_admixture_with_one_part(tmp_path):
+    conf = tmp_path / "mix.yaml"
+    conf.write_text(yaml.safe_dump(CONF))
+    paths = part_confs(conf, tmp_path / "exp")
+    assert [p.name for p in paths] == ["part0.yaml", "part1.yaml"]
+    for i, path in enumerate(paths):
+        anon = read_conf(path)["anonymizer"]
+        assert anon["suffix"] == f"_mix_part{i}" and anon["seed"] == 7
+        assert [s["p"] for s in anon["params"]["systems"]] == [1.0 - i, float(i)]
+        assert [s["params"] for s in anon["params"]["systems"]] == [{"alpha": 0.5}, {"alpha": 0.95}]
+
+
+def test_classifier_and_per_trial_choice():
+    rng = np.random.default_rng(0)
+    x = np.vstack([rng.normal(0, 1, (20, 3)), rng.normal(3, 1, (20, 3))])
+    clf = Classifier.fit(x, np.repeat([0, 1], 20))
+    assert (clf.predict(x) == np.repeat([0, 1], 20)).mean() > 0.9
+    again = Classifier.from_json(json.loads(json.dumps(clf.to_json())))
+    np.testing.assert_array_equal(again.predict(x), clf.predict(x))
+    assert accuracy_vs_draws({"a": 0, "b": 1}, {"a": 0, "b": 0, "c": 1}) == {"accuracy": 0.5, "n_utts": 2}
+
+    # speaker s enrolled on e0 (part 0) and e1 (part 1): a part-1 trial uses part 1's ASV on e1 only;
+    # speaker r has part-0 enrollment only: its part-1 trial is cross-component (the ASV on both)
+    enroll = {"s": ["e0", "e1"], "r": ["f0"]}
+    labels = {"e0": 0, "e1": 1, "f0": 0, "t": 1}
+    unit = {"x": np.array([1.0, 0.0]), "y": np.array([0.0, 1.0])}
+    part0 = {"e0": unit["x"], "e1": unit["x"], "f0": unit["x"], "t": unit["x"]}
+    part1 = {"e0": unit["x"], "e1": unit["y"], "f0": unit["x"], "t": unit["y"]}
+    both = {"e0": unit["y"], "e1": unit["y"], "f0": unit["x"], "t": unit["x"]}
+    scores, cross = mixture_aware_scores([Trial("s", "t", True), Trial("r", "t", False)], enroll, labels,
+                                         [(part0, part0), (part1, part1)], (both, both),
+                                         [(1.0, 0.0), (2.0, 1.0)], (10.0, -5.0))
+    assert cross == 1
+    np.testing.assert_allclose(scores, [2.0 * 1.0 + 1.0, 10.0 * 1.0 - 5.0])
+
+
+@pytest.fixture(scope="module")
+def experiment(tmp_path_factory):
+    """Stages 5-8 of the tiny admixture: the mixed sets (runner), then the shell stages 6-8."""
+    top = tmp_path_factory.mktemp("mixture")
+    data, exp = top / "data", top / "exp" / "mix"
+    make_dir(data / "train", n_spk=6, n_utt=6, n_enroll=0, seconds=(1.2, 2.0))
+    make_dir(data / "ev", n_spk=4, n_utt=6, n_enroll=3, spk_offset=10, seconds=(1.2, 2.0))
+    conf = top / "mix.yaml"
+    conf.write_text(yaml.safe_dump(CONF))
+    for s in ("train", "ev"):
+        assert runner.main(["--conf", str(conf), "--record-dir", str(exp / "anon_records" / f"{s}_mix"),
+                            str(data / s), str(data / f"{s}_mix")]) == 0
+        assert runner.main(["--conf", str(conf), "--finalize", str(data / s), str(data / f"{s}_mix")]) == 0
+    env = {**os.environ, "VOXANON_DATA": str(data), "VOXANON_EXP": str(exp), "VOXANON_NJ": "1",
+           "OMP_NUM_THREADS": "1"}
+    for script in ("local/train_attacker.sh", "local/evaluate.sh", "local/make_report.sh"):
+        done = subprocess.run([str(ROOT / script), str(conf)], cwd=top, env=env, capture_output=True, text=True,
+                              timeout=900)
+        assert done.returncode == 0, f"{script}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        if script == "local/evaluate.sh":
+            console = done.stdout
+    return data, exp, console
+
+
+def test_stage6_trains_parts_classifier_and_clusters(experiment):
+    data, exp, _ = experiment
+    for i in (0, 1):
+        assert (data / f"train_mix_part{i}" / "wav.scp").is_file()
+        assert (exp / "mixture" / f"asv_part{i}" / "embedding_model.ckpt").is_file()
+    info = json.loads((exp / "mixture" / "classifier.json").read_text())["info"]
+    assert info["held_out_accuracy"] is not None and info["held_out_accuracy"] > 0.8
+    assert info["train_vs_draws"]["accuracy"] > 0.8  # the diagnostic against the owner's records
+    assert sum(c["utts"] for c in info["clusters"].values()) == 36
+    assert any((exp / "mixture" / f"asv_cluster{i}" / "embedding_model.ckpt").is_file() for i in (0, 1))
+
+
+def test_stage7_scores_mixture_aware_and_filtered(experiment):
+    _, exp, console = experiment
+    asv = json.loads((exp / "results" / "asv.json").read_text())
+    per = asv["trial_sets"]["ev"]
+    for scenario in ("semi-informed", "mixture-aware", "filtered"):
+        assert "eer" in per[scenario] and scenario in asv["average"], scenario
+        assert Path(per[scenario]["scores"]).is_file()
+    assert 0 <= per["mixture-aware"]["cross_component_trials"] < 72
+    mix = asv["mixture"]
+    assert mix["classifier"]["held_out_accuracy"] > 0.8
+    assert mix["classifier"]["eval_vs_draws"]["accuracy"] > 0.8
+    assert mix["filtered"]["chosen"] in (0, 1)
+    assert "EER ev mixture-aware" in console
+
+    res = json.loads((exp / "results" / "results.json").read_text())
+    head = res["headline"]
+    assert {"eer_semi_informed", "eer_mixture_aware", "eer_filtered", "mixture_classifier_accuracy"} <= set(head)
+    text = (exp / "results" / "results_extended.txt").read_text()
+    assert "mixture-aware" in text and "component classifier" in text
+    page = (exp / "report" / "index.html").read_text()
+    assert "mixture-aware" in page and "component classifier" in page
