@@ -100,11 +100,12 @@ def test_end_to_end_through_the_runner(speech_dir, tmp_path):
 
 class CountingAsr:
     def __init__(self, text: str):
-        self.text, self.calls = text, 0
+        self.text, self.calls, self.batches = text, 0, []
 
-    def transcribe(self, audio):
-        self.calls += 1
-        return self.text
+    def transcribe_batch(self, audios):
+        self.calls += len(audios)
+        self.batches.append(len(audios))
+        return [self.text] * len(audios)
 
 
 def build_with_asr(monkeypatch, work_dir, asr, **asr_settings) -> asr_tts.AsrTtsAnonymizer:
@@ -181,3 +182,21 @@ def test_shipped_confs_parse(name):
 
     params = from_dict(asr_tts.Params, raw["anonymizer"]["params"], "anonymizer.params")
     assert params.asr.model and (params.tts.piper_voices or params.tts.espeak_voices)
+
+
+def test_a_batch_decodes_the_uncached_transcripts_together(packaged, monkeypatch, tmp_path):
+    """The runner's batch: one transcribe_batch call for the utterances not in the cache; the
+    results equal one-at-a-time conversion (same transcripts, same seeded speakers)."""
+    utts = [Utterance(f"u{i}", "s1", Audio(np.full(4000 + i, 0.1, np.float32), SAMPLE_RATE)) for i in range(5)]
+    asr = CountingAsr("Hello.")
+    anonymizer = build_with_asr(monkeypatch, tmp_path / "work", asr, batch_size=4)
+    assert (anonymizer.batch_size, anonymizer.bucket) == (4, 4)
+    anonymizer(utts[0])
+    results = anonymizer.convert_batch(utts)
+    assert asr.batches == [1, 4]  # u0 was cached
+    again = build_with_asr(monkeypatch, tmp_path / "work", CountingAsr("unused"))
+    assert [r.record for r in results] == [again(u).record for u in utts]
+
+    monkeypatch.setattr(anonymizer.tts, "synthesize", lambda text, speaker: (_ for _ in ()).throw(OSError("disk")))
+    failed = anonymizer.convert_batch(utts[:2])
+    assert all(isinstance(r, OSError) for r in failed)  # each utterance fails alone, the batch goes on

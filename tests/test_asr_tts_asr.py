@@ -97,3 +97,35 @@ def test_bad_model_specs(tmp_path, monkeypatch):
         load_asr(AsrConfig(backend="whisper", model="whisper-medium.en"))
     with pytest.raises(ConfigError, match="asr.backend"):
         from_dict(AsrConfig, {"backend": "kaldi"}, "asr")
+
+
+def test_faster_whisper_batched_decoding_gives_the_one_at_a_time_text():
+    """Batches of 2 (with a silent utterance among them) decode to the text of one utterance at a
+    time, which is faster-whisper's own transcribe text on these single-window utterances."""
+    packaged_or_skip("whisper-tiny.en-ct2")
+    packaged_or_skip("piper-joe-medium")
+    from voxanon.tts import Tts, TtsConfig
+
+    tts = Tts(TtsConfig(piper_voices=("piper-joe-medium",), cpu_threads=2))
+    sentences = ["She had your dark suit in greasy wash water all year.", "Don't ask me to carry an oily rag.",
+                 "The emperor had a mean temper, and his servants feared him."]
+    audios = [tts.synthesize(s, tts.speakers[0]) for s in sentences]
+    audios.insert(1, Audio(np.zeros(16000, np.float32), 16000))
+    asr = load_asr(AsrConfig(model="whisper-tiny.en-ct2", compute_type="int8", cpu_threads=2, batch_size=2))
+    one = [asr.transcribe(a) for a in audios]
+    assert asr.transcribe_batch(audios) == one and one[1] == ""
+    own = [" ".join(s.text.strip() for s in asr.model.transcribe(a.samples, language="en", beam_size=5)[0]).strip()
+           for a in audios]
+    assert one == own
+    assert "wash water" in one[0].lower()
+
+
+def test_faster_whisper_detects_the_language_when_none_is_given():
+    packaged_or_skip("whisper-base-ct2")
+    packaged_or_skip("piper-joe-medium")
+    from voxanon.tts import Tts, TtsConfig
+
+    tts = Tts(TtsConfig(piper_voices=("piper-joe-medium",), cpu_threads=2))
+    asr = load_asr(AsrConfig(model="whisper-base-ct2", compute_type="int8", cpu_threads=2, language=""))
+    assert "wash water" in asr.transcribe(tts.synthesize("She had your dark suit in greasy wash water.",
+                                                         tts.speakers[0])).lower().replace("washwater", "wash water")

@@ -14,6 +14,9 @@ emotion and timing are lost too (the price paid in UAR).
   decoding guards; not threads or batch size), never on the utterance id or the experiment, so
   every experiment, re-run and admixture p that meets the same audio with the same ASR reuses
   the transcript (Whisper medium transcribes train-clean-360 once). Owner-only, like the records.
+* Batches: the runner hands over ``asr.batch_size`` utterances at a time (length-sorted out of
+  ``bucket`` x that many); those without a cached transcript are decoded together
+  (``transcribe_batch``: batched on a GPU), then each is spoken. The TTS models are loaded once.
 * An empty transcript (no speech found by ``voxanon.asr.guard``, or nothing speakable after
   normalization) gives silence of the input's length and a logged warning: the utterance keeps
   its id and duration, the attacker's training drops it as silent, WER counts its words deleted.
@@ -55,6 +58,16 @@ class Params:
     tts: TtsConfig = field(default_factory=lambda: TtsConfig(
         piper_voices=OFFLINE_PIPER_VOICES, kokoro_voices=OFFLINE_KOKORO_VOICES, espeak_voices=OFFLINE_ESPEAK_VOICES))
     transcripts: str = "exp/asr_transcripts"  # shared transcript cache (relative to the recipe dir)
+    bucket: int = 4  # the runner sorts bucket x asr.batch_size utterances by length into batches
+
+    def __post_init__(self):
+        if self.bucket < 1:
+            raise ValueError("asr_tts: bucket must be >= 1")
+
+    @property
+    def batch_size(self) -> int:
+        """Utterances the runner hands over together: those the ASR decodes together."""
+        return self.asr.batch_size
 
 
 def transcript_settings(config: AsrConfig) -> dict:
@@ -94,19 +107,35 @@ class AsrTtsAnonymizer:
         self.asr = load_asr(replace(params.asr, cpu_threads=job_threads(params.asr.cpu_threads)), ctx.device)
         self.tts = Tts(params.tts, ctx.device)
         self.cache = TranscriptCache(Path(params.transcripts), params.asr)
+        self.batch_size, self.bucket = params.batch_size, params.bucket
         log.info("asr_tts: ASR %s (%s), %d TTS speakers to draw from", params.asr.model, params.asr.backend,
                  len(self.tts.speakers))
 
-    def transcript(self, utt: Utterance) -> str:
-        digest = hashlib.sha256(np.ascontiguousarray(utt.audio.samples).tobytes()).hexdigest()
-        text = self.cache.get(digest)
-        if text is None:
-            text = self.asr.transcribe(utt.audio)
-            self.cache.put(digest, text)
-        return text
+    def transcripts(self, utts: list[Utterance]) -> list[str]:
+        """From the cache, else decoded together (``transcribe_batch``) and cached."""
+        digests = [hashlib.sha256(np.ascontiguousarray(u.audio.samples).tobytes()).hexdigest() for u in utts]
+        texts = [self.cache.get(d) for d in digests]
+        todo = [i for i, text in enumerate(texts) if text is None]
+        for i, text in zip(todo, self.asr.transcribe_batch([utts[i].audio for i in todo]) if todo else []):
+            self.cache.put(digests[i], text)
+            texts[i] = text
+        return texts
+
+    def convert_batch(self, utts: list[Utterance]) -> list[Converted | Exception]:
+        """Transcripts decoded as one batch, then each utterance spoken (a synthesis failure is that
+        utterance's alone)."""
+        results: list[Converted | Exception] = []
+        for utt, text in zip(utts, self.transcripts(utts)):
+            try:
+                results.append(self.speak(utt, text))
+            except Exception as err:  # the runner reports it for this utterance
+                results.append(err)
+        return results
 
     def __call__(self, utt: Utterance) -> Converted:
-        text = self.transcript(utt)
+        return self.speak(utt, self.transcripts([utt])[0])
+
+    def speak(self, utt: Utterance, text: str) -> Converted:
         speaker = self.tts.choose(utt_rng(self.seed, utt.id, "asr_tts"), utt.gender)
         audio = self.tts.synthesize(text, speaker)
         if len(audio.samples) == 0:
