@@ -30,7 +30,6 @@ MAX_INITIAL_TIMESTAMP = 50  # in 20 ms steps: transcribe's max_initial_timestamp
 class FasterWhisperAsr:
     def __init__(self, model_dir: Path, config: AsrConfig, device: str = "cpu"):
         from faster_whisper import WhisperModel
-        from faster_whisper.tokenizer import Tokenizer
 
         if not (Path(model_dir) / "model.bin").is_file():
             raise FileNotFoundError(f"{model_dir}: not a CTranslate2 Whisper model dir (no model.bin)")
@@ -44,13 +43,14 @@ class FasterWhisperAsr:
         self.language = config.language or (None if self.multilingual else "en")  # None: detected per utterance
         if not self.multilingual and self.language != "en":
             raise ValueError(f"{model_dir} is an English-only model; asr.language {self.language!r} is not possible")
-        self._tokenizers: dict[str, Tokenizer] = {}
-        self._new_tokenizer = Tokenizer
+        self._tokenizers = {}
 
     def _tokenizer(self, language: str):
+        from faster_whisper.tokenizer import Tokenizer
+
         if language not in self._tokenizers:
-            self._tokenizers[language] = self._new_tokenizer(self.model.hf_tokenizer, self.multilingual,
-                                                             task="transcribe", language=language)
+            self._tokenizers[language] = Tokenizer(self.model.hf_tokenizer, self.multilingual, task="transcribe",
+                                                   language=language)
         return self._tokenizers[language]
 
     def transcribe(self, audio: Audio) -> str:
