@@ -136,6 +136,8 @@ def assemble(split: Split, cache: Path | None = None) -> Path:
         manifest = {"parts": [digest for _, digest in parts], split.joined: h.hexdigest()}
         (tmp / _MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
         os.chmod(tmp, 0o755)  # mkdtemp makes it owner-only; the cache may be shared
+        if split_ready(split, target):  # another job finished it meanwhile: keep that one
+            return target
         if target.exists():
             shutil.rmtree(target, ignore_errors=True)
         try:
