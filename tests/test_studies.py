@@ -20,10 +20,13 @@ SETUP = {"exp": "mini", "data": {"recipe": "mini", "eval_sets": ["dev_trials"], 
          "eval": {"metrics": ["asv", "wer"]}}
 
 
-def results(eer: float, uar: float | None, wer: float, orig: tuple[float, float, float] = (5.0, 70.0, 2.0)) -> dict:
-    """A results.json in voxanon.eval.results' layout: per-set values spread around the averages."""
+def results(eer: float, uar: float | None, wer: float, orig: tuple[float, float, float] = (5.0, 70.0, 2.0),
+            aware: float | None = None) -> dict:
+    """A results.json in voxanon.eval.results' layout: per-set values spread around the averages;
+    ``aware``: the mixture-aware attacker's EER (an admixture's)."""
     spread = [-1.5, 0.5, -0.5, 1.5]
-    scen = {"original": orig[0], "lazy-informed": eer + 10, "semi-informed": eer}
+    scen = {"original": orig[0], "lazy-informed": eer + 10, "semi-informed": eer,
+            **({"mixture-aware": aware} if aware is not None else {})}
     out = {"exp": "x",
            "asv": {"trial_sets": {t: {sc: {"eer": v + s, "min_dcf": 0.9} for sc, v in scen.items()}
                                   for t, s in zip(TRIALS, spread)},
@@ -143,16 +146,37 @@ def test_sweep_confs_and_plot(tmp_path):
         assert conf["exp"] == f"sw_p{p:g}_mini" and conf["data"] == SETUP["data"]
         assert conf["anonymizer"]["suffix"] == f"_admix_p{p:g}"
         assert conf.get("asv", {}).get("orig_model") == (None if p == 0 else "exp/sw_p0_mini/asv_orig")
-    # privacy rises faster than utility falls (the paper's finding); p = 0.325 has no results yet
+    # privacy rises faster than utility falls (the paper's finding) for the semi-informed attacker;
+    # the mixture-aware one keeps near the pure systems' EERs (none at p = 0.4: an older run);
+    # p = 0.325 has no results yet
     for p in (0, 0.2, 0.4, 1):
-        write_results(exp_root, f"sw_p{p:g}_mini", results(8 + 60 * p ** 0.5, 57 - 27 * p, 3 + 0.6 * p))
+        write_results(exp_root, f"sw_p{p:g}_mini", results(8 + 60 * p ** 0.5, 57 - 27 * p, 3 + 0.6 * p,
+                                                           aware=None if p == 0.4 else 8 + 40 * p))
     assert sweep.main(["plot", "--dir", str(study), "--exp-root", str(exp_root)]) == 0
     png = (study / "sweep.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20000
     lines = (study / "sweep.csv").read_text().splitlines()
-    assert lines[0] == "p,EER avg,UAR avg,WER avg"
+    assert lines[0] == "p,EER semi-informed avg,EER mixture-aware avg,UAR avg,WER avg"
     assert [line.split(",")[0] for line in lines[1:]] == ["0", "0.2", "0.4", "1"]
-    assert lines[2] == f"0.2,{8 + 60 * 0.2 ** 0.5:.2f},51.60,3.12"
+    assert lines[2] == f"0.2,{8 + 60 * 0.2 ** 0.5:.2f},16.00,51.60,3.12"
+    assert lines[3].split(",")[2] == ""  # no mixture-aware EER at p = 0.4
+
+    # both curves are drawn on both axes, the mixture-aware one without its missing point
+    import matplotlib.pyplot as plt
+
+    drawn = []
+    real_savefig = plt.Figure.savefig
+
+    def spy(fig, *args, **kwargs):
+        drawn.extend((line.get_label(), len(line.get_xdata())) for ax in fig.axes for line in ax.get_lines())
+        return real_savefig(fig, *args, **kwargs)
+
+    plt.Figure.savefig = spy
+    try:
+        assert sweep.main(["plot", "--dir", str(study), "--exp-root", str(exp_root)]) == 0
+    finally:
+        plt.Figure.savefig = real_savefig
+    assert drawn.count(("semi-informed attacker", 4)) == 2 and drawn.count(("mixture-aware attacker", 3)) == 2
 
 
 def test_sweep_needs_a_two_system_admixture(tmp_path):

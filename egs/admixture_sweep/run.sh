@@ -8,8 +8,11 @@
 #   1  DIR/conf/p<p>.yaml: the base admixture conf (2 systems) with p for the second system (the
 #      cascade in the paper's confs) and 1 - p for the first; p = 0 and p = 1 are the pure systems
 #   2  ./run.sh --conf DIR/conf/p<p>.yaml $run_opts for each p; a failed p is reported, the others go on
-#   3  DIR/sweep.png: EER against UAR and against WER, each point labelled by p, with the straight
-#      line between p = 0 and p = 1 (linear mixing) for comparison; DIR/sweep.csv: the averages
+#   3  DIR/sweep.png: EER against UAR and against WER (the paper's Figure 4), each point labelled by
+#      p, two curves: the VPC's semi-informed attacker and the mixture-aware one (an ASV per part,
+#      chosen per utterance by a component classifier; run.sh stages 6-7 train and score it for
+#      every admixture), with the straight line between p = 0 and p = 1 (linear mixing) for
+#      comparison; DIR/sweep.csv: the averages (EER per attacker, UAR, WER)
 #
 # Offline, on the small embedded corpus (McAdams + the offline cascade, packaged models only):
 #   egs/admixture_sweep/run.sh --base-conf conf/admixture_offline.yaml --setup-conf conf/mini.yaml
@@ -23,14 +26,12 @@ dir=exp/admixture_sweep
 stage=1
 stop_stage=3
 run_opts=""
-scenario=semi-informed
-help_message="Usage: $0 [--base-conf CONF] [--p \"P1 P2 ...\"] [--setup-conf CONF] [--dir DIR] [--stage N] [--stop-stage M] [--run-opts \"OPTS\"] [--scenario NAME]
+help_message="Usage: $0 [--base-conf CONF] [--p \"P1 P2 ...\"] [--setup-conf CONF] [--dir DIR] [--stage N] [--stop-stage M] [--run-opts \"OPTS\"]
   --base-conf CONF   an admixture conf of 2 systems; p is the second one's share (default conf/admixture_p0.4.yaml)
   --p \"...\"          the probabilities (default \"0 0.1 0.2 0.325 0.4 0.5 0.75 1\")
   --setup-conf CONF  take the data/models/asv/eval/report sections from CONF (e.g. conf/mini.yaml)
   --dir DIR          the study's folder: generated confs, plot, csv (default exp/admixture_sweep)
-  --run-opts OPTS    passed to every ./run.sh call (e.g. \"--nj 8\")
-  --scenario NAME    attacker whose EERs are plotted (default semi-informed)"
+  --run-opts OPTS    passed to every ./run.sh call (e.g. \"--nj 8\")"
 
 . ./path.sh
 . utils/parse_options.sh
@@ -63,7 +64,7 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
 fi
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
-  python -m voxanon.studies.sweep plot --dir "$dir" --scenario "$scenario"
+  python -m voxanon.studies.sweep plot --dir "$dir"
   echo "$0: plot in $dir/sweep.png, averages in $dir/sweep.csv"
 fi
 if [ -n "${failed[*]:-}" ]; then exit 1; fi

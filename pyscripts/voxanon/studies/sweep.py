@@ -2,17 +2,19 @@
 
   python -m voxanon.studies.sweep confs --base-conf conf/admixture_p0.4.yaml --p "0 0.1 0.2 0.325 0.4 0.5 0.75 1" \
       [--setup-conf conf/mini.yaml] --dir DIR
-  python -m voxanon.studies.sweep plot --dir DIR [--scenario semi-informed] [--exp-root exp]
+  python -m voxanon.studies.sweep plot --dir DIR [--exp-root exp]
 
 ``confs`` copies the base admixture conf once per p, with p the probability of its *second*
 system (the cascade in the paper's confs) and 1 - p for the first, into ``DIR/conf/p<p>.yaml``
 (each with its own experiment name and output suffix, and ``DIR/parts`` as the parts' shared
 output cache, so the sweep costs about two passes, not one per p), and lists them in
 ``DIR/experiments.tsv``.
-``plot`` reads each experiment's results.json and writes ``DIR/sweep.png`` (EER against UAR and
-against WER, each point labelled by p, with the straight line between the two pure systems p = 0
-and p = 1 for comparison: what mixing would give if privacy and utility mixed linearly) and
-``DIR/sweep.csv``.
+``plot`` reads each experiment's results.json and writes ``DIR/sweep.png`` (the paper's Figure-4
+axes: EER against UAR and against WER, each point labelled by p) with two curves, the VPC's
+semi-informed attacker and the mixture-aware one (voxanon.eval.mixture_attack: it trains one ASV
+per part and asks a component classifier which part made each utterance), and the straight line
+between the two pure systems p = 0 and p = 1 for the semi-informed attacker (what mixing would give
+if privacy and utility mixed linearly); ``DIR/sweep.csv`` holds the averages.
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ from voxanon.studies.metrics import Metrics, ResultsError, load_metrics, read_re
 
 log = logging.getLogger("voxanon.studies")
 PAPER_PS = (0.0, 0.1, 0.2, 0.325, 0.4, 0.5, 0.75, 1.0)
+SCENARIOS = ("semi-informed", "mixture-aware")  # the attackers plotted: the VPC's, and the one that undoes mixing
 
 
 def with_p(base: dict, p: float) -> dict:
@@ -69,22 +72,34 @@ def read_experiments(path: Path) -> list[tuple[float, str]]:
     return [(float(p), exp) for p, exp in (line.split("\t") for line in path.read_text().splitlines() if line)]
 
 
-def collect(experiments: list[tuple[float, str]], exp_root: Path, scenario: str) -> list[tuple[float, Metrics]]:
+def collect(experiments: list[tuple[float, str]], exp_root: Path) -> list[tuple[float, dict[str, Metrics]]]:
+    """Per p with results: {scenario: metrics} (semi-informed always; mixture-aware where scored)."""
     points = []
     for p, exp in experiments:
         path = exp_root / exp / "results" / "results.json"
         try:
-            points.append((p, load_metrics(read_results(path), scenario, str(path))))
+            results = read_results(path)
+            metrics = {SCENARIOS[0]: load_metrics(results, SCENARIOS[0], str(path))}
         except ResultsError as err:
             log.warning("p = %g: %s", p, err)
+            continue
+        for scenario in SCENARIOS[1:]:
+            try:
+                metrics[scenario] = load_metrics(results, scenario, str(path))
+            except ResultsError as err:
+                log.warning("p = %g: %s", p, err)
+        points.append((p, metrics))
     return points
 
 
-def averages(m: Metrics) -> dict[str, float | None]:
-    return {fam: m.average(fam) for fam in ("eer", "uar", "wer")}
+def averages(metrics: dict[str, Metrics]) -> dict[str, float | None]:
+    """EER per attacker, UAR and WER (the same for every attacker) of one p."""
+    first = metrics[SCENARIOS[0]]
+    return {**{f"eer {sc}": m.average("eer") for sc, m in metrics.items()},
+            "uar": first.average("uar"), "wer": first.average("wer")}
 
 
-def plot(points: list[tuple[float, Metrics]], path: Path, scenario: str) -> None:
+def plot(points: list[tuple[float, dict[str, Metrics]]], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -92,25 +107,32 @@ def plot(points: list[tuple[float, Metrics]], path: Path, scenario: str) -> None
 
     avg = {p: averages(m) for p, m in points}
     ends = (avg.get(0.0), avg.get(1.0))
+    semi = f"eer {SCENARIOS[0]}"
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
     for ax, (fam, label) in zip(axes, (("uar", "UAR % (utility, higher is better)"), ("wer", "WER % (utility, lower is better)"))):
-        xy = [(p, a[fam], a["eer"]) for p, a in avg.items() if a[fam] is not None and a["eer"] is not None]
         ax.set_xlabel(label)
-        ax.set_ylabel(f"EER % ({scenario}; privacy, higher is better)")
+        ax.set_ylabel("EER % (privacy, higher is better)")
         ax.grid(alpha=0.3)
-        if not xy:
+        drawn = False
+        for scenario, style, color in zip(SCENARIOS, ("o-", "s-"), ("C0", "C2")):
+            xy = [(p, a[fam], a.get(f"eer {scenario}")) for p, a in avg.items()
+                  if a[fam] is not None and a.get(f"eer {scenario}") is not None]
+            if not xy:
+                continue
+            drawn = True
+            ax.plot([x for _, x, _ in xy], [y for _, _, y in xy], style, color=color, label=f"{scenario} attacker")
+            for p, x, y in xy:
+                ax.annotate(f"p={p:g}", (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8, color=color)
+        if not drawn:
             ax.text(0.5, 0.5, f"no {fam.upper()} in the results", ha="center", transform=ax.transAxes)
             continue
-        ax.plot([x for _, x, _ in xy], [y for _, _, y in xy], "o-", color="C0", label="admixture")
-        for p, x, y in xy:
-            ax.annotate(f"p={p:g}", (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
-        if all(e is not None and e[fam] is not None and e["eer"] is not None for e in ends):
+        if all(e is not None and e[fam] is not None and e[semi] is not None for e in ends):
             a, b = ends
-            xs = [(1 - p) * a[fam] + p * b[fam] for p, _, _ in xy]
-            ys = [(1 - p) * a["eer"] + p * b["eer"] for p, _, _ in xy]
-            ax.plot(xs, ys, "x--", color="C1", label="linear interpolation of p=0 and p=1")
+            ps = [p for p in avg if avg[p][fam] is not None]
+            ax.plot([(1 - p) * a[fam] + p * b[fam] for p in ps], [(1 - p) * a[semi] + p * b[semi] for p in ps],
+                    "x--", color="C1", label="linear interpolation of p=0 and p=1 (semi-informed)")
         ax.legend(fontsize=8)
-    fig.suptitle("Random admixture: privacy vs utility as p grows")
+    fig.suptitle("Random admixture: privacy vs utility as p grows, against two attackers")
     fig.tight_layout()
     tmp = path.with_name(f".{path.name}.tmp.png")
     fig.savefig(tmp, dpi=120)
@@ -118,13 +140,14 @@ def plot(points: list[tuple[float, Metrics]], path: Path, scenario: str) -> None
     tmp.replace(path)
 
 
-def to_csv(points: list[tuple[float, Metrics]]) -> str:
+def to_csv(points: list[tuple[float, dict[str, Metrics]]]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["p", "EER avg", "UAR avg", "WER avg"])
+    keys = [*(f"eer {sc}" for sc in SCENARIOS), "uar", "wer"]
+    writer.writerow(["p", *(f"EER {sc} avg" for sc in SCENARIOS), "UAR avg", "WER avg"])
     for p, m in points:
         a = averages(m)
-        writer.writerow([f"{p:g}", *("" if a[f] is None else f"{a[f]:.2f}" for f in ("eer", "uar", "wer"))])
+        writer.writerow([f"{p:g}", *("" if a.get(k) is None else f"{a[k]:.2f}" for k in keys)])
     return buf.getvalue()
 
 
@@ -139,7 +162,6 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--dir", required=True)
     t = sub.add_parser("plot", help="plot the sweep from the experiments' results.json")
     t.add_argument("--dir", required=True)
-    t.add_argument("--scenario", default="semi-informed")
     t.add_argument("--exp-root", default="exp")
     args = ap.parse_args(argv)
     setup_logging()
@@ -154,10 +176,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{p:g}\t{out / 'conf' / f'p{p:g}.yaml'}")
             return 0
         experiments = read_experiments(out / "experiments.tsv")
-        points = collect(experiments, Path(args.exp_root), args.scenario)
+        points = collect(experiments, Path(args.exp_root))
         if not points:
             raise ResultsError(f"no experiment of {out / 'experiments.tsv'} has results yet")
-        plot(points, out / "sweep.png", args.scenario)
+        plot(points, out / "sweep.png")
         atomic_write_text(out / "sweep.csv", to_csv(points))
         sys.stdout.write(to_csv(points))
         log.info("wrote %s and %s (%d of %d points)", out / "sweep.png", out / "sweep.csv", len(points), len(experiments))
