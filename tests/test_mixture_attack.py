@@ -114,12 +114,13 @@ def test_stage7_scores_mixture_aware_and_filtered(experiment):
     assert mix["classifier"]["held_out_accuracy"] > 0.8
     assert mix["classifier"]["eval_vs_draws"]["accuracy"] > 0.8
     assert mix["filtered"]["chosen"] in (0, 1)
+    assert mix["strongest"] in ("semi-informed", "mixture-aware", "filtered")
     assert "EER ev mixture-aware" in console
 
     res = json.loads((exp / "results" / "results.json").read_text())
     head = res["headline"]
     assert {"eer_semi_informed", "eer_mixture_aware", "eer_filtered", "mixture_classifier_accuracy"} <= set(head)
     text = (exp / "results" / "results_extended.txt").read_text()
-    assert "mixture-aware" in text and "component classifier" in text
+    assert "mixture-aware" in text and "component classifier" in text and "strongest attacker" in text
     page = (exp / "report" / "index.html").read_text()
     assert "mixture-aware" in page and "component classifier" in page

@@ -95,6 +95,10 @@ def run_asv(raw: dict, data_cfg, asv: AsvConfig, ev: EvalConfig, data_root: Path
             else:
                 res["average"][scenario] = average(res["trial_sets"], scenario)
         res["mixture"] = more["mixture"]
+        eers = {sc: res["average"][sc]["eer"] for sc in ("semi-informed", "mixture-aware", "filtered")
+                if "eer" in res["average"].get(sc, {})}
+        if eers:  # the lowest EER: the attacker the admixture protects least against
+            res["mixture"]["strongest"] = min(eers, key=eers.get)
         res["models"]["mixture"] = f"{mix}/asv_part<i> (one per admixture part) and asv_cluster<i> (trained by stage 6)"
     res["trial_lists"] = [{"name": t.name, "enroll_set": t.enroll_set, "trial_set": t.trial_set} for t in lists]
     return res

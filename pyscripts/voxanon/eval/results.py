@@ -18,7 +18,8 @@ assembles them into ``results/results.json``::
                          "held_out_utts", "n_utts", "train_vs_draws" | "eval_vs_draws":
                          {"accuracy", "n_utts"} (diagnostic: against the owner's records of the draws)},
           "calibration": {"parts": [[a, b], ...], "semi-informed": [a, b]},   # log-odds = a * cosine + b
-          "filtered": {"clusters": {"<i>": {"utts", "eer"}}, "chosen": <i>}
+          "filtered": {"clusters": {"<i>": {"utts", "eer"}}, "chosen": <i>},
+          "strongest": "semi-informed" | "mixture-aware" | "filtered"   # lowest average EER
         }
       },
       "wer": {                                   # or {"skipped": why}
@@ -210,6 +211,8 @@ def mixture_summary(mix: dict | None) -> list[str]:
                          else f"cluster {i}: {c.get('utts')} utts, {c.get('skipped', 'no EER')}"
                          for i, c in filt["clusters"].items())
         lines.append(f"training-set filtering: {eers}; reported: cluster {filt['chosen']}")
+    if "strongest" in mix:
+        lines.append(f"strongest attacker (lowest average EER): {mix['strongest']}")
     return lines
 
 
