@@ -12,12 +12,10 @@ public_seed=false
 conf=$1
 data=${VOXANON_DATA:-data}
 nj=${VOXANON_NJ:-2}
-conf_get() { python -m voxanon.bin.conf get "$conf" "$1"; }
-suffix=$(conf_get anonymizer.out_suffix)
-device=$(conf_get anonymizer.device)
+eval "$(python -m voxanon.bin.conf vars "$conf" suffix=anonymizer.out_suffix device=anonymizer.device \
+  sets=data.anonymized_sets)"
 cmd=${train_cmd:-run.pl}
 case "$device" in cuda*|auto) cmd=${cuda_cmd:-$cmd} ;; esac
-sets=$(conf_get data.anonymized_sets)
 [ -n "$sets" ] || { echo "$0: the conf names no sets to anonymize (data.eval_sets, asv_train_set, emotion_sets)" >&2; exit 1; }
 for set in $sets; do
   steps/anonymize.sh --nj "$nj" --cmd "$cmd" --overwrite "$overwrite" --allow-pipes "$allow_pipes" \
