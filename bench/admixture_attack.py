@@ -135,7 +135,8 @@ def original_trials(work: Path) -> None:
                    work / "data" / TRIAL_SET)
 
 
-def evaluate(work: Path, ps: list[float], filtering: bool) -> dict:
+def evaluate(work: Path, ps: list[float], filtering: bool, write) -> None:
+    """The table's rows; ``write(result so far)`` after each p, so a cut run keeps what it measured."""
     from voxanon.eval.asv_model import load_asv
     from voxanon.eval.asv_train import train_asv
     from voxanon.eval.mixture_attack import cluster_dirs, evaluate_mixture, features, mixture_dir, train_classifier
@@ -174,7 +175,7 @@ def evaluate(work: Path, ps: list[float], filtering: bool) -> dict:
         semi = store(model(p))
         res = evaluate_asv(lists, ["semi-informed"], {"anon": semi}, root, suffix, exp / "results", METRIC_ARGS)
         clusters = {f"cluster{i}": "not run (--filtering false)" for i in (0, 1)}
-        if filtering:
+        if filtering and 0 < p < 1:  # a pure system has nothing to filter
             mixed = load_data_dir(root / f"train{suffix}")
             labels = clf.label(features(mixed, f"train{suffix}", work / "feats"))
             for i, d in enumerate(cluster_dirs(mixed, labels, 2, exp / "mixture")):
@@ -191,8 +192,8 @@ def evaluate(work: Path, ps: list[float], filtering: bool) -> dict:
                      "filtered_eer": mix["trial_sets"][TRIAL_SET].get("filtered", {}).get("eer"),
                      "filtered_clusters": mix["mixture"]["filtered"]["clusters"]})
         log.info("p=%g: %s", p, rows[-1])
-    return {"rows": rows, "classifier": info, "timer": timer,
-            "train": {"utts": len(part_data[0].utts), "speakers": len(set(part_data[0].utt2spk.values()))}}
+        write({"rows": rows, "classifier": info, "timer": timer,
+               "train": {"utts": len(part_data[0].utts), "speakers": len(set(part_data[0].utt2spk.values()))}})
 
 
 def write_record(record_dir: Path, draws: dict[str, int]) -> None:
@@ -221,7 +222,7 @@ def markdown(res: dict, cost: dict) -> str:
              "| p (cascade share) | semi-informed EER % | mixture-aware EER % | filtered EER % (best cluster) | "
              "cross-component trials | cascade share of timit | classifier vs true draws (timit) |",
              "|---|---|---|---|---|---|---|"]
-    for r in res["rows"]:
+    for r in sorted(res["rows"], key=lambda r: r["p"]):
         acc = r["classifier_vs_draws"]
         filt = "-" if r["filtered_eer"] is None else f"{r['filtered_eer']:.2f}"
         lines.append(f"| {r['p']:g} | {r['semi_informed_eer']:.2f} | {r['mixture_aware_eer']:.2f} | {filt} | "
@@ -255,8 +256,6 @@ def main(argv=None) -> int:
         cost = anonymize(work, args.job, args.nj)
         (work / f"anonymize_cost.{args.job}.json").write_text(json.dumps(cost, indent=1) + "\n")
         return 0
-    ps = [float(p) for p in args.p.split()]
-    res = evaluate(work, ps, args.filtering == "true")
     cost = {}
     for path in sorted(work.glob("anonymize_cost.*.json")):
         for k, v in json.loads(path.read_text()).items():
@@ -264,8 +263,12 @@ def main(argv=None) -> int:
             cost[k]["cpu_s"] += v["cpu_s"]
             cost[k]["wall_s"] = max(cost[k]["wall_s"], v["wall_s"])
     out = ROOT / "bench" / "results"
-    (out / "admixture_attack.json").write_text(json.dumps({**res, "anonymize_cost": cost}, indent=1) + "\n")
-    (out / "admixture_attack.md").write_text(markdown(res, cost))
+
+    def write(res: dict) -> None:
+        (out / "admixture_attack.json").write_text(json.dumps({**res, "anonymize_cost": cost}, indent=1) + "\n")
+        (out / "admixture_attack.md").write_text(markdown(res, cost))
+
+    evaluate(work, [float(p) for p in args.p.split()], args.filtering == "true", write)
     return 0
 
 
