@@ -10,7 +10,8 @@
 # --vad-trigger-level L > 0 trims leading/trailing silence off the audio first (sox's VAD, as the
 # kNN-VC reference does for its matching sets). --checkpoint is a registry name
 # (conf/models.yaml) or a local file: the original WavLM-Large.pt or a torchaudio WavLM state dict.
-# Killed and re-run, only unfinished shards are redone. Long recordings are processed in overlapping
+# Killed and re-run, only unfinished shards are redone; shards of another --nj or of another
+# utt2spk / wav.scp / segments are removed first, and --overwrite true redoes them all. Long recordings are processed in overlapping
 # chunks (--chunk-seconds with --context-seconds each side), so memory stays bounded.
 set -euo pipefail
 nj=1
@@ -35,6 +36,15 @@ data=$1 featdir=$2
 mkdir -p "$featdir/log"
 n=$(wc -l < "$data/utt2spk")
 [ "$nj" -le "$n" ] || nj=$n
+# The shards hold a split of these utterances: reused only for the same split of the same entries.
+entries=("$data/utt2spk" "$data/wav.scp")
+[ ! -f "$data/segments" ] || entries+=("$data/segments")
+split="nj=$nj $(cat "${entries[@]}" | sha256sum | cut -d' ' -f1)"
+if [ "$overwrite" = true ] || [ "$(cat "$featdir/.split" 2>/dev/null)" != "$split" ]; then
+  rm -f "$featdir"/wavlm.*.ark "$featdir"/wavlm.*.scp "$featdir"/utt2num_frames* "$featdir/feats.scp" \
+    "$featdir"/log/failed.*
+fi
+echo "$split" > "$featdir/.split"
 echo "$0: WavLM layer $layer of $data ($n utterances) -> $featdir, $nj job(s), checkpoint $checkpoint"
 $cmd JOB=1:"$nj" "$featdir/log/make_wavlm.JOB.log" \
   python -m voxanon.bin.make_wavlm --job JOB --nj "$nj" --checkpoint "$checkpoint" --layer "$layer" \

@@ -122,3 +122,29 @@ def test_interrupted_rerun_after_a_conf_edit_resumes_without_force(recipe):
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert (top / "exp" / "driver" / ".done" / "stage5").is_file()
     assert not (top / "exp" / "driver" / ".done" / "stage5.overwrite").exists()
+
+
+def test_wavlm_shards_of_another_split_or_input_are_not_reused(tmp_path, root, tiny_data_dir):
+    """steps/make_wavlm.sh (stage 2) after a change of --nj or of the data dir, and with --overwrite."""
+    from model_cache import _wavlm
+
+    _wavlm(tmp_path / "wavlm.pt")
+    feats = tmp_path / "feats"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOXANON_")}
+
+    def make(*opts):
+        res = subprocess.run([str(root / "steps" / "make_wavlm.sh"), "--checkpoint", str(tmp_path / "wavlm.pt"),
+                              "--device", "cpu", *opts, str(tiny_data_dir), str(feats)],
+                             env=env, capture_output=True, text=True)
+        assert res.returncode == 0, res.stdout + res.stderr
+        utts = [line.split()[0] for line in (feats / "feats.scp").read_text().splitlines()]
+        skipped = sum("skipped" in log.read_text() for log in (feats / "log").glob("make_wavlm.*.log"))
+        return utts, skipped
+
+    all_utts = sorted((tiny_data_dir / "utt2spk").read_text().split()[::2])
+    assert make("--nj", "1") == (all_utts, 0)
+    assert make("--nj", "1") == (all_utts, 1)  # resumed: the finished shard is kept
+    assert make("--nj", "2")[0] == all_utts  # another split: no shard of the old one (no duplicates)
+    assert make("--nj", "2", "--overwrite", "true") == (all_utts, 0)
+    (tiny_data_dir / "utt2spk").write_text("".join(f"{u} {u.split('-')[0]}\n" for u in all_utts[1:]))
+    assert make("--nj", "2")[0] == all_utts[1:]  # another data dir: its own features
