@@ -11,8 +11,9 @@
 # kNN-VC reference does for its matching sets). --checkpoint is a registry name
 # (conf/models.yaml) or a local file: the original WavLM-Large.pt or a torchaudio WavLM state dict.
 # Killed and re-run, only unfinished shards are redone; shards of another --nj or of another
-# utt2spk / wav.scp / segments are removed first, and --overwrite true redoes them all. Long recordings are processed in overlapping
-# chunks (--chunk-seconds with --context-seconds each side), so memory stays bounded.
+# utt2spk / wav.scp / segments are removed first, and --overwrite true redoes them all. Long
+# recordings are processed in overlapping chunks (--chunk-seconds with --context-seconds each
+# side), so memory stays bounded.
 set -euo pipefail
 nj=1
 cmd=run.pl
