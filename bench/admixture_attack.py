@@ -17,17 +17,20 @@ Writes bench/results/admixture_attack.{json,md}.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import os
 import platform
+import shutil
 import time
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from voxanon.anonymize.admixture import Admixture
+from voxanon.anonymize.admixture import Admixture, PartCache
 from voxanon.anonymize.base import BuildContext, Utterance
 from voxanon.anonymize.config import parse_params
 from voxanon.audio import SAMPLE_RATE, load_16k, resample, write_wav
@@ -77,7 +80,7 @@ def utterances(data: DataDir):
 
 def anonymize(work: Path, job: int, nj: int) -> dict:
     """Each pure system over every set once (utterances job, job + nj, ... of each); the outputs
-    stay in the part cache."""
+    stay in the part cache, whose dirs WORK/parts.json names for ``evaluate``."""
     cost = {}
     for p in (0.0, 1.0):
         mix = admixture(p, work / "parts", work / f"build{job}")
@@ -91,7 +94,14 @@ def anonymize(work: Path, job: int, nj: int) -> dict:
                 prog.step()
         cost[f"p{p:g}"] = {"cpu_s": time.process_time() - start[0], "wall_s": time.time() - start[1]}
         log.info("p=%g: %s", p, cost[f"p{p:g}"])
+    (work / "parts.json").write_text(json.dumps([c.dir.name for c in mix.caches]) + "\n")
     return cost
+
+
+def part_outputs(work: Path) -> list[PartCache]:
+    """The part caches ``anonymize`` filled (named in WORK/parts.json: evaluating never runs a part,
+    even if the systems' code has changed their cache keys since)."""
+    return [PartCache(work / "parts", key) for key in json.loads((work / "parts.json").read_text())]
 
 
 ASV = AsvConfig(channels=128, attention_channels=64, emb_dim=192, lr=0.002, base_lr=0.0002, step_size=8, epochs=4,
@@ -105,9 +115,9 @@ def renamed(data: DataDir, prefix: str) -> DataDir:
                    {f"{prefix}-{u}": f"{prefix}-{s}" for u, s in data.utt2spk.items()})
 
 
-def assemble(work: Path, p: float) -> dict[str, dict[str, int]]:
-    """WORK/data/<set>_p<p> for every set, from the part cache (no part runs: the draws are nested),
-    and train_p<p> (the four training sets together); returns {set: {utt: drawn part}}."""
+def assemble(work: Path, p: float, parts: list[PartCache]) -> dict[str, dict[str, int]]:
+    """WORK/data/<set>_p<p> for every set, from the part outputs (no part runs: the draws are
+    nested), and train_p<p> (the four training sets together); returns {set: {utt: drawn part}}."""
     mix = admixture(p, work / "parts", work / "build")
     root, draws = work / "data", {}
     train_wav, train_spk = {}, {}
@@ -116,11 +126,16 @@ def assemble(work: Path, p: float) -> dict[str, dict[str, int]]:
         out = root / f"{name}_p{p:g}"
         wav_scp = {}
         for utt in utterances(data):
+            part = mix.choose(utt.id)
+            digest = hashlib.sha256(np.ascontiguousarray(utt.audio.samples).tobytes()).hexdigest()
+            result = parts[part].get(utt.id, digest)
+            if result is None:
+                raise SystemExit(f"{utt.id}: no output of part {part} in {parts[part].dir}: run 'anonymize' first")
             wav_scp[utt.id] = str((out / "wav" / f"{utt.id}.wav").resolve())
-            write_wav(out / "wav" / f"{utt.id}.wav", resample(mix(utt).audio, SAMPLE_RATE))
+            write_wav(out / "wav" / f"{utt.id}.wav", resample(result.audio, SAMPLE_RATE))
+            draws.setdefault(name, {})[utt.id] = part
         anon = replace(data, wav_scp=wav_scp, path=out)
         write_data_dir(anon, out)
-        draws[name] = {u: mix.choose(u) for u in data.utts}
         if name in TRAIN_SETS:
             r = renamed(anon, name)
             train_wav.update(r.wav_scp)
@@ -144,14 +159,25 @@ def evaluate(work: Path, ps: list[float], filtering: bool, write) -> None:
 
     root = work / "data"
     original_trials(work)
-    draws = {p: assemble(work, p) for p in sorted({0.0, 1.0, *ps})}
+    parts_out = part_outputs(work)
+    voices = dict(Counter(json.loads(f.read_text())["record"].get("speaker", "?")
+                          for f in sorted(parts_out[1].dir.glob("*.json"))))
+    draws = {p: assemble(work, p, parts_out) for p in sorted({0.0, 1.0, *ps})}
     timer = {"train_s": 0.0, "score_s": 0.0}
+    retried: list[str] = []
 
     def model(p: float, data: Path | None = None, name: str = "") -> Path:
         """The semi-informed ASV of p (at p = 0 and 1: the part ASVs), or one on ``data``."""
         out = work / "asv" / (name or f"p{p:g}")
         start = time.time()
-        train_asv(ASV, load_data_dir(data or root / f"train_p{p:g}"), out)
+        try:
+            train_asv(ASV, load_data_dir(data or root / f"train_p{p:g}"), out)
+        except ValueError as err:  # a last batch of one row: BatchNorm cannot train on it
+            if "more than 1 value per channel" not in str(err):
+                raise
+            shutil.rmtree(out)
+            train_asv(replace(ASV, batch_size=ASV.batch_size - 1), load_data_dir(data or root / f"train_p{p:g}"), out)
+            retried.append(out.name)
         timer["train_s"] += time.time() - start
         return out
 
@@ -192,7 +218,7 @@ def evaluate(work: Path, ps: list[float], filtering: bool, write) -> None:
                      "filtered_eer": mix["trial_sets"][TRIAL_SET].get("filtered", {}).get("eer"),
                      "filtered_clusters": mix["mixture"]["filtered"]["clusters"]})
         log.info("p=%g: %s", p, rows[-1])
-        write({"rows": rows, "classifier": info, "timer": timer,
+        write({"rows": rows, "classifier": info, "timer": timer, "voices": voices, "batch_31": retried,
                "train": {"utts": len(part_data[0].utts), "speakers": len(set(part_data[0].utt2spk.values()))}})
 
 
@@ -209,7 +235,9 @@ def markdown(res: dict, cost: dict) -> str:
              f"{platform.machine()}, {os.cpu_count()} cores shared with other work, Python {platform.python_version()}.",
              "",
              "Offline admixture of conf/admixture_offline.yaml: McAdams (part 0, share 1 - p) and the packaged "
-             f"ASR -> TTS cascade (part 1, share p; ASR {ASR_MODEL}), the conf's seed. Attacker training: "
+             f"ASR -> TTS cascade (part 1, share p; ASR {ASR_MODEL}; voices drawn: "
+             + ", ".join(f"{v} ({n})" for v, n in sorted(res["voices"].items())) + "), the conf's seed. "
+             "Attacker training: "
              f"{res['train']['utts']} utterances of {res['train']['speakers']} speakers "
              "(libri100: first 100 speakers, one 4 s segment each; emodb: 5 per speaker; arctic: 15 per speaker; "
              "vctk: all), anonymized; trials: timit (16 speakers, 3 enrollment utterances each, "
@@ -217,7 +245,9 @@ def markdown(res: dict, cost: dict) -> str:
              "",
              f"ASV: ECAPA-TDNN, {ASV.channels} channels, {ASV.epochs} epochs, batch {ASV.batch_size}, "
              f"{ASV.chunk_s:g} s chunks, lr {ASV.lr} cyclic: a small attacker, far from the VPC recipe; the EERs "
-             "compare attackers on the same data, they are not VPC figures.",
+             "compare attackers on the same data, they are not VPC figures. "
+             + (f"Batch {ASV.batch_size - 1} for {', '.join(res['batch_31'])}: with {ASV.batch_size} the last "
+                "batch of an epoch held one row, on which training BatchNorm fails." if res["batch_31"] else ""),
              "",
              "| p (cascade share) | semi-informed EER % | mixture-aware EER % | filtered EER % (best cluster) | "
              "cross-component trials | cascade share of timit | classifier vs true draws (timit) |",
