@@ -1,12 +1,15 @@
 """Sanity check of an asr_tts run on a small real-speech set: utility (WER of the transcripts the
-anonymizer used, against ``text``) and privacy (can a pretrained speaker encoder still link the
-output to the input speaker?).
+anonymizer used, and of Whisper base on its output, against ``text``) and privacy (can a
+pretrained speaker encoder still link the output to the input speaker?).
 
-  python bench/asr_tts_check.py SRC_DATA ANON_DATA RECORDS.jsonl [--out bench/results/asr_tts_timit.md]
+  python bench/asr_tts_check.py SRC_DATA ANON_DATA RECORDS.jsonl [--threads 2] [--out bench/results/asr_tts_timit.md]
 
-* WER: the ``transcript`` of each record (the ASR output on the original audio) against
-  SRC_DATA/text, normalized as ``voxanon.eval.wer`` does; also with digits spelled out
-  (``voxanon.tts.text.normalize_text``) since the references spell numbers.
+* WER against SRC_DATA/text, normalized as ``voxanon.eval.wer`` normalizes for Whisper (upper
+  case, punctuation dropped); also with digits spelled out by ``voxanon.tts.text.normalize_text``,
+  since the references spell numbers. Of the
+  ``transcript`` of each record (the ASR output on the original audio), and of the packaged
+  Whisper base (faster-whisper, int8, guarded) on the anonymized audio, overall and per voice:
+  what the cascade's speech is worth to a recognizer, against the originals.
 * Privacy, with Resemblyzer's GE2E encoder (pretrained weights ship in the pip package):
   EER on SRC_DATA's ``trials`` with enrollment = mean embedding of each speaker's ``enrolls``
   utterances: original/original, original enroll/anonymized trials (ignorant attacker) and
@@ -30,10 +33,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "pyscripts"))
 
+from voxanon.asr import AsrConfig, load_asr  # noqa: E402
 from voxanon.audio import load_16k  # noqa: E402
 from voxanon.data.kaldi import load_data_dir, resolve_wav  # noqa: E402
 from voxanon.eval.eer import compute_eer  # noqa: E402
-from voxanon.eval.wer import corpus_wer  # noqa: E402
+from voxanon.eval import wer as vpc_wer  # noqa: E402
 from voxanon.tts.text import normalize_text  # noqa: E402
 
 
@@ -52,6 +56,12 @@ def embed_all(encoder, data, cache: Path) -> dict[str, np.ndarray]:
     cache.parent.mkdir(parents=True, exist_ok=True)
     np.savez(cache, **out)
     return out
+
+
+def corpus_wer(refs: list[str], hyps: list[str]) -> dict:
+    """``voxanon.eval.wer.corpus_wer`` of the texts normalized as its "whisper" text norm."""
+    return vpc_wer.corpus_wer([vpc_wer.normalize_text(r).split() for r in refs],
+                              [vpc_wer.normalize_text(h).split() for h in hyps])
 
 
 def centroid(vectors) -> np.ndarray:
@@ -77,6 +87,7 @@ def main() -> int:
     p.add_argument("anon")
     p.add_argument("records")
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "asr_tts_timit.md"))
+    p.add_argument("--threads", type=int, default=2, help="CPU threads of the recognizer")
     args = p.parse_args()
     src, anon = load_data_dir(args.src), load_data_dir(args.anon)
     records = {r["utt"]: r for r in map(json.loads, Path(args.records).read_text().splitlines())}
@@ -86,8 +97,20 @@ def main() -> int:
     wer = corpus_wer(refs, hyps)
     wer_spelled = corpus_wer(refs, [normalize_text(h) for h in hyps])
 
+    start = time.time()
+    asr = load_asr(AsrConfig(model="whisper-base-ct2", compute_type="int8", cpu_threads=args.threads))
+    heard = {u: asr.transcribe(load_16k(resolve_wav(anon, u), anon.path)) for u in utts}
+    asr_seconds = time.time() - start
+    out_wer = corpus_wer(refs, [heard[u] for u in utts])
+    out_wer_spelled = corpus_wer(refs, [normalize_text(heard[u]) for u in utts])
+    per_voice = defaultdict(list)
+    for u, ref in zip(utts, refs):
+        per_voice[records[u]["speaker"]].append((ref, normalize_text(heard[u])))
+
+    import torch
     from resemblyzer import VoiceEncoder
 
+    torch.set_num_threads(args.threads)
     start = time.time()
     encoder = VoiceEncoder("cpu", verbose=False)
     cache = ROOT / "bench" / "out" / "asr_tts_check"
@@ -125,10 +148,20 @@ def main() -> int:
         f"Machine: {platform.machine()}, {platform.processor() or 'cpu'}, Python {platform.python_version()}; "
         f"embedding took {time.time() - start:.0f} s.",
         "",
-        "## Utility: WER of the anonymizer's transcripts of the original audio",
+        "## Utility: WER",
         "",
-        f"- WER {wer['wer']:.2f} % ({wer['n_words']} reference words), normalized as voxanon.eval.wer",
-        f"- WER {wer_spelled['wer']:.2f} % with digits in the hypotheses spelled out",
+        "| speech | recognizer | WER % | WER %, digits spelled |",
+        "|---|---|---|---|",
+        f"| original | the anonymizer's ASR (its transcripts) | {wer['wer']:.2f} | {wer_spelled['wer']:.2f} |",
+        f"| anonymized | packaged Whisper base (int8, guarded) | {out_wer['wer']:.2f} | {out_wer_spelled['wer']:.2f} |",
+        "",
+        f"{wer['n_words']} reference words, normalized as voxanon.eval.wer's whisper text norm; Whisper base on the anonymized "
+        f"audio took {asr_seconds:.0f} s with {args.threads} thread(s). Per voice (digits spelled):",
+        "",
+        "| voice | utterances | WER % |",
+        "|---|---|---|",
+        *(f"| {v} | {len(pairs)} | {corpus_wer([r for r, _ in pairs], [h for _, h in pairs])['wer']:.2f} |"
+          for v, pairs in sorted(per_voice.items())),
         "",
         "## Privacy: Resemblyzer GE2E speaker encoder (pretrained, from the pip package)",
         "",
