@@ -2,8 +2,8 @@
 
 The tasks log progress lines (voxanon.progress: ``... INFO voxanon: anonymize job 3: 40/120
 (1.50/s, eta 0m53s)``). While its tasks run, run.pl / slurm.pl read the newest such line of every
-task's log every ``$VOXANON_PROGRESS_S`` seconds (default 10) and, when it changed, print one line
-on stderr::
+task's log every ``$VOXANON_PROGRESS_S`` seconds (default 10; 0: never) and, when it changed,
+print one line on stderr::
 
     run.pl: anonymize: 120/400 (3.10/s, eta 1m30s), 4 of 4 tasks reporting; logs data/x/log/anonymize.*.log
 
@@ -88,14 +88,13 @@ class LogReader:
         self.offset, self.latest = 0, None
 
     def poll(self) -> TaskProgress | None:
-        if self.old is not None:
-            if _stamp(self.path) in (self.old, None):
-                return None
-            self.old = None
+        stamp = _stamp(self.path)
+        if stamp is None or stamp == self.old:
+            return self.latest
+        self.old = None
+        if stamp[1] < self.offset:  # rewritten: the task started (again)
+            self.offset, self.latest = 0, None
         try:
-            st = self.path.stat()
-            if st.st_size < self.offset:  # rewritten: the task started (again)
-                self.offset, self.latest = 0, None
             with open(self.path, "rb") as f:
                 f.seek(self.offset)
                 chunk = f.read()
@@ -112,7 +111,7 @@ class Monitor:
     """``with Monitor("run.pl", spec): <wait for the tasks>`` prints the aggregated progress."""
 
     def __init__(self, runner: str, spec: JobSpec, every_s: float = EVERY_S):
-        self.runner, self.spec, self.every_s = runner, spec, every_s
+        self.runner, self.every_s = runner, every_s
         self.logs = spec.log.replace(spec.var, "*") if spec.var else spec.log
         self.readers = [LogReader(Path(spec.log_of(t))) for t in spec.tasks]
         self.stop = threading.Event()
