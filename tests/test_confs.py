@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from corpora_fakes import fake_iemocap, fake_librispeech, fake_vpc
+from corpora_fakes import fake_iemocap, fake_librispeech, fake_voxceleb, fake_vpc
 from model_cache import build_model_cache
 from voxanon.config import read_conf
 from voxanon.data.kaldi import load_data_dir
@@ -27,7 +27,7 @@ LINKED = ("run.sh", "path.sh", "cmd.sh", "requirements.txt", "utils", "steps", "
           ".venv")
 SHIPPED = sorted(p.stem for p in (ROOT / "conf").glob("*.yaml") if p.stem != "models")
 DEFAULT = ("admixture_p0.4",)  # the submitted system: kNN-VC + cascade, stages 2-3 through the admixture
-POOL_TARGET = "1034"  # a speaker of the fake train-clean-100 pool (the converter's target)
+POOL_TARGET = "id10001"  # a speaker of the fake VoxCeleb1 pool (the converter's target)
 
 # Training shrunk to seconds; the systems' own settings stay as shipped.
 ASV = {"channels": 16, "attention_channels": 8, "emb_dim": 16, "epochs": 1, "batch_size": 4, "chunk_s": 0.1,
@@ -52,8 +52,10 @@ def recipe(tmp_path_factory):
     corpora = top / "corpora"
     fake_vpc(corpora / "vpc")
     fake_librispeech(corpora / "LibriSpeech", "train-clean-360")
-    # three targets: conf/knnvc_pooled.yaml pools three per utterance
-    fake_librispeech(corpora / "LibriSpeech", "train-clean-100", speakers=(POOL_TARGET, "26", "19"))
+    # three targets in each pool: conf/knnvc_pooled.yaml pools three per utterance. Speech-like audio,
+    # for stage 2 trims the pool's audio with a VAD (a steady tone would be cut away whole).
+    fake_voxceleb(corpora / "VoxCeleb1")
+    fake_librispeech(corpora / "LibriSpeech", "train-clean-100", speakers=("1034", "26", "19"), speech=True)
     fake_iemocap(corpora / "IEMOCAP")
     return top, cache, paths
 
@@ -74,6 +76,9 @@ def overlay(name: str, recipe) -> dict:
                         "eval_sets": [s for s in shipped["data"]["eval_sets"] if s.startswith("libri_dev_")
                                       and not s.endswith("_m")],
                         "emotion_sets": [s for s in shipped["data"]["emotion_sets"] if s.endswith("_dev")]}
+        if shipped["data"]["options"].get("target_pool", {}).get("corpus") == "voxceleb":
+            conf["data"]["options"]["target_pool"] = {"root": str(corpora / "VoxCeleb1"),
+                                                      "meta": str(corpora / "VoxCeleb1" / "vox1_meta.csv")}
     else:
         assert recipe_name == "mini", f"conf/{name}.yaml: no tiny corpus for data.recipe {recipe_name}"
         conf["data"] = {"options": {"train_utts": 2, "eval_utts": 3, "enroll_utts": 1}}
