@@ -203,3 +203,11 @@ def test_ddp_training_with_torchrun_on_cpu(tmp_path):
     two = json.loads((out / "asv.json").read_text())
     assert two["steps"] == one["steps"] > 0
     assert [h["lr"] for h in two["history"]] == pytest.approx([h["lr"] for h in one["history"]])
+
+
+def test_last_batch_of_one_row_is_left_out(trained, tmp_path):
+    """BatchNorm after the ECAPA pooling cannot train on a single row: such a last batch is skipped."""
+    root, data, _, info1 = trained
+    n = info1["train_rows"]
+    info = train_asv(AsvConfig(**{**TINY, "batch_size": n - 1}), load_data_dir(data / "train"), tmp_path / "m")
+    assert info["steps"] == 1 and info["train_rows"] == n

@@ -298,10 +298,10 @@ class Trainer:
     def train_batches(self) -> tuple[list[list[int]], list[int]]:
         """This rank's slices of the epoch's global batches from ``self.batch`` on, and the global sizes.
 
-        A last global batch smaller than the number of processes is left out (a process would get
-        no rows)."""
+        A last global batch with fewer than two rows per process is left out: BatchNorm after the
+        ECAPA pooling cannot train on one row (speechbrain raises), and a process needs rows."""
         batches = [b for b in global_batches(len(self.train_rows), self.cfg.batch_size, self.batch)
-                   if len(b) >= self.world]
+                   if len(b) >= 2 * self.world]
         return [rank_slice(b, self.rank, self.world) for b in batches], [len(b) for b in batches]
 
     def run(self) -> dict:
