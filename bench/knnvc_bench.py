@@ -251,7 +251,8 @@ def runner_compare(n: int, baseline: str, threads: int) -> dict:
     write_data_dir(DataDir(wav_scp, {u: "src" for u in wav_scp}), work / "src")
     env = {**os.environ, "OMP_NUM_THREADS": str(threads or os.cpu_count())}
     runs = {"older checkout (one at a time)": (baseline, {}), "batched (default batch_size 16)": (str(ROOT), {}),
-            "this checkout, batch_size 1": (str(ROOT), {"batch_size": 1})}
+            "this checkout, batch_size 1": (str(ROOT), {"batch_size": 1}),
+            "batched, vocoder_precision bfloat16": (str(ROOT), {"vocoder_precision": "bfloat16"})}
     rows, wavs = [], {}
     for name, (tree, extra) in runs.items():
         conf = work / f"{len(rows)}.yaml"
