@@ -101,7 +101,7 @@ def test_reused_when_up_to_date_and_guarded_otherwise(pool, caplog):
     assert MatchingSets(root / "sets2").get("spk1").shape[0] == 30
 
 
-def test_features_remade_after_stage3_are_refused(pool, tmp_path):
+def test_features_remade_after_stage3_are_refused_until_it_runs_again(pool, tmp_path):
     root, data = pool
     feats = tmp_path / "feats"
     for f in (root / "feats_float32").iterdir():
@@ -109,9 +109,12 @@ def test_features_remade_after_stage3_are_refused(pool, tmp_path):
             (feats / f.name).parent.mkdir(exist_ok=True)
             (feats / f.name).write_bytes(f.read_bytes())
     build_matching_sets(data, feats, tmp_path / "sets", TargetsConfig(min_minutes=0.0))
-    (feats / "feats.scp").write_text((feats / "feats.scp").read_text().replace("spk2-00", "spk2-0x"))
+    for name in ("feats.scp", "utt2num_frames"):  # spk2-00 renamed, as if the pool and its features were re-made
+        (feats / name).write_text((feats / name).read_text().replace("spk2-00", "spk2-0x"))
     with pytest.raises(FileNotFoundError, match="re-made since; re-run stage 3"):
         MatchingSets(tmp_path / "sets")
+    build_matching_sets(data, feats, tmp_path / "sets", TargetsConfig(min_minutes=0.0))  # redone, no --overwrite
+    assert MatchingSets(tmp_path / "sets").speakers == ["spk1"]  # spk2-00 has no features now
 
 
 def test_float16_features_and_matching_sets_match_float32(pool):

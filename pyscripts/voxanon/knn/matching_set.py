@@ -74,12 +74,15 @@ def build_matching_sets(pool_dir: str | Path, feat_dir: str | Path, out_dir: str
              "pool_key": fingerprint((pool_dir / "wav.scp").read_text()),
              "feats_key": fingerprint((feat_dir / "feats.scp").read_text())}
     if (out_dir / STAMP).is_file():
-        if json.loads((out_dir / STAMP).read_text()) == stamp:
+        old = json.loads((out_dir / STAMP).read_text())
+        if old == stamp:
             log.info("%s: matching sets are complete and up to date; reused", out_dir)
             return MatchingSets(out_dir).info
-        if not overwrite:
+        settings = lambda st: {k: v for k, v in st.items() if k not in ("pool_key", "feats_key")}  # noqa: E731
+        if settings(old) != settings(stamp) and not overwrite:
             raise ValueError(f"{out_dir} holds matching sets built differently ({out_dir / STAMP}); "
                              "remove it or re-run with --overwrite true")
+        # same settings, pool or features re-made: the old index is stale, an index is cheap to redo
     (out_dir / STAMP).unlink(missing_ok=True)
     data = load_data_dir(pool_dir)
     num_frames = {utt: int(n) for utt, n in read_table(feat_dir / "utt2num_frames").items()}
