@@ -165,10 +165,14 @@ def evaluate(work: Path, ps: list[float], filtering: bool, write) -> None:
     draws = {p: assemble(work, p, parts_out) for p in sorted({0.0, 1.0, *ps})}
     timer = {"train_s": 0.0, "score_s": 0.0}
     retried: list[str] = []
+    trained: list[Path] = []  # p = 0 and 1: the part ASVs are the semi-informed ones
 
     def model(p: float, data: Path | None = None, name: str = "") -> Path:
         """The semi-informed ASV of p (at p = 0 and 1: the part ASVs), or one on ``data``."""
         out = work / "asv" / (name or f"p{p:g}")
+        if out in trained:
+            return out
+        trained.append(out)
         start = time.time()
         try:
             train_asv(ASV, load_data_dir(data or root / f"train_p{p:g}"), out)
