@@ -95,8 +95,13 @@ def bench_anonymize(audios: list, device: str, work: Path) -> tuple[float, float
     build_s = time.perf_counter() - t
     utts = [Utterance(f"u{i}", "s", a) for i, a in enumerate(audios)]
     convert_all(system, utts[:2])  # warm-up (and the matching sets onto the device)
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
     seconds = timed(lambda: [convert_all(system, utts[i:i + system.batch_size])
                              for i in range(0, len(utts), system.batch_size)], device)
+    if device.startswith("cuda"):
+        print(f"anonymize: peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB at batch_size "
+              f"{system.batch_size}", flush=True)
     return sum(a.duration for a in audios) / seconds, build_s
 
 
