@@ -79,8 +79,9 @@ def bench_features(audios: list, device: str) -> float:
     return sum(a.duration for a in audios) / timed(lambda: extract_tensors(model, audios, 6), device)
 
 
-def bench_anonymize(audios: list, device: str, work: Path) -> tuple[float, float]:
-    """(audio s per s of kNN-VC with random targets among 8 sets, seconds to build the system)"""
+def bench_anonymize(audios: list, device: str, work: Path) -> tuple[float, float, float | None]:
+    """(audio s per s of kNN-VC with random targets among 8 sets, seconds to build the system,
+    peak GPU GiB or None)"""
     from voxanon.anonymize.base import BuildContext, Utterance, build_system, convert_all
     from voxanon.features.wavlm import WavLM, WavLMConfig, save_wavlm
     from voxanon.vocoder.hifigan import Generator, save_generator
@@ -99,10 +100,8 @@ def bench_anonymize(audios: list, device: str, work: Path) -> tuple[float, float
         torch.cuda.reset_peak_memory_stats()
     seconds = timed(lambda: [convert_all(system, utts[i:i + system.batch_size])
                              for i in range(0, len(utts), system.batch_size)], device)
-    if device.startswith("cuda"):
-        print(f"anonymize: peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB at batch_size "
-              f"{system.batch_size}", flush=True)
-    return sum(a.duration for a in audios) / seconds, build_s
+    peak = torch.cuda.max_memory_allocated() / 2**30 if device.startswith("cuda") else None
+    return sum(a.duration for a in audios) / seconds, build_s, peak
 
 
 def bench_evaluation(device: str, work: Path, utts: int) -> dict:
@@ -153,7 +152,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="vpc_projection_"))
     rates = {"features": bench_features(audios, args.device)}
     print(f"features: {rates['features']:.2f} audio s/s", flush=True)
-    rates["anonymize"], build_s = bench_anonymize(audios, args.device, work)
+    rates["anonymize"], build_s, peak_gib = bench_anonymize(audios, args.device, work)
     print(f"anonymize: {rates['anonymize']:.2f} audio s/s (build {build_s:.1f} s)", flush=True)
     evaluation = {} if args.skip_eval else bench_evaluation(args.device, work, args.utts)
     rates.update({k: v for k, v in evaluation.items() if k != "error"})
@@ -162,7 +161,7 @@ def main() -> int:
     result = {"device": args.device, "machine": machine(args.device), "note": args.note,
               "load_average": os.getloadavg(), "speech": "libri100" if (ROOT.parent / "shared" / "data" /
                                                                          "libri100").is_dir() else "generated",
-              "rates_audio_s_per_s": rates, "build_seconds": build_s, "work": WORK_HOURS,
+              "rates_audio_s_per_s": rates, "build_seconds": build_s, "peak_gpu_gib": peak_gib, "work": WORK_HOURS,
               "pool_hours": args.pool_hours, "eval_error": evaluation.get("error"), "projection_hours": projection}
     suffix = f"_t{args.threads}" if args.threads else ""
     out = ROOT / "bench" / "results" / f"vpc_projection_{args.device.split(':')[0]}{suffix}"
@@ -175,7 +174,9 @@ def main() -> int:
               "| stage | throughput | work |", "|---|---|---|",
               f"| 2 WavLM features | {rates['features']:.2f} audio s/s | target pool {args.pool_hours} h |",
               f"| 5 kNN-VC anonymization | {rates['anonymize']:.2f} audio s/s (RTF {1 / rates['anonymize']:.4f}); "
-              f"system build {build_s:.1f} s | {WORK_HOURS['anonymize']:.1f} h |"]
+              f"system build {build_s:.1f} s" + (f"; peak GPU memory {peak_gib:.1f} GiB at the default batch_size"
+                                                  if peak_gib is not None else "") +
+              f" | {WORK_HOURS['anonymize']:.1f} h |"]
     if "asv_rows" in rates:
         lines += [f"| 6 ASV training | {rates['asv_rows']:.2f} rows/s (3 s rows) | {WORK_HOURS['asv_rows']:,.0f} rows |",
                   f"| 7 ASV embeddings | {rates['asv_embed']:.2f} audio s/s | {WORK_HOURS['asv_embed']:.1f} h |",
