@@ -104,7 +104,7 @@ def test_one_bad_utterance_in_a_batch_fails_alone(prepared):  # noqa: F811
 
 def test_runner_batches_resume_and_a_broken_wav(prepared, tmp_path):  # noqa: F811
     """steps' job runner with batch_size 2: a NaN wav fails alone with its id, the rest equal a
-    one-at-a-time run; a re-run converts nothing again."""
+    one-at-a-time run; a re-run, with other batching too, redoes only the fixed one."""
     wavs = tmp_path / "wavs"
     wavs.mkdir()
     wav_scp, utt2spk = {}, {}
@@ -132,6 +132,8 @@ def test_runner_batches_resume_and_a_broken_wav(prepared, tmp_path):  # noqa: F8
     done = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "batched" / "wav").iterdir()}
     sf.write(wavs / "u2.wav", voiced(0.5, 170, 2), 16000)  # fixed: only it is redone
     assert run("batched", 2) == 0
+    assert {n: (tmp_path / "batched" / "wav" / n).stat().st_mtime_ns for n in done} == done
+    assert run("batched", 3) == 0  # other batching is the same config: nothing is redone
     assert {n: (tmp_path / "batched" / "wav" / n).stat().st_mtime_ns for n in done} == done
     assert len(load_data_dir(tmp_path / "src").utts) == len(list((tmp_path / "batched" / ".done").iterdir()))
 

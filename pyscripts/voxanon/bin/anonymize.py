@@ -54,6 +54,7 @@ from voxanon.registry import ModelError
 log = logging.getLogger("voxanon.anonymize")
 PUBLIC_SEED = AnonymizerConfig.seed  # in every copy of this code: it protects nothing
 LOADERS = 2  # threads decoding input audio ahead of the system
+SPEED_ONLY = ("batch_size", "bucket", "device_sets")  # params that change how fast, not what comes out
 
 
 class DiskFull(OSError):
@@ -77,6 +78,17 @@ def load_conf(path: str, public_seed: bool) -> AnonymizerConfig:
         log.warning("%s: anonymizer.seed is the public default %d: anyone can recompute the random choices "
                     "(targets, factors); use a private seed for data you publish", path, PUBLIC_SEED)
     return conf
+
+
+def config_key(conf: AnonymizerConfig) -> str:
+    """The fingerprint that stamps the outputs: the config without the ``SPEED_ONLY`` params (at
+    any depth), so a job re-run with other batching keeps its finished utterances."""
+    def strip(x):
+        if isinstance(x, dict):
+            return {k: strip(v) for k, v in x.items() if k not in SPEED_ONLY}
+        return [strip(v) for v in x] if isinstance(x, list) else x
+
+    return fingerprint(replace(conf, params=strip(conf.params)))
 
 
 def load_features_conf(path: str) -> FeaturesConfig:
@@ -249,7 +261,7 @@ class Writer:
 
 def run_shard(conf: AnonymizerConfig, data: DataDir, out: Path, job: int, nj: int, record_dir: Path,
               allow_pipes: bool, features: FeaturesConfig) -> int:
-    config = fingerprint(conf)
+    config = config_key(conf)
     stamps = {u: outdir.utt_stamp(config, data, u) for u in shard(data.utts, job, nj)}
     todo = [u for u, s in stamps.items() if not outdir.is_done(out, u, s)]
     log.info("job %d/%d: %d utterances, %d already done, system %s", job, nj, len(stamps), len(stamps) - len(todo),
@@ -292,7 +304,7 @@ def run_shard(conf: AnonymizerConfig, data: DataDir, out: Path, job: int, nj: in
 
 
 def finalize(conf: AnonymizerConfig, data: DataDir, out: Path) -> int:
-    config = fingerprint(conf)
+    config = config_key(conf)
     missing = [u for u in data.utts if not outdir.is_done(out, u, outdir.utt_stamp(config, data, u))]
     if missing:
         log.error("%d utterance(s) have no anonymized audio yet (first: %s); see %s/log/anonymize.*.log",
@@ -340,14 +352,14 @@ def main(argv: list[str] | None = None) -> int:
         record_dir = Path(args.record_dir) if args.record_dir else outdir.default_record_dir(
             Path(os.environ.get("VOXANON_EXP", "exp")), out)
         if args.prepare:
-            prepare_output(data, out, fingerprint(conf), conf.system, args.overwrite == "true", record_dir)
+            prepare_output(data, out, config_key(conf), conf.system, args.overwrite == "true", record_dir)
             return 0
         if not 1 <= args.job <= args.nj:
             raise ValueError(f"--job {args.job} is outside 1..{args.nj}")
         stamp = outdir.read_stamp(out) if out.is_dir() else None
         if stamp is None:
-            prepare_output(data, out, fingerprint(conf), conf.system, False, record_dir)
-        elif stamp.get("config") != fingerprint(conf):
+            prepare_output(data, out, config_key(conf), conf.system, False, record_dir)
+        elif stamp.get("config") != config_key(conf):
             raise ConfigError(f"{out} was prepared for another anonymizer config; "
                               "run steps/anonymize.sh (with --overwrite true to redo it)")
         return run_shard(conf, data, out, args.job, args.nj, record_dir, args.allow_pipes == "true",
