@@ -81,12 +81,15 @@ def load_conf(path: str, public_seed: bool) -> AnonymizerConfig:
 
 
 def config_key(conf: AnonymizerConfig) -> str:
-    """The fingerprint that stamps the outputs: the config without the ``SPEED_ONLY`` params (at
-    any depth), so a job re-run with other batching keeps its finished utterances."""
-    def strip(x):
-        if isinstance(x, dict):
-            return {k: strip(v) for k, v in x.items() if k not in SPEED_ONLY}
-        return [strip(v) for v in x] if isinstance(x, list) else x
+    """The fingerprint that stamps the outputs: the config without the system's ``SPEED_ONLY``
+    params (an admixture's parts' too), so a job re-run with other batching keeps its finished
+    utterances. Nested settings (a cascade's ``asr.batch_size``) stay in."""
+    def strip(params: dict) -> dict:
+        out = {k: v for k, v in params.items() if k not in SPEED_ONLY}
+        if isinstance(out.get("systems"), list):
+            out["systems"] = [{**part, "params": strip(part["params"])} if isinstance(part, dict)
+                              and isinstance(part.get("params"), dict) else part for part in out["systems"]]
+        return out
 
     return fingerprint(replace(conf, params=strip(conf.params)))
 
