@@ -83,7 +83,7 @@ def experiment(tmp_path_factory):
            "OMP_NUM_THREADS": "1"}
     for script in ("local/train_attacker.sh", "local/evaluate.sh", "local/make_report.sh"):
         done = subprocess.run([str(ROOT / script), str(conf)], cwd=top, env=env, capture_output=True, text=True,
-                              timeout=900)
+                              timeout=1800)  # minutes on a loaded 2-core machine
         assert done.returncode == 0, f"{script}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
         if script == "local/evaluate.sh":
             console = done.stdout
