@@ -180,3 +180,14 @@ def test_sessions_use_the_jobs_threads(monkeypatch):
     assert job_threads() == 3 and job_threads(5) == 5
     monkeypatch.delenv("OMP_NUM_THREADS")
     assert job_threads() == len(os.sched_getaffinity(0))
+
+
+@needs_espeak
+def test_kokoro_speed_slows_the_speech(kokoro_tts):
+    slow = Tts(TtsConfig(piper_voices=(), kokoro_voices=("jm_kumo",), kokoro_speed=0.8, cpu_threads=2))
+    sentence = "The emperor had a mean temper, and his servants feared him."
+    ratio = slow.synthesize(sentence, slow.speakers[0]).duration / kokoro_tts.synthesize(
+        sentence, kokoro_tts.speakers[1]).duration
+    assert 1.1 < ratio < 1.4  # 1 / 0.8 = 1.25
+    with pytest.raises(ValueError, match="kokoro_speed"):
+        TtsConfig(kokoro_voices=("jm_kumo",), kokoro_speed=0)

@@ -24,9 +24,9 @@ emotion and timing are lost too (the price paid in UAR).
   ``espeak:<voice>``) and the transcript.
 
 The default ``Params`` use only models that ship in packages: faster-whisper base, the Piper
-``joe`` voice and the five Kokoro-82M voices (six voices to draw from). No espeak-ng voice:
-Whisper base misheard them (TIMIT: 33 % WER on a pool of six espeak voices and joe, against 9 %
-on the originals; bench/results/asr_tts_timit.md has the pool's figures).
+``joe`` voice and four of the five Kokoro-82M voices, at speed 0.85 (five voices to draw from).
+No espeak-ng voice: Whisper base misheard them (TIMIT: 33 % WER on a pool of six espeak voices
+and joe, against 9 % on the originals; bench/results/asr_tts_timit.md has this pool's figures).
 """
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ from voxanon.tts import Tts, TtsConfig, job_threads
 log = logging.getLogger("voxanon.asr_tts")
 
 OFFLINE_PIPER_VOICES = ("piper-joe-medium",)
-OFFLINE_KOKORO_VOICES = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo")
+OFFLINE_KOKORO_VOICES = ("jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo")  # not jf_alpha: misheard most
 OFFLINE_ESPEAK_VOICES = ()  # none: hard for Whisper to understand (see above)
 
 
@@ -56,7 +56,8 @@ OFFLINE_ESPEAK_VOICES = ()  # none: hard for Whisper to understand (see above)
 class Params:
     asr: AsrConfig = field(default_factory=AsrConfig)
     tts: TtsConfig = field(default_factory=lambda: TtsConfig(
-        piper_voices=OFFLINE_PIPER_VOICES, kokoro_voices=OFFLINE_KOKORO_VOICES, espeak_voices=OFFLINE_ESPEAK_VOICES))
+        piper_voices=OFFLINE_PIPER_VOICES, kokoro_voices=OFFLINE_KOKORO_VOICES, kokoro_speed=0.85,
+        espeak_voices=OFFLINE_ESPEAK_VOICES))
     transcripts: str = "exp/asr_transcripts"  # shared transcript cache (relative to the recipe dir)
     bucket: int = 4  # the runner sorts bucket x asr.batch_size utterances by length into batches
 

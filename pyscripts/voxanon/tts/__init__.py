@@ -59,6 +59,7 @@ class TtsConfig:
     # Kokoro voices: names in the Kokoro model's voices.npz; [] for none.
     kokoro_voices: tuple[str, ...] = ()
     kokoro_model: str = "kokoro-82m-int8"  # registry name or a dir with model.onnx, voices.npz, vocab.json
+    kokoro_speed: float = 1.0  # Kokoro speaking rate (<1 slower; the offline conf speaks at 0.85)
     # espeak-ng voices (<language>+<variant>); [] for none.
     espeak_voices: tuple[str, ...] = ()
     # Keep only these speakers of multi-speaker Piper voices: names from the voice's
@@ -80,8 +81,8 @@ class TtsConfig:
         object.__setattr__(self, "speakers", tuple(str(s) for s in self.speakers))
         if not self.piper_voices and not self.kokoro_voices and not self.espeak_voices:
             raise ValueError("tts: give at least one of piper_voices, kokoro_voices, espeak_voices")
-        if self.cpu_threads < 0:
-            raise ValueError("tts.cpu_threads must be >= 0")
+        if self.cpu_threads < 0 or self.kokoro_speed <= 0:
+            raise ValueError("tts: cpu_threads must be >= 0, kokoro_speed > 0")
         if self.gender != "any" and not self.speaker_genders:
             raise ValueError(f"tts.gender {self.gender!r} needs tts.speaker_genders (a '<speaker> m|f' file)")
 
@@ -131,7 +132,8 @@ class Tts:
                 if multi and config.speakers and name not in config.speakers:
                     continue
                 speakers.append(Speaker("piper", backend.name, name, sid))
-        self.kokoro = KokoroBackend(resolve_model(config.kokoro_model), threads, use_cuda) if config.kokoro_voices else None
+        self.kokoro = (KokoroBackend(resolve_model(config.kokoro_model), threads, use_cuda, config.kokoro_speed)
+                       if config.kokoro_voices else None)
         for voice in config.kokoro_voices:
             if voice not in self.kokoro.styles:
                 raise ValueError(f"tts.kokoro_voices: {voice!r} is not a voice of {config.kokoro_model} "
