@@ -131,8 +131,10 @@ def assemble(work: Path, p: float, parts: list[PartCache]) -> dict[str, dict[str
             result = parts[part].get(utt.id, digest)
             if result is None:
                 raise SystemExit(f"{utt.id}: no output of part {part} in {parts[part].dir}: run 'anonymize' first")
-            wav_scp[utt.id] = str((out / "wav" / f"{utt.id}.wav").resolve())
-            write_wav(out / "wav" / f"{utt.id}.wav", resample(result.audio, SAMPLE_RATE))
+            wav = out / "wav" / f"{utt.id}.wav"
+            wav_scp[utt.id] = str(wav.resolve())
+            if not wav.is_file():  # kept from an earlier evaluate: the embedding caches stay valid
+                write_wav(wav, resample(result.audio, SAMPLE_RATE))
             draws.setdefault(name, {})[utt.id] = part
         anon = replace(data, wav_scp=wav_scp, path=out)
         write_data_dir(anon, out)
@@ -250,7 +252,7 @@ def markdown(res: dict, cost: dict) -> str:
              f"ASV: ECAPA-TDNN, {ASV.channels} channels, {ASV.epochs} epochs, batch {ASV.batch_size}, "
              f"{ASV.chunk_s:g} s chunks, lr {ASV.lr} cyclic: a small attacker, far from the VPC recipe; the EERs "
              "compare attackers on the same data, they are not VPC figures. "
-             + (f"Batch {ASV.batch_size - 1} for {', '.join(res['batch_31'])}: with {ASV.batch_size} the last "
+             + (f"Batch {ASV.batch_size - 1} for {', '.join(dict.fromkeys(res['batch_31']))}: with {ASV.batch_size} the last "
                 "batch of an epoch held one row, on which training BatchNorm fails." if res["batch_31"] else ""),
              "",
              "| p (cascade share) | semi-informed EER % | mixture-aware EER % | filtered EER % (best cluster) | "

@@ -260,7 +260,10 @@ def calibration(store, data: DataDir, name: str, valid_share: float, seed: int) 
     if target.all() or not target.any():
         return 1.0, 0.0
     lr = LogisticRegression(class_weight="balanced").fit(scores[:, None], target)
-    return float(lr.coef_[0, 0]), float(lr.intercept_[0])
+    # a slope <= 0: the ASV does not separate even the attacker's own trials; its scores then carry
+    # no evidence (log-odds 0 at the balanced prior the fit uses), rather than being turned upside down
+    a = float(lr.coef_[0, 0])
+    return (a, float(lr.intercept_[0])) if a > 0 else (0.0, 0.0)
 
 
 def unit_rows(m: np.ndarray) -> np.ndarray:
