@@ -8,11 +8,13 @@ the wall clock also measures the neighbours, CPU time less so.
 
 * ASR input: the first ``--utts`` utterances of ``../shared/data/timit`` when present, else
   sentences spoken by the packaged joe voice. Backends: faster-whisper base (packaged; int8
-  and float32), faster-whisper tiny.en (packaged, int8), openai-whisper with a randomly
+  one utterance at a time and in batches of 8 — on a GPU, float16 batched —, and float32),
+  faster-whisper tiny.en (packaged, int8), openai-whisper with a randomly
   initialized model of Whisper tiny.en's dimensions (no real weights offline; its decoding is
   capped at the token count of the longest real transcript, since a random model never stops
   by itself).
-* TTS: the packaged Piper joe voice and espeak-ng, on the transcripts.
+* TTS: the packaged Piper joe voice, a packaged Kokoro-82M voice and espeak-ng, on the
+  transcripts; ONNX sessions with ``--threads`` threads.
 """
 from __future__ import annotations
 
@@ -99,8 +101,11 @@ def main() -> int:
         return texts
 
     threads = args.threads
-    transcripts = asr_row("faster-whisper base, int8",
-                          AsrConfig(model="whisper-base-ct2", compute_type="int8", cpu_threads=threads))
+    transcripts = asr_row("faster-whisper base, int8, one at a time",
+                          AsrConfig(model="whisper-base-ct2", compute_type="int8", cpu_threads=threads, batch_size=1))
+    fast = "float16" if device.startswith("cuda") else "int8"
+    asr_row(f"faster-whisper base, {fast}, batches of 8",
+            AsrConfig(model="whisper-base-ct2", compute_type=fast, cpu_threads=threads, batch_size=8))
     asr_row("faster-whisper base, float32 (default on CPU)",
             AsrConfig(model="whisper-base-ct2", compute_type="default", cpu_threads=threads))
     asr_row("faster-whisper tiny.en, int8",
@@ -115,7 +120,9 @@ def main() -> int:
                 AsrConfig(backend="whisper", model=str(ckpt), beam_size=1, batch_size=8, cpu_threads=threads),
                 lambda asr: setattr(asr, "options", dataclasses.replace(asr.options, sample_len=cap)))
 
-    for label, config in (("Piper joe (medium, 22.05 kHz)", TtsConfig()),
+    for label, config in (("Piper joe (medium, 22.05 kHz)", TtsConfig(cpu_threads=threads)),
+                          ("Kokoro-82M int8 jf_alpha (24 kHz)",
+                           TtsConfig(piper_voices=(), kokoro_voices=("jf_alpha",), cpu_threads=threads)),
                           ("espeak-ng en-us+f2", TtsConfig(piper_voices=(), espeak_voices=("en-us+f2",)))):
         tts, load_s, _ = timed(lambda: Tts(config, device))
         tts.synthesize("Warm up.", tts.speakers[0])
@@ -127,7 +134,7 @@ def main() -> int:
         f"# ASR / TTS backends of the asr_tts cascade: real-time factor on {device}",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores visible, Python {platform.python_version()}; "
-        f"load average at the end {os.getloadavg()[0]:.1f} (shared machine). ASR threads {threads}. "
+        f"load average at the end {os.getloadavg()[0]:.1f} (shared machine). ASR and ONNX threads {threads}. "
         f"Input: {source}, {seconds:.1f} s of speech. `python bench/asr_tts_bench.py --device {device}`.",
         "",
         "| stage | backend | audio s | wall s | RTF (wall) | CPU s | RTF (CPU) | load s |",
