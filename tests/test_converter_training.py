@@ -335,3 +335,24 @@ def test_extras_load_strictly_on_resume(tmp_path):
     torch.save(ckpt, path)
     with pytest.raises(RuntimeError, match=f"Missing key.*{dropped}"):
         train(replace(cfg, optim=replace(cfg.optim, max_steps=10)), pairs, tmp_path / "out")
+
+
+def test_pairs_stored_as_float16(tmp_path):
+    """train.pairs.dtype float16: the kNN-VC targets take half the disk, within float16's rounding of
+    the float32 ones, and train as float32 tensors."""
+    from voxanon.data.features import load_scp
+    from voxanon.knn.matcher import knn_average
+    from voxanon.models.pairs import make_shard
+
+    feats, _, target = synthetic_features(np.random.default_rng(3))
+    scp = write_shard(tmp_path / "feats", "feats", 1, sorted(feats.items()))
+    pool = torch.from_numpy(target)
+    for dtype in ("float32", "float16"):
+        make_shard(scp, sorted(feats), pool, 4, knn_average, tmp_path / dtype, 1, dtype)
+    full, half = (load_scp(tmp_path / d / "targets.1.scp") for d in ("float32", "float16"))
+    utt = sorted(feats)[0]
+    assert np.asarray(half[utt]).dtype == np.float16 and np.asarray(full[utt]).dtype == np.float32
+    for u in feats:
+        np.testing.assert_allclose(np.asarray(half[u], np.float32), full[u], rtol=2 ** -11, atol=1e-7)
+    sizes = [sum(f.stat().st_size for f in (tmp_path / d).glob("*.ark")) for d in ("float32", "float16")]
+    assert sizes[1] < 0.6 * sizes[0]

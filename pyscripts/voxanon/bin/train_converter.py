@@ -55,7 +55,7 @@ def target_frames(conf: str, target: str) -> np.ndarray:
 
 def check_stamp(args, cfg: TrainConfig) -> None:
     """Refuse to add to pairs made for another target, k, feature set or k-means setting."""
-    key = fingerprint({"target": cfg.pairs.target, "k": cfg.pairs.k, "feats": str(Path(args.feats).resolve()),
+    key = fingerprint({"target": cfg.pairs.target, "k": cfg.pairs.k, "dtype": cfg.pairs.dtype, "feats": str(Path(args.feats).resolve()),
                        "sets": str(matching_sets_dir(args.conf).resolve()), "discrete": cfg.objectives.discrete,
                        "kmeans": "spherical",
                        "seed": cfg.optim.seed})
@@ -78,7 +78,8 @@ def cmd_pairs(args, cfg: TrainConfig) -> None:
     check_stamp(args, cfg)
     utts = sorted(load_scp(args.feats).keys())
     part = utts[(args.job - 1) * len(utts) // args.nj: args.job * len(utts) // args.nj]
-    make_shard(Path(args.feats), part, pool, cfg.pairs.k, knn_average, Path(args.pairs_dir), args.job)
+    make_shard(Path(args.feats), part, pool, cfg.pairs.k, knn_average, Path(args.pairs_dir), args.job,
+               cfg.pairs.dtype)
 
 
 def cmd_finalize(args, cfg: TrainConfig) -> None:

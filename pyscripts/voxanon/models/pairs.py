@@ -39,8 +39,8 @@ def shard_done(pairs_dir: Path, job: int) -> bool:
 
 
 def make_shard(feats_scp: Path, utts: list[str], pool: torch.Tensor, k: int, match: Matcher,
-               pairs_dir: Path, job: int) -> None:
-    """kNN-VC targets for ``utts`` (query and pool on ``pool.device``) -> shard ``job``."""
+               pairs_dir: Path, job: int, dtype: str = "float32") -> None:
+    """kNN-VC targets for ``utts`` (query and pool on ``pool.device``) -> shard ``job``, stored as ``dtype``."""
     if shard_done(pairs_dir, job):
         log.info("job %d: shard exists, skipped", job)
         return
@@ -67,7 +67,7 @@ def make_shard(feats_scp: Path, utts: list[str], pool: torch.Tensor, k: int, mat
             frames[utt] = str(w.shape[0])
             yield utt, target.float().cpu().numpy()
 
-    write_shard(pairs_dir, "targets", job, items())
+    write_shard(pairs_dir, "targets", job, items(), dtype)
     write_table(pairs_dir / f"skipped.{job}", skipped)
     write_table(pairs_dir / f"utt2num_frames.{job}", frames)
     log.info("job %d: %d pairs written, %d utterance(s) skipped (see %s)", job, len(frames), len(skipped),
