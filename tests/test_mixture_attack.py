@@ -76,9 +76,9 @@ def experiment(tmp_path_factory):
     conf = top / "mix.yaml"
     conf.write_text(yaml.safe_dump(CONF))
     for s in ("train", "ev"):
-        assert runner.main(["--conf", str(conf), "--record-dir", str(exp / "anon_records" / f"{s}_mix"),
-                            str(data / s), str(data / f"{s}_mix")]) == 0
-        assert runner.main(["--conf", str(conf), "--finalize", str(data / s), str(data / f"{s}_mix")]) == 0
+        records = ["--record-dir", str(exp / "anon_records" / f"{s}_mix")]
+        assert runner.main(["--conf", str(conf), *records, str(data / s), str(data / f"{s}_mix")]) == 0
+        assert runner.main(["--conf", str(conf), "--finalize", *records, str(data / s), str(data / f"{s}_mix")]) == 0
     env = {**os.environ, "VOXANON_DATA": str(data), "VOXANON_EXP": str(exp), "VOXANON_NJ": "1",
            "OMP_NUM_THREADS": "1"}
     for script in ("local/train_attacker.sh", "local/evaluate.sh", "local/make_report.sh"):
