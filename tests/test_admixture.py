@@ -118,7 +118,8 @@ def test_runner_keeps_the_choice_out_of_the_data_dir(tmp_path, with_trials):
     for job in (1, 2):
         assert runner.main(["--conf", str(conf), "--job", str(job), "--nj", "2", "--record-dir", str(records),
                             str(tmp_path / "in"), str(out)]) == 0
-    assert runner.main(["--conf", str(conf), "--finalize", "--nj", "2", str(tmp_path / "in"), str(out)]) == 0
+    assert runner.main(["--conf", str(conf), "--finalize", "--nj", "2", "--record-dir", str(records),
+                        str(tmp_path / "in"), str(out)]) == 0
 
     # records: owner-only dir and files, one line per utterance, naming the drawn component
     assert stat.S_IMODE(records.stat().st_mode) == 0o700

@@ -335,3 +335,27 @@ def test_a_bad_converter_checkpoint_is_one_line_naming_it(tmp_path, monkeypatch,
     assert f"{ckpt}: " in err and expected in err
     assert "Traceback" not in err and "weights_only" not in err
     assert not list((tmp_path / "o" / "wav").glob("*.wav"))
+
+
+def test_stamps_in_the_output_do_not_reveal_the_seed(work):
+    """The published dir holds only config hashes sealed by the owner-only record dir's key: trying
+    seeds against them gives nothing; without that key (record dir lost) every utterance is redone."""
+    src = make_data(work / "data" / "in", two_speakers())
+    out = work / "data" / "out"
+    assert step(work, "c.yaml", src, out).returncode == 0
+    conf = runner.load_conf(str(work / "c.yaml"), True)
+    published = {json.loads((out / ".anonymizer.json").read_text())["config"],
+                 *(p.read_text().strip() for p in (out / ".done").iterdir())}
+    data = load_data_dir(src)
+    for seed in range(conf.seed - 50, conf.seed + 50):  # an attacker's guesses, the true seed among them
+        plain = runner.fingerprint(runner.replace(conf, seed=seed))
+        assert plain not in published
+        assert not {outdir.utt_stamp(plain, data, u) for u in data.utts} & published
+    (records,) = (work / "exp" / "anon_records").iterdir()
+    key = records / outdir.STAMP_KEY
+    assert key.stat().st_mode & 0o777 == 0o600
+    key.unlink()  # the key is gone with the record dir: the stamps no longer vouch for the audio
+    refused = step(work, "c.yaml", src, out)
+    assert refused.returncode != 0 and "another anonymizer config" in refused.stderr, refused.stderr
+    redo = step(work, "--overwrite", "true", "c.yaml", src, out)
+    assert redo.returncode == 0 and "4 of 4 utterance(s) to do" in redo.stdout + redo.stderr, redo.stderr

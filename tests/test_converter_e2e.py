@@ -91,7 +91,8 @@ def test_python_end_to_end(root, tmp_path, monkeypatch):
     anon = tmp_path / "train_anon"
     src = root / "data" / "train"
     assert runner.main(["--conf", str(conf), "--record-dir", str(tmp_path / "rec"), str(src), str(anon)]) == 0
-    assert runner.main(["--conf", str(conf), "--finalize", str(src), str(anon)]) == 0
+    assert runner.main(["--conf", str(conf), "--finalize", "--record-dir", str(tmp_path / "rec"), str(src),
+                        str(anon)]) == 0
     validate_data_dir(anon)
     data = load_data_dir(anon)
     assert data.utts == load_data_dir(src).utts

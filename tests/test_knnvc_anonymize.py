@@ -150,7 +150,8 @@ def test_end_to_end_python(prepared, tmp_path, monkeypatch):
                                        "spkB": [voiced(0.35, 220, 3)]})
     out = tmp_path / "anon"
     assert runner.main(["--conf", str(conf), "--record-dir", str(tmp_path / "rec"), str(src), str(out)]) == 0
-    assert runner.main(["--conf", str(conf), "--finalize", str(src), str(out)]) == 0
+    assert runner.main(["--conf", str(conf), "--finalize", "--record-dir", str(tmp_path / "rec"), str(src),
+                        str(out)]) == 0
     validate_data_dir(out)
     data = load_data_dir(out)
     assert data.utts == load_data_dir(src).utts

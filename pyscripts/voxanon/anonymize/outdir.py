@@ -1,9 +1,15 @@
 """The output dir of steps/anonymize.sh: what is ours, what is finished, where each file goes.
 
-  <out>/.anonymizer.json   ownership stamp: who wrote the dir and a hash of the anonymizer config
+  <out>/.anonymizer.json   ownership stamp: who wrote the dir and a sealed hash of the anonymizer config
   <out>/wav/<utt>.wav      anonymized audio
-  <out>/.done/<utt>        per-utterance stamp: a hash of the config and of that utterance's input
+  <out>/.done/<utt>        per-utterance stamp: a hash of the sealed config and of that utterance's input
   <out>/.lock              flock'ed by the step for its whole run (steps/anonymize.sh)
+  <record dir>/.stamp_key  the random key that seals the config hash (owner-only, with the records)
+
+The config holds the seed, which must stay secret, and a plain hash of it would let anyone holding the
+published output and the (public) conf try every seed against the stamp. So the stamps carry an
+HMAC of the config under a random key kept in the owner-only record dir: without the record dir
+the stamps say nothing, and with another key (a lost record dir) every utterance is redone.
 
 An utterance is finished when its wav exists *and* its stamp matches: a file that merely exists
 (planted, half-published, made from other input audio) is never taken for anonymized speech.
@@ -11,8 +17,11 @@ The tool deletes only files it wrote, and only in a dir carrying its stamp.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
+import secrets
 from pathlib import Path
 
 from voxanon.config import ConfigError, fingerprint
@@ -20,6 +29,7 @@ from voxanon.data.ids import child_path
 from voxanon.data.kaldi import DataDir, atomic_write_text, resolve_wav
 
 STAMP_FILE = ".anonymizer.json"
+STAMP_KEY = ".stamp_key"  # in the record dir
 DONE_DIR = ".done"
 LOCK_FILE = ".lock"
 OWNER = "voxanon steps/anonymize.sh"
@@ -98,6 +108,16 @@ def claim_record_dir(record_dir: Path, out: Path) -> None:
     if not owner.is_file():
         atomic_write_text(owner, here + "\n")
         os.chmod(owner, 0o600)
+
+
+def seal(config: str, record_dir: Path) -> str:
+    """``config`` (a hash of the anonymizer config, seed included) keyed by the record dir's secret."""
+    record_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = record_dir / STAMP_KEY
+    if not path.is_file():
+        atomic_write_text(path, secrets.token_hex(32) + "\n")
+        os.chmod(path, 0o600)
+    return hmac.new(bytes.fromhex(path.read_text().strip()), config.encode(), hashlib.sha256).hexdigest()
 
 
 def default_record_dir(exp: Path, out: Path) -> Path:

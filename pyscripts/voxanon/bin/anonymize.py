@@ -80,10 +80,11 @@ def load_conf(path: str, public_seed: bool) -> AnonymizerConfig:
     return conf
 
 
-def config_key(conf: AnonymizerConfig) -> str:
-    """The fingerprint that stamps the outputs: the config without the system's ``SPEED_ONLY``
-    params (an admixture's parts' too), so a job re-run with other batching keeps its finished
-    utterances. Nested settings (a cascade's ``asr.batch_size``) stay in."""
+def config_key(conf: AnonymizerConfig, record_dir: Path) -> str:
+    """What stamps the outputs: the config without the system's ``SPEED_ONLY`` params (an
+    admixture's parts' too), so a job re-run with other batching keeps its finished utterances
+    (nested settings, a cascade's ``asr.batch_size``, stay in); sealed with the record dir's key,
+    for the config holds the secret seed."""
     def strip(params: dict) -> dict:
         out = {k: v for k, v in params.items() if k not in SPEED_ONLY}
         if isinstance(out.get("systems"), list):
@@ -91,7 +92,7 @@ def config_key(conf: AnonymizerConfig) -> str:
                               and isinstance(part.get("params"), dict) else part for part in out["systems"]]
         return out
 
-    return fingerprint(replace(conf, params=strip(conf.params)))
+    return outdir.seal(fingerprint(replace(conf, params=strip(conf.params))), record_dir)
 
 
 def load_features_conf(path: str) -> FeaturesConfig:
@@ -264,7 +265,7 @@ class Writer:
 
 def run_shard(conf: AnonymizerConfig, data: DataDir, out: Path, job: int, nj: int, record_dir: Path,
               allow_pipes: bool, features: FeaturesConfig) -> int:
-    config = config_key(conf)
+    config = config_key(conf, record_dir)
     stamps = {u: outdir.utt_stamp(config, data, u) for u in shard(data.utts, job, nj)}
     todo = [u for u, s in stamps.items() if not outdir.is_done(out, u, s)]
     log.info("job %d/%d: %d utterances, %d already done, system %s", job, nj, len(stamps), len(stamps) - len(todo),
@@ -306,8 +307,8 @@ def run_shard(conf: AnonymizerConfig, data: DataDir, out: Path, job: int, nj: in
     return 0
 
 
-def finalize(conf: AnonymizerConfig, data: DataDir, out: Path) -> int:
-    config = config_key(conf)
+def finalize(conf: AnonymizerConfig, data: DataDir, out: Path, record_dir: Path) -> int:
+    config = config_key(conf, record_dir)
     missing = [u for u in data.utts if not outdir.is_done(out, u, outdir.utt_stamp(config, data, u))]
     if missing:
         log.error("%d utterance(s) have no anonymized audio yet (first: %s); see %s/log/anonymize.*.log",
@@ -350,19 +351,19 @@ def main(argv: list[str] | None = None) -> int:
         if args.prepare:
             check_input(args.in_dir, args.allow_pipes == "true")
         data = load_input(args.in_dir)
-        if args.finalize:
-            return finalize(conf, data, out)
         record_dir = Path(args.record_dir) if args.record_dir else outdir.default_record_dir(
             Path(os.environ.get("VOXANON_EXP", "exp")), out)
+        if args.finalize:
+            return finalize(conf, data, out, record_dir)
         if args.prepare:
-            prepare_output(data, out, config_key(conf), conf.system, args.overwrite == "true", record_dir)
+            prepare_output(data, out, config_key(conf, record_dir), conf.system, args.overwrite == "true", record_dir)
             return 0
         if not 1 <= args.job <= args.nj:
             raise ValueError(f"--job {args.job} is outside 1..{args.nj}")
         stamp = outdir.read_stamp(out) if out.is_dir() else None
         if stamp is None:
-            prepare_output(data, out, config_key(conf), conf.system, False, record_dir)
-        elif stamp.get("config") != config_key(conf):
+            prepare_output(data, out, config_key(conf, record_dir), conf.system, False, record_dir)
+        elif stamp.get("config") != config_key(conf, record_dir):
             raise ConfigError(f"{out} was prepared for another anonymizer config; "
                               "run steps/anonymize.sh (with --overwrite true to redo it)")
         return run_shard(conf, data, out, args.job, args.nj, record_dir, args.allow_pipes == "true",
