@@ -53,7 +53,7 @@ else
 fi
 train "$data/$train_set$suffix" "$exp/asv_anon" asv_anon
 
-if [ "$(conf_get anonymizer.system)" = admixture ]; then
+if [ "$(conf_get anonymizer.system)" = admixture ] && conf_get eval.scenarios | grep -qx mixture-aware; then
   mix=$exp/mixture
   mkdir -p "$mix"
   anon_cmd=${train_cmd:-run.pl}

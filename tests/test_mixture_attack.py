@@ -27,7 +27,8 @@ CONF = {"exp": "mix", "data": {"eval_sets": ["ev"], "asv_train_set": "train"},
         "anonymizer": {"system": "admixture", "suffix": "_mix", "seed": 7, "device": "cpu", "params": {"systems": [
             {"system": "mcadams", "p": 0.5, "params": {"alpha": 0.5}},
             {"system": "mcadams", "p": 0.5, "params": {"alpha": 0.95}}]}},
-        "asv": TINY_ASV, "eval": {"metrics": ["asv"], "device": "cpu", "scenarios": ["lazy-informed", "semi-informed"]}}
+        "asv": TINY_ASV,
+        "eval": {"metrics": ["asv"], "device": "cpu", "scenarios": ["lazy-informed", "semi-informed", "mixture-aware"]}}
 
 
 def test_part_confs_are_the_admixture_with_one_part(tmp_path):

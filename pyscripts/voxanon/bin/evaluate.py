@@ -73,12 +73,13 @@ def run_asv(raw: dict, data_cfg, asv: AsvConfig, ev: EvalConfig, data_root: Path
     stores = {"orig": store("orig", resolve_orig_model(asv, exp)), "anon": store("anon", exp / "asv_anon")}
     metric_args = {"p_target": ev.dcf_p_target, "c_miss": ev.dcf_c_miss, "c_fa": ev.dcf_c_fa,
                    "omega": ev.linkability_omega}
-    res = evaluate_asv(lists, ev.scenarios, stores, data_root, suffix, out, metric_args)
+    res = evaluate_asv(lists, [s for s in ev.scenarios if s != "mixture-aware"], stores, data_root, suffix, out,
+                       metric_args)  # mixture-aware: below
     anon_path = exp / "asv_anon"
     res["models"] = {"orig": orig_model_name(asv, exp) if not isinstance(stores["orig"], str) else stores["orig"],
                      "anon": f"{anon_path} (trained by stage 6)" if not isinstance(stores["anon"], str)
                      else stores["anon"]}
-    if is_admixture(raw) and "semi-informed" in ev.scenarios and data_cfg.asv_train_set:
+    if is_admixture(raw) and {"semi-informed", "mixture-aware"} <= set(ev.scenarios) and data_cfg.asv_train_set:
         n_parts = len(raw["anonymizer"]["params"]["systems"])
         mix = mixture_dir(exp)
         for i in range(n_parts):

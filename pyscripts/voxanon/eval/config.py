@@ -64,8 +64,10 @@ class EvalConfig:
     metrics: tuple[Literal["asv", "wer", "ser"], ...] = ("asv", "wer", "ser")
     # Attack scenarios scored for every trials file (VPC 2024: ignorant, lazy-informed,
     # semi-informed; "original" = original enroll and trials, the privacy reference).
-    scenarios: tuple[Literal["original", "ignorant", "lazy-informed", "semi-informed"], ...] = (
-        "original", "ignorant", "lazy-informed", "semi-informed")
+    # "mixture-aware": for admixture systems only, the mixture-aware attacker and training-set
+    # filtering (voxanon.eval.mixture_attack; stage 6 trains 2 ASVs per part); needs semi-informed.
+    scenarios: tuple[Literal["original", "ignorant", "lazy-informed", "semi-informed", "mixture-aware"], ...] = (
+        "original", "ignorant", "lazy-informed", "semi-informed", "mixture-aware")
     # Scoring pre-processing (VPC 2024): loudness to -30 LUFS, then peak-normalize to 1.0.
     target_lufs: float = -30.0
     peak: float = 1.0
