@@ -293,7 +293,8 @@ class Trainer:
 
     def loader(self, dataset: ChunkSet, batches: list[list[int]]):
         workers = self.cfg.num_workers if self.cfg.features == "online" else 0
-        return torch.utils.data.DataLoader(dataset, batch_sampler=batches, num_workers=workers)
+        return torch.utils.data.DataLoader(dataset, batch_sampler=batches, num_workers=workers,
+                                           pin_memory=self.device.type == "cuda")  # faster host-to-GPU copies
 
     def train_batches(self) -> tuple[list[list[int]], list[int]]:
         """This rank's slices of the epoch's global batches from ``self.batch`` on, and the global sizes.
