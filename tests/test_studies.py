@@ -34,6 +34,8 @@ def results(eer: float, uar: float | None, wer: float, orig: tuple[float, float,
            "wer": {side: {"sets": {"libri_dev_trials_f": {"wer": w}},
                           "splits": {"dev": {"wer": w - 0.1}, "test": {"wer": w + 0.1}, "all": {"wer": w}}}
                    for side, w in (("anon", wer), ("original", orig[2]))}}
+    out["models"] = {"asv_orig": "VPC 2024 ASV_orig release (vpc-asv-orig)", "asv_anon": "exp/x/asv_anon",
+                     "wer": "VPC 2024 ASR_eval (vpc-asr)", "ser": "VPC 2024 SER (vpc-ser)" if uar is not None else None}
     if uar is not None:
         out["ser"] = {"sets": {s: {"anon": {"uar": uar + d}, "original": {"uar": orig[1] + d}}
                                for s, d in (("IEMOCAP_dev", -1), ("IEMOCAP_test", 1))}}
@@ -97,7 +99,10 @@ def test_table1_from_synthetic_results(tmp_path):
     assert "EER %" in text and "UAR %" in text and "WER %" in text and "semi-informed" in text
     md = (study / "table1.md").read_text().splitlines()
     assert md[0].startswith("| ID | system | EER dev-f | EER dev-m | EER test-f | EER test-m | EER avg | UAR dev")
-    assert md[-3].startswith("| X | not run | - |")
+    assert md[5].startswith("| X | not run | - |")
+    # which evaluation models made the columns
+    assert "WER by: VPC 2024 ASR_eval (vpc-asr)\n" in text and "UAR by: VPC 2024 SER (vpc-ser)\n" in text
+    assert "EER of the original data by: VPC 2024 ASV_orig release (vpc-asv-orig)\n" in text
     # another scenario
     assert table1.main(["table", "--dir", str(study), "--exp-root", str(exp_root), "--scenario", "lazy-informed"]) == 0
     with open(study / "table1.csv") as f:

@@ -169,10 +169,26 @@ def to_markdown(groups, lines) -> str:
     return "\n".join(out) + "\n"
 
 
+def models_note(rows: list[Row], exp_root: Path) -> str:
+    """Which evaluation models made the columns (results.json ``models`` of the rows' experiments)."""
+    used: dict[str, list[str]] = {"wer": [], "ser": [], "asv_orig": []}
+    for row in rows:
+        try:
+            models = read_results(exp_root / row.exp / "results" / "results.json").get("models") or {}
+        except ResultsError:
+            continue
+        for key, names in used.items():
+            if models.get(key) and models[key] not in names:
+                names.append(models[key])
+    labels = {"wer": "WER", "ser": "UAR", "asv_orig": "EER of the original data"}
+    return "".join(f"{labels[k]} by: {'; '.join(v)}\n" for k, v in used.items() if v) + \
+        "EER of the anonymized data by: each experiment's attacker from its stage 6.\n"
+
+
 def write_table(out_dir: Path, rows: list[Row], exp_root: Path, scenario: str) -> int:
     collected = collect(rows, exp_root, scenario)
     groups, lines = build_table(collected)
-    note = f"EER: {scenario} attacker; averages over complete rows only.\n"
+    note = f"EER: {scenario} attacker; averages over complete rows only.\n" + models_note(rows, exp_root)
     atomic_write_text(out_dir / "table1.txt", to_text(groups, lines) + note)
     atomic_write_text(out_dir / "table1.csv", to_csv(groups, lines))
     atomic_write_text(out_dir / "table1.md", to_markdown(groups, lines) + "\n" + note)
