@@ -27,10 +27,10 @@ class Progress:
             self.last = now
             rate = self.done / max(now - self.start, 1e-9)
             eta = (self.total - self.done) / rate if rate > 0 else float("inf")
-            self.log.info("%s: %d/%d (%.2f/s, eta %s)", self.what, self.done, self.total, rate, _fmt(eta))
+            self.log.info("%s: %d/%d (%.2f/s, eta %s)", self.what, self.done, self.total, rate, fmt_duration(eta))
 
 
-def _fmt(seconds: float) -> str:
+def fmt_duration(seconds: float) -> str:
     if seconds == float("inf"):
         return "?"
     m, s = divmod(int(seconds), 60)

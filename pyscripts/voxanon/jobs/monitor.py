@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from voxanon.jobs.common import JobSpec
+from voxanon.progress import fmt_duration
 
 EVERY_S = float(os.environ.get("VOXANON_PROGRESS_S", "10"))
 # The message of a voxanon.progress line, after the logging prefix "<time> <LEVEL> <logger>: ".
@@ -49,14 +50,6 @@ def parse_line(line: str) -> TaskProgress | None:
     if not m:
         return None
     return TaskProgress(_TASK.sub("", m["what"]), int(m["done"]), int(m["total"]), float(m["rate"]))
-
-
-def fmt_duration(seconds: float) -> str:
-    if seconds == float("inf"):
-        return "?"
-    m, s = divmod(int(seconds), 60)
-    h, m = divmod(m, 60)
-    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
 
 
 def summary(latest: list[TaskProgress], n_tasks: int) -> str:
