@@ -228,6 +228,7 @@ def test_stage0_offline_lists_exactly_what_is_missing_then_passes_with_files_pla
         "models": {"offline": True},
         "features": {"checkpoint": "wavlm-large"},
         "anonymizer": {"system": "knnvc", "params": {"matching_sets": "exp/targets/pool"}},
+        "asv": {"orig_model": ""}, "eval": {"metrics": ["asv"]},  # no evaluation models to fetch
     }))
     cache = tmp_path / "cache"
     run = _stage0(conf, cache)
@@ -256,7 +257,8 @@ def test_list_shows_status_of_a_confs_models(tmp_path, monkeypatch, capsys):
     from voxanon.bin.models import main
 
     conf = tmp_path / "c.yaml"
-    conf.write_text(yaml.safe_dump({"exp": "x", "features": {"checkpoint": "wavlm-large"}}))
+    conf.write_text(yaml.safe_dump({"exp": "x", "features": {"checkpoint": "wavlm-large"},
+                                    "asv": {"orig_model": ""}, "eval": {"metrics": ["asv"]}}))
     monkeypatch.setenv("VOXANON_CACHE", str(tmp_path / "cache"))
     assert main(["list", "--conf", str(conf)]) == 0
     rows = [line.split()[:2] for line in capsys.readouterr().out.splitlines()[1:]]
@@ -267,3 +269,14 @@ def test_list_shows_status_of_a_confs_models(tmp_path, monkeypatch, capsys):
     assert main(["list", "--conf", str(conf), "--verify"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[1].split()[:2] == ["wavlm-large", "present"] and _sha(b"w") in out[2]
+
+
+def test_stage0_wants_the_evaluation_models_of_the_metrics_computed():
+    """Every conf is evaluated: a vpc2024 conf that leaves eval to its defaults needs the VPC models;
+    the offline mini conf (no UAR, its own ASV_orig, Whisper WER) needs none of them."""
+    from voxanon.bin.models import needed
+
+    reg = load_registry()
+    root = Path(__file__).resolve().parents[1]
+    assert {"vpc-asr", "vpc-ser", "vpc-asv-orig"} <= set(needed(str(root / "conf" / "mcadams.yaml"), reg)[1])
+    assert not {"vpc-asr", "vpc-ser", "vpc-asv-orig"} & set(needed(str(root / "conf" / "mini.yaml"), reg)[1])

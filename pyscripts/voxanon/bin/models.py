@@ -29,21 +29,30 @@ from voxanon.registry import (ModelEntry, ModelError, ModelsConfig, check_model,
 
 
 def conf_values(raw: dict[str, Any]) -> list[Any]:
-    """Every section the conf has, with its defaults filled in (the anonymizer's Params too)."""
+    """Every section the conf has, with its defaults filled in (the anonymizer's Params too), and the
+    evaluation's sections even where the conf leaves them to their defaults (every conf is evaluated)."""
     from voxanon.experiment import SECTIONS, section_class
 
     values = []
-    for section in (s for s in SECTIONS if s in raw and s != "models"):  # models.paths is checked by resolve
+    # models.paths is checked by resolve
+    for section in (s for s in SECTIONS if (s in raw or s in ("asv", "eval")) and s != "models"):
         try:
             cls = section_class(section)
         except ModuleNotFoundError:  # a section this version does not have yet
             values.append(raw.get(section))
             continue
         parsed = from_dict(cls, raw.get(section), section)
-        values.append(to_dict(parsed))
+        values.append(eval_in_use(to_dict(parsed)) if section == "eval" else to_dict(parsed))
         if section == "anonymizer":
             values.append(_system_params(parsed))
     return values
+
+
+def eval_in_use(ev: dict) -> dict:
+    """The eval section without the models of metrics it does not compute (the offline mini conf
+    computes no UAR, so it needs no VPC SER models)."""
+    unused = {"asr": "wer", "ser_model": "ser"}
+    return {k: v for k, v in ev.items() if unused.get(k, "") in ("", *ev["metrics"])}
 
 
 def _system_params(anon) -> Any:
