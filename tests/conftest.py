@@ -17,6 +17,20 @@ def root() -> Path:
     return ROOT
 
 
+RECIPE_LINKS = ("run.sh", "path.sh", "cmd.sh", "requirements.txt", "utils", "steps", "local", "pyscripts", "conf",
+                "egs", ".venv")
+
+
+def link_recipe(top: Path) -> Path:
+    """A throw-away recipe dir linking to this checkout: run.sh there writes its data/ and exp/ there."""
+    if not (ROOT / ".venv" / ".voxanon-stamp").is_file():
+        pytest.skip("needs the set-up .venv (utils/setup_env.sh)")
+    top.mkdir(parents=True, exist_ok=True)
+    for name in RECIPE_LINKS:
+        (top / name).symlink_to(ROOT / name)
+    return top
+
+
 @pytest.fixture
 def shared_data() -> Path:
     if not (SHARED_DATA / "timit" / "wav.scp").is_file():

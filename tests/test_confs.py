@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import link_recipe
 from corpora_fakes import fake_iemocap, fake_librispeech, fake_voxceleb, fake_vpc
 from model_cache import build_model_cache
 from voxanon.config import read_conf
@@ -23,8 +24,6 @@ from voxanon.data.kaldi import load_data_dir
 from voxanon.experiment import TARGET_SYSTEMS, get_value
 
 ROOT = Path(__file__).resolve().parents[1]
-LINKED = ("run.sh", "path.sh", "cmd.sh", "requirements.txt", "utils", "steps", "local", "pyscripts", "conf", "egs",
-          ".venv")
 SHIPPED = sorted(p.stem for p in (ROOT / "conf").glob("*.yaml") if p.stem != "models")
 DEFAULT = ("admixture_p0.4",)  # the submitted system: kNN-VC + cascade, stages 2-3 through the admixture
 POOL_TARGET = "id10001"  # a speaker of the fake VoxCeleb1 pool (the converter's target)
@@ -44,11 +43,7 @@ TRAIN = {"device": "cpu", "pairs": {"target": POOL_TARGET, "valid_utts": 2},
 @pytest.fixture(scope="module")
 def recipe(tmp_path_factory):
     """A recipe dir linking to this checkout, with the model cache and the fake corpora."""
-    if not (ROOT / ".venv" / ".voxanon-stamp").is_file():
-        pytest.skip("needs the set-up .venv (utils/setup_env.sh)")
-    top = tmp_path_factory.mktemp("confs")
-    for name in LINKED:
-        (top / name).symlink_to(ROOT / name)
+    top = link_recipe(tmp_path_factory.mktemp("confs"))
     cache, paths = build_model_cache(top / "models")
     corpora = top / "corpora"
     fake_vpc(corpora / "vpc")

@@ -6,20 +6,13 @@ import re
 import shutil
 import subprocess
 
-import pytest
 
+from conftest import link_recipe
 from eval_fixtures import make_dir
 
-LINKED = ("run.sh", "path.sh", "cmd.sh", "requirements.txt", "utils", "steps", "local", "pyscripts", "conf", ".venv")
 
-
-def test_stages_6_to_8_score_dirs_made_elsewhere(tmp_path, root):
-    if not (root / ".venv" / ".voxanon-stamp").is_file():
-        pytest.skip("needs the set-up .venv (utils/setup_env.sh)")
-    top = tmp_path / "recipe"
-    top.mkdir()
-    for name in LINKED:
-        (top / name).symlink_to(root / name)
+def test_stages_6_to_8_score_dirs_made_elsewhere(tmp_path):
+    top = link_recipe(tmp_path / "recipe")
     data = top / "data"
     make_dir(data / "ext_train", n_spk=4, n_utt=4, n_enroll=0)
     make_dir(data / "ext_trials", n_spk=4, n_utt=5, n_enroll=2, spk_offset=10)

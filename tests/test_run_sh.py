@@ -6,17 +6,13 @@ import subprocess
 
 import pytest
 
-LINKED = ("run.sh", "path.sh", "cmd.sh", "requirements.txt", "utils", "steps", "local", "pyscripts", "conf", ".venv")
+from conftest import link_recipe
+
 
 
 @pytest.fixture
-def recipe(tmp_path, root, tiny_data_dir):
-    if not (root / ".venv" / ".voxanon-stamp").is_file():
-        pytest.skip("needs the set-up .venv (utils/setup_env.sh)")
-    top = tmp_path / "recipe"
-    top.mkdir()
-    for name in LINKED:
-        (top / name).symlink_to(root / name)
+def recipe(tmp_path, tiny_data_dir):
+    top = link_recipe(tmp_path / "recipe")
     shutil.copytree(tiny_data_dir, top / "data" / "tiny")
     conf = top / "t.yaml"
     conf.write_text(
