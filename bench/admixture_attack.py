@@ -36,7 +36,7 @@ from voxanon.anonymize.config import parse_params
 from voxanon.audio import SAMPLE_RATE, load_16k, resample, write_wav
 from voxanon.data.kaldi import DataDir, load_data_dir, resolve_wav, write_data_dir
 from voxanon.eval.config import AsvConfig
-from voxanon.experiment import get_value, load_conf
+from voxanon.experiment import load_experiment
 from voxanon.progress import Progress, setup_logging
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,7 +56,7 @@ log = logging.getLogger("bench")
 
 def admixture(p: float, cache: Path, work: Path) -> Admixture:
     """conf/admixture_offline.yaml with probability p for its second part (the cascade)."""
-    anon = get_value(load_conf(CONF), "anonymizer")
+    anon = load_experiment(CONF).anonymizer
     first, second = anon.params["systems"]
     second = {**second, "params": {**second["params"], "asr": {**second["params"]["asr"], "model": ASR_MODEL,
                                                                             "cpu_threads": 1}}}

@@ -33,7 +33,8 @@ sys.path.insert(0, str(ROOT / "pyscripts"))
 from voxanon.asr import AsrConfig, load_asr  # noqa: E402
 from voxanon.audio import load_16k  # noqa: E402
 from voxanon.data.kaldi import load_data_dir, resolve_wav  # noqa: E402
-from voxanon.tts import Tts, TtsConfig  # noqa: E402
+from voxanon.tts.config import TtsConfig
+from voxanon.tts.synth import Tts  # noqa: E402
 
 SENTENCES = ["She had your dark suit in greasy wash water all year.",
              "Don't ask me to carry an oily rag like that.",

@@ -1,32 +1,26 @@
 #!/usr/bin/env bash
-# run.sh stage 2: WavLM layer features (<features.dir>/<set>/feats.scp, default exp/feats) of the sets
-# the conf's systems need: features.sets if given, else data.target_pool when a system (or an
-# admixture part) is knnvc or wavlm_conv; a no-op otherwise. conf check has made sure the pool is named.
-# Stored as features.dtype; the pool's audio is trimmed of silence (features.pool_vad_trigger_level).
+# Stage 2: WavLM layer features (<features.dir>/<set>/feats.scp) of the sets the experiment's
+# systems need: features.sets if given, else data.target_pool. The pool's audio is trimmed of
+# silence first (features.pool_vad_trigger_level), as the kNN-VC reference does for matching sets.
 set -euo pipefail
+nj=2
+cmd=run.pl
 overwrite=false
+help_message="Usage: $0 [--nj 2] [--cmd run.pl] [--overwrite false] <config.yaml> <datadir>"
 . "$(dirname "$0")/../path.sh"
 . "$VOXANON_ROOT/utils/parse_options.sh"
-[ $# -eq 1 ] || { echo "Usage: $0 [--overwrite false] <conf.yaml>" >&2; exit 1; }
-conf=$1
-data=${VOXANON_DATA:-data}
-nj=${VOXANON_NJ:-2}
-eval "$(python -m voxanon.bin.conf vars "$conf" systems=anonymizer.systems sets=features.sets pool=data.target_pool \
-  device=features.device checkpoint=features.checkpoint layer=features.layer chunk=features.chunk_seconds \
-  context=features.context_seconds batch=features.batch_seconds dir=features.dir dtype=features.dtype \
-  vad=features.pool_vad_trigger_level)"
-if [ -z "$sets" ]; then
-  case " $systems " in
-    *" knnvc "*|*" wavlm_conv "*) sets=$pool ;;
-    *) echo "$0: $systems: no kNN-VC / WavLM conversion, no WavLM features needed; nothing to do"; exit 0 ;;
-  esac
-fi
-cmd=${train_cmd:-run.pl}
-case "$device" in cuda*|auto) cmd=${cuda_cmd:-$cmd} ;; esac
+[ $# -eq 2 ] || { echo "$help_message" >&2; exit 1; }
+config=$1
+datadir=$2
+mapfile -t v < <(python -m voxanon.bin.conf get "$config" features.sets data.target_pool features.device \
+  features.checkpoint features.layer features.chunk_seconds features.context_seconds features.batch_seconds \
+  features.dir features.dtype features.pool_vad_trigger_level)
+[ ${#v[@]} -eq 11 ] || exit 1
+sets=${v[0]:-${v[1]}}
+pool=${v[1]}
 for set in $sets; do
-  # the target pool's audio is trimmed of silence first (kNN-VC matching sets); other sets are not
-  set_vad=0; [ "$set" != "$pool" ] || set_vad=$vad
-  "$VOXANON_ROOT/steps/make_wavlm.sh" --nj "$nj" --cmd "$cmd" --overwrite "$overwrite" \
-    --checkpoint "$checkpoint" --layer "$layer" --device "$device" --dtype "$dtype" --vad-trigger-level "$set_vad" \
-    --chunk-seconds "$chunk" --context-seconds "$context" --batch-seconds "$batch" "$data/$set" "$dir/$set"
+  vad=0; [ "$set" != "$pool" ] || vad=${v[10]}  # only the target pool is trimmed
+  "$VOXANON_ROOT/steps/make_wavlm.sh" --nj "$nj" --cmd "$cmd" --overwrite "$overwrite" --device "${v[2]}" \
+    --checkpoint "${v[3]}" --layer "${v[4]}" --chunk-seconds "${v[5]}" --context-seconds "${v[6]}" \
+    --batch-seconds "${v[7]}" --dtype "${v[9]}" --vad-trigger-level "$vad" "$datadir/$set" "${v[8]}/$set"
 done

@@ -1,14 +1,11 @@
 #!/usr/bin/env bash
-# run.sh stage 8: $VOXANON_EXP/results/results.json, results/result_for_rank (VPC 2024 layout),
-# and the HTML report $VOXANON_EXP/report/index.html (tables, DET curves, histograms, audio).
-#   local/make_report.sh [--overwrite false] <conf.yaml>
+# Stage 8: <expdir>/results/results.json, results/result_for_rank (VPC 2024 layout), and the HTML
+# report <expdir>/report/index.html (tables, DET curves, histograms, audio).
 set -euo pipefail
 overwrite=false
-help_message="Usage: $0 [--overwrite false] <conf.yaml>"
+help_message="Usage: $0 [--overwrite false] <config.yaml> <datadir> <expdir>"
 . "$(dirname "$0")/../path.sh"
 . "$VOXANON_ROOT/utils/parse_options.sh"
-[ $# -eq 1 ] || { echo "$help_message" >&2; exit 1; }
-conf=$1
-exp=${VOXANON_EXP:-exp/$(python -m voxanon.bin.conf get "$conf" exp)}
-[ "$overwrite" = true ] && rm -rf "$exp/report"
-python -m voxanon.bin.make_report --data-root "${VOXANON_DATA:-data}" --exp "$exp" "$conf"
+[ $# -eq 3 ] || { echo "$help_message" >&2; exit 1; }
+[ "$overwrite" = true ] && rm -rf "$3/report"
+python -m voxanon.bin.make_report --data-root "$2" --exp "$3" "$1"

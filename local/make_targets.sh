@@ -1,21 +1,18 @@
 #!/usr/bin/env bash
-# run.sh stage 3: kNN-VC matching sets of the conf's data.target_pool, from its stage-2 features
-# (<features.dir>/<pool>), into <targets.dir>/<pool>; reused when up to date. Runs when a system (or
-# an admixture part) is knnvc or wavlm_conv; a no-op otherwise.
+# Stage 3: kNN-VC matching sets of the target pool, from its stage-2 features
+# (<features.dir>/<pool>), into <targets.dir>/<pool>; reused when up to date.
 set -euo pipefail
 overwrite=false
+help_message="Usage: $0 [--overwrite false] <config.yaml> <pool-datadir>"
 . "$(dirname "$0")/../path.sh"
 . "$VOXANON_ROOT/utils/parse_options.sh"
-[ $# -eq 1 ] || { echo "Usage: $0 [--overwrite false] <conf.yaml>" >&2; exit 1; }
-conf=$1
-data=${VOXANON_DATA:-data}
-eval "$(python -m voxanon.bin.conf vars "$conf" systems=anonymizer.systems pool=data.target_pool \
-  targets=targets.dir feats=features.dir)"
-case " $systems " in
-  *" knnvc "*|*" wavlm_conv "*) ;;
-  *) echo "$0: $systems: no kNN-VC target speakers; nothing to do"; exit 0 ;;
-esac
-out=$targets/$pool
+[ $# -eq 2 ] || { echo "$help_message" >&2; exit 1; }
+config=$1
+pool_data=$2
+mapfile -t v < <(python -m voxanon.bin.conf get "$config" targets.dir features.dir)
+[ ${#v[@]} -eq 2 ] || exit 1
+pool=$(basename "$pool_data")
+out=${v[0]}/$pool
 mkdir -p "$out/log"
-python -m voxanon.bin.make_targets --conf "$conf" --overwrite "$overwrite" "$data/$pool" "$feats/$pool" "$out" \
+python -m voxanon.bin.make_targets --conf "$config" --overwrite "$overwrite" "$pool_data" "${v[1]}/$pool" "$out" \
   2>&1 | tee "$out/log/make_targets.log"

@@ -1,21 +1,29 @@
 #!/usr/bin/env bash
-# run.sh stage 1: Kaldi data dirs for every set the conf names, built by the conf's corpus recipe
-# (data.recipe -> local/prepare_<recipe>.sh; data.options holds that recipe's settings) into
-# $VOXANON_DATA (default data/). Each dir is validated.
-#   local/prepare_data.sh [--overwrite false] <conf.yaml>
+# Stage 1: Kaldi data dirs for every set the experiment names, built by its corpus recipe
+# (data.recipe -> local/prepare_<recipe>.sh; data.options holds that recipe's settings) under
+# <datadir>. Each dir is validated. Corpus locations come from db.sh through run.sh.
 set -euo pipefail
-overwrite=false
-help_message="Usage: $0 [--overwrite false] <conf.yaml>
-  --overwrite true   rebuild dirs that already exist and are valid"
+nj=2
+overwrite=false     # true: rebuild dirs that already exist and are valid
+user_data=          # run.sh --data: your own Kaldi dir or folder of wavs (recipe mini)
+vpc2024_data=; vpc2024_audio=; librispeech=; iemocap=; voxceleb1=; voxceleb1_meta=  # db.sh
+help_message="Usage: $0 [--nj 2] [--overwrite false] [--user-data DIR] [--librispeech DIR ...] <config.yaml> <datadir>"
 . "$(dirname "$0")/../path.sh"
 . "$VOXANON_ROOT/utils/parse_options.sh"
-[ $# -eq 1 ] || { echo "$help_message" >&2; exit 1; }
-conf=$1
-recipe=$(python -m voxanon.bin.conf get "$conf" data.recipe)
-script=$VOXANON_ROOT/local/prepare_${recipe}.sh
-if [ ! -x "$script" ]; then
-  known=$(cd "$VOXANON_ROOT/local" && ls prepare_*.sh | grep -v '^prepare_data.sh$' | sed 's/^prepare_//; s/\.sh$//' | tr '\n' ' ')
-  echo "$0: data.recipe '$recipe' has no script $script (recipes: $known)" >&2
-  exit 1
-fi
-exec "$script" --overwrite "$overwrite" "$conf"
+[ $# -eq 2 ] || { echo "$help_message" >&2; exit 1; }
+config=$1
+datadir=$2
+recipe=$(python -m voxanon.bin.conf get "$config" data.recipe)
+case $recipe in
+  mini)
+    python -m voxanon.bin.prepare_mini --conf "$config" --data-root "$datadir" ${user_data:+--user-data "$user_data"} \
+      --nj "$nj" --overwrite "$overwrite" ;;
+  vpc2024)
+    [ -z "$user_data" ] || { echo "$0: --data needs data.recipe mini (its split); $config uses vpc2024" >&2; exit 1; }
+    flags=(); [ "$overwrite" = true ] && flags+=(--overwrite)
+    python -m voxanon.bin.prepare vpc2024 "$config" "$datadir" "${flags[@]}" --vpc-data-dir "$vpc2024_data" \
+      --vpc-audio-dir "$vpc2024_audio" --librispeech-root "$librispeech" --iemocap-root "$iemocap" \
+      --voxceleb-root "$voxceleb1" --voxceleb-meta "$voxceleb1_meta" ;;
+  *)
+    echo "$0: data.recipe '$recipe' is not known (mini, vpc2024)" >&2; exit 1 ;;
+esac

@@ -1,31 +1,30 @@
 #!/usr/bin/env bash
-# run.sh stage 6: ECAPA-TDNN ASV attackers (VPC 2024 recipe, conf section 'asv').
+# Stage 6: ECAPA-TDNN ASV attackers (VPC 2024 recipe, conf section 'asv').
 #   asv_orig: on the original data.asv_train_set (ignorant and lazy-informed attackers), unless
 #             asv.orig_model names a pretrained one (e.g. the VPC release: vpc-asv-orig);
 #   asv_anon: on the anonymized <asv_train_set><suffix> (semi-informed attacker).
-# An admixture also gets the mixture-aware attacker and training-set filtering
-# (voxanon.eval.mixture_attack): <asv_train_set> anonymized by each part alone into
-# <asv_train_set><suffix>_part<i>, an ASV per part (mixture/asv_part<i>), the component classifier
-# (mixture/classifier.json) and an ASV per cluster of the mixed training set (mixture/asv_cluster<i>).
-# Outputs $VOXANON_EXP/asv_orig, $VOXANON_EXP/asv_anon, $VOXANON_EXP/mixture; logs in $VOXANON_EXP/log. Resumable.
+# An admixture with the 'mixture-aware' scenario also gets the mixture-aware attacker and
+# training-set filtering (voxanon.eval.mixture_attack): <asv_train_set> anonymized by each part
+# alone into <asv_train_set><suffix>_part<i>, an ASV per part (mixture/asv_part<i>), the component
+# classifier (mixture/classifier.json) and an ASV per cluster of the mixed training set.
+# Writes <expdir>/asv_orig, asv_anon, mixture; logs in <expdir>/log. Resumable.
 # Several GPUs visible and asv.device auto|cuda: DDP through torchrun.
-#   local/train_attacker.sh [--overwrite false] <conf.yaml>
 set -euo pipefail
+nj=2
 overwrite=false
-help_message="Usage: $0 [--overwrite false] <conf.yaml>"
+help_message="Usage: $0 [--nj 2] [--overwrite false] <config.yaml> <datadir> <expdir>"
 . "$(dirname "$0")/../path.sh"
 . "$VOXANON_ROOT/utils/parse_options.sh"
-[ $# -eq 1 ] || { echo "$help_message" >&2; exit 1; }
+[ $# -eq 3 ] || { echo "$help_message" >&2; exit 1; }
 conf=$1
-data=${VOXANON_DATA:-data}
-exp=${VOXANON_EXP:-exp/$(python -m voxanon.bin.conf get "$conf" exp)}
-conf_get() { python -m voxanon.bin.conf get "$conf" "$1"; }
-train_set=$(conf_get data.asv_train_set)
-suffix=$(conf_get anonymizer.out_suffix)
-device=$(conf_get asv.device)
-orig_model=$(conf_get asv.orig_model)
-metrics=$(conf_get eval.metrics)
-if ! grep -qx asv <<< "$metrics"; then
+data=$2
+exp=$3
+mapfile -t v < <(python -m voxanon.bin.conf get "$conf" data.asv_train_set anonymizer.suffix asv.device \
+  asv.orig_model eval.metrics anonymizer.system eval.scenarios anonymizer.device)
+[ ${#v[@]} -eq 8 ] || exit 1
+train_set=${v[0]}; suffix=${v[1]}; device=${v[2]}; orig_model=${v[3]}; metrics=" ${v[4]} "
+system=${v[5]}; scenarios=" ${v[6]} "; anon_device=${v[7]}
+if [[ $metrics != *" asv "* ]]; then
   echo "$0: eval.metrics has no 'asv': no attackers to train"; exit 0
 fi
 if [ -z "$train_set" ]; then
@@ -53,17 +52,17 @@ else
 fi
 train "$data/$train_set$suffix" "$exp/asv_anon" asv_anon
 
-if [ "$(conf_get anonymizer.system)" = admixture ] && conf_get eval.scenarios | grep -qx mixture-aware; then
+if [ "$system" = admixture ] && [[ $scenarios == *" mixture-aware "* ]]; then
   mix=$exp/mixture
   mkdir -p "$mix"
   anon_cmd=${train_cmd:-run.pl}
-  case "$(conf_get anonymizer.device)" in cuda*|auto) anon_cmd=${cuda_cmd:-$anon_cmd} ;; esac
+  case "$anon_device" in cuda*|auto) anon_cmd=${cuda_cmd:-$anon_cmd} ;; esac
   echo "$0: mixture-aware attacker: $train_set anonymized by each part of the admixture alone"
   python -m voxanon.eval.mixture_attack confs "$conf" --exp "$exp" > "$mix/parts.tsv"
   while IFS=$'\t' read -r i part_conf; do
     part=$train_set${suffix}_part$i
     # the conf's own seed (checked by run.sh): the attacker runs the system, it never sees the draws
-    "$VOXANON_ROOT/steps/anonymize.sh" --nj "${VOXANON_NJ:-2}" --cmd "$anon_cmd" --overwrite "$overwrite" \
+    "$VOXANON_ROOT/steps/anonymize.sh" --nj "$nj" --cmd "$anon_cmd" --overwrite "$overwrite" \
       --public-seed true --record-dir "$exp/anon_records/$part" "$part_conf" "$data/$train_set" "$data/$part" < /dev/null
     train "$data/$part" "$mix/asv_part$i" "asv_part$i" < /dev/null
   done < "$mix/parts.tsv"

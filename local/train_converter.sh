@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# run.sh stage 4: the WavLM conversion model when the system (or an admixture part) is wavlm_conv
-# (a one-line no-op otherwise). Reads the conf's train section; writes $VOXANON_EXP/converter:
+# Stage 4: the WavLM conversion model of a wavlm_conv system (or admixture part). Reads the
+# train section; writes <expdir>/converter:
 #   1. pairs/     kNN-VC targets k(w(u), a) for every utterance of train.pairs.train_set (default
 #                 data.asv_train_set; its stage-2 features: list it in features.sets) against the
 #                 stage-3 matching set of train.pairs.target; JOB=1:nj, resumable
@@ -8,23 +8,19 @@
 #                 objective, its k-means units
 #   3. converter  checkpoints/, final.pt (used by anonymizer.params.checkpoint), train_log.csv;
 #                 resumes from the latest checkpoint after a kill; several GPUs: DDP via torchrun
-#   local/train_converter.sh [--overwrite false] <conf.yaml>
 set -euo pipefail
+nj=2
 overwrite=false
-help_message="Usage: $0 [--overwrite false] <conf.yaml>"
+help_message="Usage: $0 [--nj 2] [--overwrite false] <config.yaml> <datadir> <expdir>"
 . "$(dirname "$0")/../path.sh"
 . "$VOXANON_ROOT/utils/parse_options.sh"
-[ $# -eq 1 ] || { echo "$help_message" >&2; exit 1; }
+[ $# -eq 3 ] || { echo "$help_message" >&2; exit 1; }
 conf=$1
-data=${VOXANON_DATA:-data}
-nj=${VOXANON_NJ:-2}
-eval "$(python -m voxanon.bin.conf vars "$conf" exp_name=exp systems=anonymizer.systems train_set=train.pairs.train_set \
-  asv_train_set=data.asv_train_set feat_dir=features.dir device=train.device)"
-exp=${VOXANON_EXP:-exp/$exp_name}
-case " $systems " in
-  *" wavlm_conv "*) ;;
-  *) echo "$0: $systems: no WavLM conversion model to train; nothing to do"; exit 0 ;;
-esac
+data=$2
+exp=$3
+mapfile -t v < <(python -m voxanon.bin.conf get "$conf" train.pairs.train_set data.asv_train_set features.dir train.device)
+[ ${#v[@]} -eq 4 ] || exit 1
+train_set=${v[0]}; asv_train_set=${v[1]}; feat_dir=${v[2]}; device=${v[3]}
 
 train_set=${train_set:-$asv_train_set}
 [ -n "$train_set" ] || { echo "$0: name the training set in train.pairs.train_set or data.asv_train_set" >&2; exit 1; }

@@ -17,8 +17,8 @@ def root() -> Path:
     return ROOT
 
 
-RECIPE_LINKS = ("run.sh", "path.sh", "cmd.sh", "requirements.txt", "utils", "steps", "local", "pyscripts", "conf",
-                "egs", ".venv")
+RECIPE_LINKS = ("run.sh", "path.sh", "cmd.sh", "db.sh", "requirements.txt", "requirements-dev.txt", "pyproject.toml",
+                "utils", "steps", "local", "pyscripts", "conf", "egs", ".venv")
 
 
 def link_recipe(top: Path) -> Path:

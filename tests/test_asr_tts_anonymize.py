@@ -18,9 +18,10 @@ from voxanon.anonymize.base import BuildContext, Utterance, build_system
 from voxanon.audio import SAMPLE_RATE, Audio, read_audio
 from voxanon.bin import anonymize
 from voxanon.data.kaldi import DataDir, load_data_dir, write_data_dir
-from voxanon.experiment import load_conf
+from voxanon.experiment import load_experiment
 from voxanon.registry import ModelMissing
-from voxanon.tts import Tts, TtsConfig
+from voxanon.tts.config import TtsConfig
+from voxanon.tts.synth import Tts
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL_PARAMS = {"asr": {"model": "whisper-tiny.en-ct2", "compute_type": "int8", "cpu_threads": 2},
@@ -176,11 +177,9 @@ def test_missing_voice_fails_the_job_with_one_line(packaged, speech_dir, tmp_pat
 
 @pytest.mark.parametrize("name", ["whisper_vits.yaml", "asr_tts_offline.yaml"])
 def test_shipped_confs_parse(name):
-    raw = load_conf(ROOT / "conf" / name)
-    assert raw["anonymizer"]["system"] == "asr_tts"
-    from voxanon.config import from_dict
-
-    params = from_dict(asr_tts.Params, raw["anonymizer"]["params"], "anonymizer.params")
+    exp = load_experiment(ROOT / "conf" / name)
+    assert exp.anonymizer.system == "asr_tts"
+    params = exp.params
     assert params.asr.model and (params.tts.piper_voices or params.tts.espeak_voices)
 
 

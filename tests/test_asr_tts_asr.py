@@ -104,7 +104,8 @@ def test_faster_whisper_batched_decoding_gives_the_one_at_a_time_text():
     time, which is faster-whisper's own transcribe text on these single-window utterances."""
     packaged_or_skip("whisper-tiny.en-ct2")
     packaged_or_skip("piper-joe-medium")
-    from voxanon.tts import Tts, TtsConfig
+    from voxanon.tts.config import TtsConfig
+    from voxanon.tts.synth import Tts
 
     tts = Tts(TtsConfig(piper_voices=("piper-joe-medium",), cpu_threads=2))
     sentences = ["She had your dark suit in greasy wash water all year.", "Don't ask me to carry an oily rag.",
@@ -123,7 +124,8 @@ def test_faster_whisper_batched_decoding_gives_the_one_at_a_time_text():
 def test_faster_whisper_detects_the_language_when_none_is_given():
     packaged_or_skip("whisper-base-ct2")
     packaged_or_skip("piper-joe-medium")
-    from voxanon.tts import Tts, TtsConfig
+    from voxanon.tts.config import TtsConfig
+    from voxanon.tts.synth import Tts
 
     tts = Tts(TtsConfig(piper_voices=("piper-joe-medium",), cpu_threads=2))
     asr = load_asr(AsrConfig(model="whisper-base-ct2", compute_type="int8", cpu_threads=2, language=""))

@@ -14,7 +14,8 @@ from voxanon.anonymize.base import utt_rng
 from voxanon.audio import SAMPLE_RATE
 from voxanon.config import ConfigError, from_dict
 from voxanon.registry import ModelMissing
-from voxanon.tts import Tts, TtsConfig
+from voxanon.tts.config import TtsConfig
+from voxanon.tts.synth import Tts
 from voxanon.tts.piper_voice import VoiceFileMissing
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
@@ -174,7 +175,7 @@ def test_unknown_kokoro_voice_fails_at_build(kokoro_tts):
 
 
 def test_sessions_use_the_jobs_threads(monkeypatch):
-    from voxanon.tts import job_threads
+    from voxanon.tts.synth import job_threads
 
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     assert job_threads() == 3 and job_threads(5) == 5

@@ -21,7 +21,7 @@ from corpora_fakes import fake_iemocap, fake_librispeech, fake_voxceleb, fake_vp
 from model_cache import build_model_cache
 from voxanon.config import read_conf
 from voxanon.data.kaldi import load_data_dir
-from voxanon.experiment import TARGET_SYSTEMS, get_value
+from voxanon.experiment import load_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = sorted(p.stem for p in (ROOT / "conf").glob("*.yaml") if p.stem != "models")
@@ -64,17 +64,11 @@ def overlay(name: str, recipe) -> dict:
             "anonymizer": {"device": "cpu"}, "asv": ASV, "eval": {"device": "cpu"}}
     recipe_name = shipped["data"]["recipe"]
     if recipe_name == "vpc2024":
-        corpora = top / "corpora"
-        conf["data"] = {"options": {"vpc_data_dir": str(corpora / "vpc"), "vpc_audio_dir": str(corpora / "vpc"),
-                                    "librispeech_root": str(corpora / "LibriSpeech"),
-                                    "iemocap_root": str(corpora / "IEMOCAP")},
-                        # dev enrolls + female trials only: the other sets take the same code path
+        # corpus locations come from db.sh (run.sh's environment here, see run()); only the sets are narrowed
+        conf["data"] = {  # dev enrolls + female trials only: the other sets take the same code path
                         "eval_sets": [s for s in shipped["data"]["eval_sets"] if s.startswith("libri_dev_")
                                       and not s.endswith("_m")],
                         "emotion_sets": [s for s in shipped["data"]["emotion_sets"] if s.endswith("_dev")]}
-        if shipped["data"]["options"].get("target_pool", {}).get("corpus") == "voxceleb":
-            conf["data"]["options"]["target_pool"] = {"root": str(corpora / "VoxCeleb1"),
-                                                      "meta": str(corpora / "VoxCeleb1" / "vox1_meta.csv")}
     else:
         assert recipe_name == "mini", f"conf/{name}.yaml: no tiny corpus for data.recipe {recipe_name}"
         conf["data"] = {"options": {"train_utts": 2, "eval_utts": 3, "enroll_utts": 1}}
@@ -92,24 +86,27 @@ def overlay(name: str, recipe) -> dict:
 
 
 def run(top: Path, cache: Path, *cmd: str) -> subprocess.CompletedProcess:
+    corpora = top / "corpora"
+    db = {"VPC2024_DATA": corpora / "vpc", "VPC2024_AUDIO": corpora / "vpc", "LIBRISPEECH": corpora / "LibriSpeech",
+          "IEMOCAP": corpora / "IEMOCAP", "VOXCELEB1": corpora / "VoxCeleb1",
+          "VOXCELEB1_META": corpora / "VoxCeleb1" / "vox1_meta.csv"}  # db.sh's variables
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("VOXANON_")}, "VOXANON_CACHE": str(cache),
-           "OMP_NUM_THREADS": "1"}
+           "OMP_NUM_THREADS": "1", **{k: str(v) for k, v in db.items()}}
     return subprocess.run(cmd, cwd=top, env=env, capture_output=True, text=True, timeout=1800)
 
 
 def check_results(top: Path, exp: str) -> None:
     """What stages 5-8 must leave: every set anonymized with its ids, EERs, the report page."""
-    resolved = read_conf(top / "confs" / f"{exp}.yaml")
-    data = resolved["data"]
-    sets = [*data["eval_sets"], data["asv_train_set"], *data.get("emotion_sets", [])]
-    suffix = resolved["anonymizer"].get("suffix") or f"_{resolved['anonymizer']['system']}"
+    resolved = load_experiment(top / "confs" / f"{exp}.yaml")
+    pool_name = resolved.data.target_pool
+    suffix = resolved.anonymizer.suffix
     data_root = top / "data"
-    for s in sets:
+    for s in resolved.data.anonymized_sets:
         original, anon = load_data_dir(data_root / s), load_data_dir(data_root / f"{s}{suffix}")
         assert sorted(anon.utt2spk) == sorted(original.utt2spk) and all(Path(p).is_file() for p in anon.wav_scp.values())
-    if any(system in TARGET_SYSTEMS for system in get_value(resolved, "anonymizer").systems):
-        pool = top / "exp" / "targets" / data["target_pool"]  # stage 3 built the matching sets
-        assert (pool / ".targets.json").is_file() and len(set(load_data_dir(data_root / data["target_pool"]).utt2spk.values())) == 3
+    if resolved.uses_targets:
+        pool = top / "exp" / "targets" / pool_name  # stage 3 built the matching sets
+        assert (pool / ".targets.json").is_file() and len(set(load_data_dir(data_root / pool_name).utt2spk.values())) == 3
     results = (top / "exp" / exp / "results" / "results.json").read_text()
     assert "semi-informed" in results and "EER" in results.upper()
     assert (top / "exp" / exp / "report" / "index.html").is_file()

@@ -79,7 +79,7 @@ def test_composed_conf_bases_and_parts(tmp_path):
 
 
 def test_conf_check_names_a_typo_in_an_admixture_part(tmp_path):
-    from voxanon.experiment import check_conf
+    from voxanon.experiment import load_experiment as check_conf
 
     (tmp_path / "typo.yaml").write_text(
         "conf: conf/admixture_p0.4.yaml\nexp: typo\nanonymizer:\n  params:\n    systems:\n"

@@ -205,7 +205,7 @@ def test_timit_split():
 def test_corpus_voices_differ_from_the_offline_cascade_targets():
     """Anonymized speech must not land on an evaluation speaker's own voice: no espeak-ng variant
     of the corpus is a target variant of the offline cascade, and its Piper voice only trains."""
-    from voxanon.anonymize.asr_tts import OFFLINE_ESPEAK_VOICES
+    from voxanon.anonymize.params import OFFLINE_ESPEAK_VOICES
 
     cascade_variants = {v.split("+")[1] for v in OFFLINE_ESPEAK_VOICES}
     corpus_variants = {v.voice.split("+")[1] for v in VOICES if v.engine == "espeak"}

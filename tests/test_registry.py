@@ -217,7 +217,7 @@ def test_offline_reports_one_line_per_missing_file(tmp_path):
 
 def _stage0(conf: Path, cache: Path):
     env = {**os.environ, "VOXANON_CACHE": str(cache)}
-    return subprocess.run([str(ROOT / "local" / "stage0_models.sh"), "--overwrite", "false", str(conf)],
+    return subprocess.run([str(ROOT / "local" / "download_models.sh"), str(conf)],
                           capture_output=True, text=True, env=env, cwd=ROOT)
 
 
@@ -227,7 +227,7 @@ def test_stage0_offline_lists_exactly_what_is_missing_then_passes_with_files_pla
         "exp": "stage0_test",
         "models": {"offline": True},
         "features": {"checkpoint": "wavlm-large"},
-        "anonymizer": {"system": "knnvc", "params": {"matching_sets": "exp/targets/pool"}},
+        "data": {"target_pool": "pool"}, "anonymizer": {"system": "knnvc"},
         "asv": {"orig_model": ""}, "eval": {"metrics": ["asv"]},  # no evaluation models to fetch
     }))
     cache = tmp_path / "cache"
@@ -257,7 +257,8 @@ def test_list_shows_status_of_a_confs_models(tmp_path, monkeypatch, capsys):
     from voxanon.bin.models import main
 
     conf = tmp_path / "c.yaml"
-    conf.write_text(yaml.safe_dump({"exp": "x", "features": {"checkpoint": "wavlm-large"},
+    conf.write_text(yaml.safe_dump({"exp": "x", "features": {"checkpoint": "wavlm-large"}, "data": {"target_pool": "p"},
+                                    "anonymizer": {"system": "knnvc", "params": {"vocoder": "own/voc.pt"}},
                                     "asv": {"orig_model": ""}, "eval": {"metrics": ["asv"]}}))
     monkeypatch.setenv("VOXANON_CACHE", str(tmp_path / "cache"))
     assert main(["list", "--conf", str(conf)]) == 0

@@ -1,126 +1,138 @@
-"""An experiment conf (``conf/<name>.yaml``): which sections exist, who reads them, and which
-stages depend on which sections (for run.sh's done-markers).
+"""An experiment: one conf (``conf/<name>.yaml``, its bases composed) read once into frozen
+dataclasses, with the values that follow from others filled in.
 
-Each section is a frozen dataclass owned by the module that uses it; this table imports them
-lazily so a tool only loads what it needs.
+    exp = load_experiment("conf/knnvc.yaml")
+    exp.anonymizer.suffix        # "_knnvc": data/<set>_knnvc (derived from exp when the conf leaves it out)
+    exp.params                   # the system's Params (KnnvcParams), matching_sets derived
+    write_resolved(exp, "exp/knnvc/config.yaml")   # what every stage script of a run reads
+
+Derived defaults (a conf states them only to differ): ``anonymizer.suffix`` = ``_<exp>``; a kNN-VC
+part's ``matching_sets`` = ``<targets.dir>/<data.target_pool>``; a WavLM-conversion part's
+``checkpoint`` = ``exp/<exp>/converter/final.pt``, its ``wavlm`` and ``layer`` = ``features.*``.
+Loading the resolved file again gives the same experiment. Nothing here imports torch.
 """
 from __future__ import annotations
 
-import importlib
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from voxanon.config import ConfigError, fingerprint, from_dict, read_conf
+import yaml
 
-# section -> "module:Class"
-SECTIONS = {
-    "data": "voxanon.data.sets:DataConfig",
-    "models": "voxanon.registry:ModelsConfig",
-    "features": "voxanon.features.config:FeaturesConfig",
-    "targets": "voxanon.knn.config:TargetsConfig",
-    "train": "voxanon.models.config:TrainConfig",
-    "anonymizer": "voxanon.anonymize.config:AnonymizerConfig",
-    "asv": "voxanon.eval.config:AsvConfig",
-    "eval": "voxanon.eval.config:EvalConfig",
-    "report": "voxanon.eval.config:ReportConfig",
-}
+from voxanon.anonymize.config import AnonymizerConfig, parse_params
+from voxanon.config import ConfigError, from_dict, read_conf, to_dict
+from voxanon.data.sets import DataConfig
+from voxanon.eval.config import AsvConfig, EvalConfig, ReportConfig
+from voxanon.features.config import FeaturesConfig
+from voxanon.fileio import atomic_write_bytes
+from voxanon.knn.config import TargetsConfig
+from voxanon.models.config import TrainConfig
+from voxanon.registry import ModelsConfig
 
 # Systems that match against target speakers' WavLM features: stages 2-3 build those (stage 4 too
 # for wavlm_conv, whose converter learns the kNN-VC mapping).
 TARGET_SYSTEMS = ("knnvc", "wavlm_conv")
 
-# The sections each stage reads; a stage's done-marker is keyed on its sections and those of
-# every earlier stage, so editing a section re-runs the stages from the first one that reads it.
-STAGE_SECTIONS = {
-    0: ("models",),
-    1: ("data",),
-    2: ("features",),
-    3: ("targets",),
-    4: ("train",),
-    5: ("anonymizer",),
-    6: ("asv",),
-    7: ("eval",),
-    8: ("report",),
-}
+
+@dataclass(frozen=True)
+class Experiment:
+    exp: str  # the experiment's name: exp/<exp>; default: the conf's file name
+    data: DataConfig
+    models: ModelsConfig
+    features: FeaturesConfig
+    targets: TargetsConfig
+    train: TrainConfig
+    anonymizer: AnonymizerConfig  # params resolved (derived defaults filled in)
+    asv: AsvConfig
+    eval: EvalConfig
+    report: ReportConfig
+    seed_given: bool  # False: the conf has no anonymizer.seed (the public default is used)
+
+    @property
+    def exp_dir(self) -> str:
+        return f"exp/{self.exp}"
+
+    @property
+    def params(self) -> Any:
+        """The system's ``Params`` (an admixture's parts stay mappings, each checked)."""
+        return parse_params(self.anonymizer.system, self.anonymizer.params)
+
+    @property
+    def uses_targets(self) -> bool:
+        return any(s in TARGET_SYSTEMS for s in self.anonymizer.systems)
+
+    def to_dict(self) -> dict:
+        """Every value explicit, the system's Params (an admixture's parts' too) with their defaults."""
+        out = {f.name: to_dict(getattr(self, f.name)) for f in dataclasses.fields(self) if f.name != "seed_given"}
+        out["anonymizer"]["params"] = resolved_params(self.anonymizer.system, self.anonymizer.params)
+        if not self.seed_given:
+            del out["anonymizer"]["seed"]  # stays unset: the public-seed refusal still applies
+        return out
 
 
-def section_class(section: str) -> type:
-    module, _, cls = SECTIONS[section].partition(":")
-    return getattr(importlib.import_module(module), cls)
+SECTIONS = {f.name: f.type for f in dataclasses.fields(Experiment) if f.name not in ("exp", "seed_given")}
 
 
-def load_conf(path: str | Path) -> dict[str, Any]:
-    """The composed conf (voxanon.config.read_conf), checked: known top-level keys, every
-    section parses. Light: the anonymizer's params are checked by ``check_conf``."""
+def load_experiment(path: str | Path, exp_suffix: str = "") -> Experiment:
+    """The conf at ``path`` as an Experiment; ``exp_suffix`` ends its name (run.sh's --data tag)."""
     raw = read_conf(path)
     unknown = sorted(set(raw) - set(SECTIONS) - {"exp"})
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {', '.join(unknown)}; known: exp, {', '.join(SECTIONS)}")
-    if not isinstance(raw.get("exp"), str) or not raw["exp"]:
+    raw.setdefault("exp", Path(path).stem)
+    if not isinstance(raw["exp"], str) or not raw["exp"]:
         raise ConfigError(f"{path}: 'exp' (the experiment name, used for exp/<exp>) must be a non-empty string")
-    for section in SECTIONS:
-        try:
-            cls = section_class(section)
-        except ModuleNotFoundError:
-            if section in raw:
-                raise ConfigError(f"{path}: section {section!r} is not supported by this version") from None
-            continue
-        from_dict(cls, raw.get(section), section)
-    return raw
+    hints = {f.name: f for f in dataclasses.fields(Experiment)}
+    sections = {name: from_dict(_section_class(hints[name]), raw.get(name), name) for name in SECTIONS}
+    exp = raw["exp"] + exp_suffix
+    anon = sections["anonymizer"]
+    seed_given = "seed" in (raw.get("anonymizer") or {})
+    params = _derive_params(anon.system, anon.params, exp, sections)
+    sections["anonymizer"] = dataclasses.replace(anon, suffix=anon.suffix or f"_{raw['exp']}", params=params)
+    experiment = Experiment(exp=exp, seed_given=seed_given, **sections)
+    experiment.params  # checks every part's params: a typo fails here, named by its dotted key
+    return experiment
 
 
-def check_conf(path: str | Path) -> dict[str, Any]:
-    """``load_conf`` and everything else a run needs, so a typo fails before stage 0: the
-    anonymizer's params (recursively through an admixture's parts) and the target pool that
-    kNN-VC / WavLM-conversion parts match against."""
-    from voxanon.anonymize.config import parse_params
+def resolved_params(system: str, params: dict) -> dict:
+    """``params`` with the system's ``Params`` defaults filled in, an admixture's parts' too."""
+    out = to_dict(parse_params(system, params))
+    for part in out["systems"] if system == "admixture" else ():
+        part["params"] = resolved_params(part["system"], part["params"])
+    return out
 
-    raw = load_conf(path)
-    anon = get_value(raw, "anonymizer")
-    parse_params(anon.system, anon.params)
-    needs = [s for s in anon.systems if s in TARGET_SYSTEMS]
-    if needs and not get_value(raw, "data.target_pool"):
-        raise ConfigError(f"{path}: {' and '.join(needs)} need target speakers: name their set in data.target_pool "
+
+def check_runnable(exp: Experiment) -> None:
+    """What run.sh needs beyond a valid conf: kNN-VC / WavLM-conversion systems match against
+    target speakers, whose set stages 2-3 prepare."""
+    needs = [s for s in exp.anonymizer.systems if s in TARGET_SYSTEMS]
+    if needs and not exp.data.target_pool:
+        raise ConfigError(f"{' and '.join(needs)} need target speakers: name their set in data.target_pool "
                           "(stages 2-3 build its features and matching sets)")
-    return raw
 
 
-def stage_outputs(raw: dict[str, Any], stage: int, data_root: str, exp_dir: str) -> list[str]:
-    """Files a finished stage leaves behind; run.sh re-runs a stage marked done when one is gone."""
-    data = get_value(raw, "data")
-    anon = get_value(raw, "anonymizer")
-    uses_targets = any(s in TARGET_SYSTEMS for s in anon.systems)
-    if stage == 1:
-        sets = [*data.anonymized_sets, *([data.target_pool] if uses_targets else [])]
-        return [f"{data_root}/{s}/wav.scp" for s in sets]
-    if stage == 2 and uses_targets:
-        sets = get_value(raw, "features.sets") or (data.target_pool,)
-        return [f"{get_value(raw, 'features.dir')}/{s}/feats.scp" for s in sets]
-    if stage == 3 and uses_targets:
-        return [f"{get_value(raw, 'targets.dir')}/{data.target_pool}/.targets.json"]
-    if stage == 4 and "wavlm_conv" in anon.systems:
-        return [f"{exp_dir}/converter/final.pt"]
-    if stage == 5:
-        return [f"{data_root}/{s}{anon.out_suffix}/wav.scp" for s in data.anonymized_sets]
-    if stage == 8:
-        return [f"{exp_dir}/report/index.html"]
-    return []
+def write_resolved(experiment: Experiment, path: str | Path) -> None:
+    """The experiment as one plain YAML, every value explicit (ESPnet's exp/<exp>/config.yaml)."""
+    text = "# written by run.sh from the experiment's conf: what every stage reads\n" \
+        + yaml.safe_dump(experiment.to_dict(), sort_keys=False)
+    atomic_write_bytes(path, text.encode())
 
 
-def stage_key(raw: dict[str, Any], stage: int) -> str:
-    sections = sorted({s for n in range(stage + 1) for s in STAGE_SECTIONS.get(n, ())})
-    return fingerprint({"exp": raw.get("exp"), **{s: raw.get(s) for s in sections}})
+def _section_class(field: dataclasses.Field) -> type:
+    return globals()[field.type] if isinstance(field.type, str) else field.type
 
 
-def get_value(raw: dict[str, Any], dotted: str) -> Any:
-    """A value by dotted key, with the section dataclass's default when the conf leaves it out."""
-    section, _, rest = dotted.partition(".")
-    if section == "exp":
-        return raw["exp"]
-    obj: Any = from_dict(section_class(section), raw.get(section), section)
-    for part in rest.split(".") if rest else ():
-        if isinstance(obj, dict):
-            obj = obj.get(part)
-        else:
-            obj = getattr(obj, part)
-    return obj
+def _derive_params(system: str, params: dict, exp: str, s: dict) -> dict:
+    """``params`` with the values that follow from the other sections filled in (see module doc)."""
+    params = dict(params)
+    if system == "knnvc" and not params.get("matching_sets") and s["data"].target_pool:
+        params["matching_sets"] = f"{s['targets'].dir}/{s['data'].target_pool}"
+    elif system == "wavlm_conv":
+        params["checkpoint"] = params.get("checkpoint") or f"exp/{exp}/converter/final.pt"
+        params["wavlm"] = params.get("wavlm") or s["features"].checkpoint
+        params["layer"] = params["layer"] if params.get("layer") is not None else s["features"].layer
+    elif system == "admixture" and isinstance(params.get("systems"), list):
+        params["systems"] = [{**part, "params": _derive_params(part["system"], part.get("params") or {}, exp, s)}
+                             if isinstance(part, dict) and "system" in part else part for part in params["systems"]]
+    return params

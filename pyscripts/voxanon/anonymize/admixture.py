@@ -31,48 +31,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
 import numpy as np
 import soundfile as sf
 
-from voxanon.anonymize.base import (SYSTEMS, Anonymizer, BuildContext, BuildError, Converted, Utterance, convert_all,
+from voxanon.anonymize.base import (Anonymizer, BuildContext, BuildError, Converted, Utterance, convert_all,
                                     system_module, utt_rng)
+from voxanon.anonymize.params import AdmixtureParams as Params
 from voxanon.anonymize.config import parse_params
 from voxanon.audio import Audio
 from voxanon.config import fingerprint
 from voxanon.data.kaldi import atomic_write_text
 from voxanon.fileio import atomic_path
-
-
-@dataclass(frozen=True)
-class Component:
-    system: str  # a name from voxanon.anonymize.base.SYSTEMS (not admixture itself)
-    p: float  # probability of drawing this system for an utterance
-    params: dict = field(default_factory=dict)  # that system's own Params
-
-    def __post_init__(self):
-        if self.system not in SYSTEMS or self.system == "admixture":
-            known = ", ".join(sorted(set(SYSTEMS) - {"admixture"}))
-            raise ValueError(f"system {self.system!r} cannot be mixed; known: {known}")
-        if not 0.0 <= self.p <= 1.0:
-            raise ValueError(f"p = {self.p} of system {self.system!r} is not a probability in [0, 1]")
-
-
-@dataclass(frozen=True)
-class Params:
-    systems: tuple[Component, ...] = ()
-    cache_dir: str = ""  # keep the parts' outputs here for other admixtures of the same parts ("" = none)
-
-    def __post_init__(self):
-        if len(self.systems) < 2:
-            raise ValueError(f"an admixture needs at least 2 systems, got {len(self.systems)}")
-        total = sum(c.p for c in self.systems)
-        if abs(total - 1.0) > 1e-6:
-            shares = " + ".join(f"{c.system} {c.p:g}" for c in self.systems)
-            raise ValueError(f"the systems' probabilities must sum to 1, got {shares} = {total:g}")
 
 
 class PartCache:

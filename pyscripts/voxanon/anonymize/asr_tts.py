@@ -39,37 +39,15 @@ from pathlib import Path
 import numpy as np
 
 from voxanon.anonymize.base import BuildContext, Converted, Utterance, utt_rng
+from voxanon.anonymize.params import AsrTtsParams as Params
 from voxanon.asr import AsrConfig, guard, load_asr
 from voxanon.audio import Audio
 from voxanon.config import fingerprint, to_dict
 from voxanon.data.kaldi import atomic_write_text
-from voxanon.tts import Tts, TtsConfig, job_threads
+from voxanon.tts.config import TtsConfig
+from voxanon.tts.synth import Tts, job_threads
 
 log = logging.getLogger("voxanon.asr_tts")
-
-OFFLINE_PIPER_VOICES = ("piper-joe-medium",)
-OFFLINE_KOKORO_VOICES = ("jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo")  # not jf_alpha: misheard most
-OFFLINE_ESPEAK_VOICES = ()  # none: hard for Whisper to understand (see above)
-
-
-@dataclass(frozen=True)
-class Params:
-    asr: AsrConfig = field(default_factory=AsrConfig)
-    tts: TtsConfig = field(default_factory=lambda: TtsConfig(
-        piper_voices=OFFLINE_PIPER_VOICES, kokoro_voices=OFFLINE_KOKORO_VOICES, kokoro_speed=0.85,
-        espeak_voices=OFFLINE_ESPEAK_VOICES))
-    transcripts: str = "exp/asr_transcripts"  # shared transcript cache (relative to the recipe dir)
-    bucket: int = 4  # the runner sorts bucket x asr.batch_size utterances by length into batches
-
-    def __post_init__(self):
-        if self.bucket < 1:
-            raise ValueError("asr_tts: bucket must be >= 1")
-
-    @property
-    def batch_size(self) -> int:
-        """Utterances the runner hands over together: those the ASR decodes together."""
-        return self.asr.batch_size
-
 
 def transcript_settings(config: AsrConfig) -> dict:
     """What decides a transcript: the ASR settings but threads and batch size, and the guards."""
@@ -104,7 +82,7 @@ class AsrTtsAnonymizer:
     def __init__(self, params: Params, ctx: BuildContext):
         self.params = params
         self.seed = ctx.seed
-        # cpu_threads 0: the job's cores (voxanon.tts.job_threads), for the ASR as for the TTS
+        # cpu_threads 0: the job's cores (voxanon.tts.synth.job_threads), for the ASR as for the TTS
         self.asr = load_asr(replace(params.asr, cpu_threads=job_threads(params.asr.cpu_threads)), ctx.device)
         self.tts = Tts(params.tts, ctx.device)
         self.cache = TranscriptCache(Path(params.transcripts), params.asr)

@@ -22,6 +22,8 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from voxanon.anonymize.config import params_class
+from voxanon.anonymize.params import SYSTEMS, Precision
 from voxanon.audio import Audio
 from voxanon.config import from_dict
 from voxanon.features.config import FeaturesConfig
@@ -29,13 +31,6 @@ from voxanon.registry import ModelError
 
 log = logging.getLogger("voxanon.anonymize")
 
-SYSTEMS = {
-    "knnvc": "voxanon.anonymize.knnvc",
-    "wavlm_conv": "voxanon.anonymize.wavlm_conv",
-    "asr_tts": "voxanon.anonymize.asr_tts",
-    "mcadams": "voxanon.anonymize.mcadams",
-    "admixture": "voxanon.anonymize.admixture",
-}
 
 
 @dataclass(frozen=True)
@@ -106,9 +101,6 @@ class BuildContext:
     features: FeaturesConfig = FeaturesConfig()
 
 
-Precision = Literal["float32", "bfloat16", "float16"]
-
-
 def autocast(device: str, precision: Precision) -> contextlib.AbstractContextManager:
     """Mixed precision for a model's forward pass (matmuls and convs in ``precision``, norms and
     softmax in float32); float32 changes nothing."""
@@ -134,7 +126,7 @@ def system_module(name: str):
 
 def build_system(name: str, params: dict | None, ctx: BuildContext, where: str = "anonymizer.params") -> Anonymizer:
     module = system_module(name)
-    return module.build(from_dict(module.Params, params or {}, where), ctx)
+    return module.build(from_dict(params_class(name), params or {}, where), ctx)
 
 
 def resolve_device(device: str) -> str:

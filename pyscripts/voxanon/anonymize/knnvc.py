@@ -36,7 +36,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from voxanon.anonymize.base import BuildContext, Converted, Precision, Utterance, autocast, utt_rng
+from voxanon.anonymize.base import BuildContext, Converted, Utterance, autocast, utt_rng
+from voxanon.anonymize.params import KnnvcParams as Params
 from voxanon.audio import Audio
 from voxanon.features.wavlm import WavLM, extract_tensors, load_wavlm
 from voxanon.knn.matcher import knn_match_batch
@@ -47,39 +48,6 @@ from voxanon.vocoder.hifigan import Generator, load_generator, vocode_batch
 
 log = logging.getLogger("voxanon.knnvc")
 VOCODER_CHUNK = 1500  # frames (30 s) per vocoder chunk, vocode_batch's default
-
-
-@dataclass(frozen=True)
-class Params:
-    matching_sets: str  # dir written by stage 3 (exp/targets/<pool>)
-    vocoder: str = "knnvc-prematch-vocoder"  # registry name or local file ({"generator": ...})
-    wavlm: str = ""  # registry name or local file; "" = the checkpoint the matching sets were made with
-    k: int = 4
-    targets_per_utt: int = 1  # > 1: a pseudo-speaker pooling several targets' kNN outputs
-    target_weights: Literal["equal", "random"] = "equal"  # random: drawn per utterance, Dirichlet(1)
-    length_variation: bool = False
-    length_range: tuple[float, float] = (0.8, 1.2)  # f: the duration factor, drawn to 0.001
-    length_method: Literal["speed", "features"] = "speed"  # speed-perturb the audio, or resample frames
-    feature_noise: bool = False
-    noise_bound: float = 32.0  # L-inf bound of the uniform feature noise
-    loudness_lufs: float = -16.0
-    batch_size: int = 16  # utterances converted together (1: one at a time)
-    bucket: int = 8  # the runner sorts bucket x batch_size utterances by length into batches
-    device_sets: int = 64  # matching sets kept on the device (least recently used go first)
-    wavlm_precision: Precision = "float32"
-    matcher_precision: Precision = "float32"  # of the cosine similarities only
-    vocoder_precision: Precision = "float32"
-
-    def __post_init__(self):
-        if self.k < 1 or self.targets_per_utt < 1:
-            raise ValueError("k and targets_per_utt must be >= 1")
-        if self.batch_size < 1 or self.bucket < 1 or self.device_sets < 1:
-            raise ValueError("batch_size, bucket and device_sets must be >= 1")
-        lo, hi = self.length_range
-        if not 0 < lo <= hi:
-            raise ValueError(f"length_range must satisfy 0 < low <= high, got {self.length_range}")
-        if self.noise_bound < 0:
-            raise ValueError(f"noise_bound must be >= 0, got {self.noise_bound}")
 
 
 def speed_perturb(audio: Audio, factor: float) -> Audio:
@@ -120,6 +88,8 @@ def vocode_all(vocoder: Generator, feats: list[torch.Tensor], lufs: float, batch
 class KnnVC:
     def __init__(self, params: Params, ctx: BuildContext):
         self.p, self.ctx, self.seed, self.device = params, ctx, ctx.seed, ctx.device
+        if not params.matching_sets:
+            raise ValueError("matching_sets is empty: name stage 3's dir, or data.target_pool in the experiment conf")
         self.sets = MatchingSets(params.matching_sets, cache_items=params.device_sets)
         if len(self.sets.speakers) < params.targets_per_utt:
             raise ValueError(f"targets_per_utt={params.targets_per_utt} but {params.matching_sets} has only "

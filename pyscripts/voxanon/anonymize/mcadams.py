@@ -19,27 +19,8 @@ from scipy.linalg import solve_toeplitz
 from scipy.signal import get_window, lfilter
 
 from voxanon.anonymize.base import BuildContext, Converted, Utterance, utt_rng
+from voxanon.anonymize.params import McAdamsParams as Params
 from voxanon.audio import Audio
-
-
-@dataclass(frozen=True)
-class Params:
-    alpha: float | None = None  # fixed McAdams coefficient; null: draw per utterance
-    alpha_range: tuple[float, float] = (0.5, 0.9)  # uniform range when alpha is null
-    lpc_order: int = 20
-    frame_ms: float = 20.0
-    shift_ms: float = 10.0
-
-    def __post_init__(self):
-        for a in ([self.alpha] if self.alpha is not None else list(self.alpha_range)):
-            if not 0.0 < a <= 2.0:
-                raise ValueError(f"McAdams coefficient {a} must be in (0, 2]")
-        if len(self.alpha_range) != 2 or self.alpha_range[0] > self.alpha_range[1]:
-            raise ValueError(f"alpha_range {self.alpha_range} must be [low, high] with low <= high")
-        if self.lpc_order < 1:
-            raise ValueError(f"lpc_order {self.lpc_order} must be >= 1")
-        if not 0 < self.shift_ms <= self.frame_ms:
-            raise ValueError(f"shift_ms {self.shift_ms} must be in (0, frame_ms={self.frame_ms}]")
 
 
 def frames_of(x: np.ndarray, length: int, shift: int) -> np.ndarray:

@@ -13,13 +13,13 @@ same ``*_precision`` options; the source audio is chunked as the conf's ``featur
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from voxanon.anonymize.base import BuildContext, Converted, Precision, Utterance, autocast
+from voxanon.anonymize.base import BuildContext, Converted, Utterance, autocast
+from voxanon.anonymize.params import WavlmConvParams as Params
 from voxanon.anonymize.knnvc import source_features, vocode_all
 from voxanon.features.wavlm import load_wavlm
 from voxanon.models.converter import load_converter
@@ -28,33 +28,11 @@ from voxanon.registry import resolve_model
 from voxanon.vocoder.hifigan import load_generator
 
 
-@dataclass(frozen=True)
-class Params:
-    # The converter from stage 4; "" = $VOXANON_EXP/converter/final.pt (the experiment run.sh runs).
-    checkpoint: str = ""
-    wavlm: str = "wavlm-large"  # registry name or local file; the one the training features came from
-    layer: int = 6
-    vocoder: str = "knnvc-prematch-vocoder"  # registry name or local file ({"generator": ...})
-    loudness_lufs: float = -16.0
-    batch_size: int = 16  # utterances converted together (1: one at a time)
-    bucket: int = 8  # the runner sorts bucket x batch_size utterances by length into batches
-    wavlm_precision: Precision = "float32"
-    converter_precision: Precision = "float32"
-    vocoder_precision: Precision = "float32"
-
-    def __post_init__(self):
-        if self.batch_size < 1 or self.bucket < 1:
-            raise ValueError("batch_size and bucket must be >= 1")
-
-
 def converter_path(params: Params) -> Path:
-    if params.checkpoint:
-        return Path(params.checkpoint)
-    exp = os.environ.get("VOXANON_EXP")
-    if not exp:
-        raise ValueError("anonymizer.params.checkpoint is empty and VOXANON_EXP is not set (run.sh sets it): "
-                         "give the converter checkpoint, e.g. exp/<exp>/converter/final.pt")
-    return Path(exp) / "converter" / "final.pt"
+    if not params.checkpoint:  # a conf read as an experiment has it (exp/<exp>/converter/final.pt)
+        raise ValueError("anonymizer.params.checkpoint is empty: give the converter checkpoint, "
+                         "e.g. exp/<exp>/converter/final.pt")
+    return Path(params.checkpoint)
 
 
 class WavLMConversion:

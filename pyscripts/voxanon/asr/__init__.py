@@ -17,25 +17,12 @@ Models are resolved through ``voxanon.registry``; nothing is downloaded here.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from voxanon.audio import Audio
+from voxanon.asr.config import AsrConfig
 
-
-@dataclass(frozen=True)
-class AsrConfig:
-    backend: Literal["speechbrain", "faster_whisper", "whisper"] = "faster_whisper"
-    model: str = "whisper-base-ct2"  # registry name or local path (speechbrain dir / CT2 dir / .pt)
-    language: str = "en"  # forced decoding language ("" = detect; multilingual models only)
-    beam_size: int = 5
-    batch_size: int = 8  # speechbrain, whisper backends: utterances per decoding batch (VPC: 8)
-    compute_type: str = "default"  # faster_whisper: default, int8, float16, float32, ...
-    cpu_threads: int = 0  # 0 = the library's default
-
-    def __post_init__(self):
-        if self.beam_size < 1 or self.batch_size < 1 or self.cpu_threads < 0:
-            raise ValueError("asr: beam_size and batch_size must be >= 1, cpu_threads >= 0")
+if TYPE_CHECKING:
+    from voxanon.audio import Audio
 
 
 class Asr(Protocol):

@@ -43,7 +43,8 @@ from voxanon.anonymize.base import (BuildContext, BuildError, Converted, Utteran
                                     resolve_device)
 from voxanon.anonymize.config import AnonymizerConfig
 from voxanon.audio import SAMPLE_RATE, Audio, AudioError, load_16k, resample
-from voxanon.config import ConfigError, fingerprint, from_dict, read_conf
+from voxanon.config import ConfigError, fingerprint
+from voxanon.experiment import load_experiment, resolved_params
 from voxanon.data.ids import id_problems
 from voxanon.data.kaldi import DataDir, atomic_write_text, load_data_dir, validate_data_dir, write_data_dir
 from voxanon.features.config import FeaturesConfig
@@ -68,10 +69,13 @@ def shard(utts: list[str], job: int, nj: int) -> list[str]:
 
 
 def load_conf(path: str, public_seed: bool) -> AnonymizerConfig:
-    """The anonymizer section; without a seed of its own it runs only with ``public_seed``."""
-    raw = read_conf(path).get("anonymizer") or {}
-    conf = from_dict(AnonymizerConfig, raw, "anonymizer")
-    if "seed" not in raw and not public_seed:
+    """The experiment's anonymizer section, resolved (voxanon.experiment); without a seed of its
+    own it runs only with ``public_seed``."""
+    experiment = load_experiment(path)
+    # params with their defaults: the conf and the resolved exp/<exp>/config.yaml stamp alike
+    conf = replace(experiment.anonymizer, params=resolved_params(experiment.anonymizer.system,
+                                                                 experiment.anonymizer.params))
+    if not experiment.seed_given and not public_seed:
         raise ConfigError(f"{path}: no anonymizer.seed: the public default {PUBLIC_SEED} lets anyone recompute every "
                           "random choice; set a private seed, or pass --public-seed true to accept that")
     if conf.seed == PUBLIC_SEED:
@@ -97,7 +101,7 @@ def config_key(conf: AnonymizerConfig, record_dir: Path) -> str:
 
 def load_features_conf(path: str) -> FeaturesConfig:
     """The conf's ``features`` section: how the systems cut source audio for WavLM."""
-    return from_dict(FeaturesConfig, read_conf(path).get("features") or {}, "features")
+    return load_experiment(path).features
 
 
 def load_input(path: str) -> DataDir:

@@ -26,7 +26,7 @@ from pathlib import Path
 from voxanon.config import ConfigError, fingerprint, from_dict
 from voxanon.data.kaldi import DataDir, DataDirError, atomic_write_text, load_data_dir
 from voxanon.eval.config import AsvConfig, EvalConfig
-from voxanon.experiment import get_value, load_conf
+from voxanon.experiment import Experiment, load_experiment
 from voxanon.progress import setup_logging
 
 log = logging.getLogger("voxanon.evaluate")
@@ -51,11 +51,11 @@ def orig_model_name(asv: AsvConfig, exp: Path) -> str:
     return asv.orig_model or f"{exp / 'asv_orig'} (trained by stage 6 on the original data)"
 
 
-def run_asv(raw: dict, data_cfg, asv: AsvConfig, ev: EvalConfig, data_root: Path, suffix: str, exp: Path,
+def run_asv(experiment: Experiment, data_cfg, asv: AsvConfig, ev: EvalConfig, data_root: Path, suffix: str, exp: Path,
             out: Path) -> dict:
     from voxanon.anonymize.base import resolve_device
     from voxanon.eval.asv_model import load_asv
-    from voxanon.eval.mixture_attack import evaluate_mixture, is_admixture, mixture_dir
+    from voxanon.eval.mixture_attack import evaluate_mixture, mixture_dir
     from voxanon.eval.scoring import EmbeddingStore, average, evaluate_asv, find_trial_lists
 
     lists = find_trial_lists(data_cfg.eval_sets, data_root)
@@ -79,8 +79,8 @@ def run_asv(raw: dict, data_cfg, asv: AsvConfig, ev: EvalConfig, data_root: Path
     res["models"] = {"orig": orig_model_name(asv, exp) if not isinstance(stores["orig"], str) else stores["orig"],
                      "anon": f"{anon_path} (trained by stage 6)" if not isinstance(stores["anon"], str)
                      else stores["anon"]}
-    if is_admixture(raw) and {"semi-informed", "mixture-aware"} <= set(ev.scenarios) and data_cfg.asv_train_set:
-        n_parts = len(raw["anonymizer"]["params"]["systems"])
+    if experiment.anonymizer.system == "admixture" and {"semi-informed", "mixture-aware"} <= set(ev.scenarios) and data_cfg.asv_train_set:
+        n_parts = len(experiment.anonymizer.params["systems"])
         mix = mixture_dir(exp)
         for i in range(n_parts):
             stores[f"part{i}"] = store(f"part{i}", mix / f"asv_part{i}")
@@ -220,20 +220,17 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     setup_logging()
     try:
-        raw = load_conf(args.conf)
-        data_cfg = get_value(raw, "data")
-        asv: AsvConfig = get_value(raw, "asv")
-        ev: EvalConfig = get_value(raw, "eval")
-        suffix = get_value(raw, "anonymizer.out_suffix")
+        experiment = load_experiment(args.conf)
+        data_cfg, asv, ev, suffix = experiment.data, experiment.asv, experiment.eval, experiment.anonymizer.suffix
     except ConfigError as err:
         print(f"evaluate: conf error: {err}", file=sys.stderr)
         return 1
-    exp = Path(args.exp or f"exp/{raw['exp']}")
+    exp = Path(args.exp or experiment.exp_dir)
     out = exp / "results"
     data_root = Path(args.data_root)
     metrics = args.metrics.split(",") if args.metrics else list(ev.metrics)
     runners = {
-        "asv": lambda: run_asv(raw, data_cfg, asv, ev, data_root, suffix, exp, out),
+        "asv": lambda: run_asv(experiment, data_cfg, asv, ev, data_root, suffix, exp, out),
         "wer": lambda: run_wer(data_cfg, ev, data_root, suffix, out),
         "ser": lambda: run_ser(data_cfg, ev, data_root, suffix, out),
     }

@@ -17,7 +17,7 @@ from voxanon.config import ConfigError
 from voxanon.data.kaldi import atomic_write_text
 from voxanon.eval.report import write_report
 from voxanon.eval.results import assemble, extended_text, result_for_rank
-from voxanon.experiment import get_value, load_conf
+from voxanon.experiment import load_experiment
 from voxanon.progress import setup_logging
 
 
@@ -29,17 +29,17 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     setup_logging()
     try:
-        raw = load_conf(args.conf)
-        report = get_value(raw, "report")
+        experiment = load_experiment(args.conf)
+        report = experiment.report
     except ConfigError as err:
         print(f"make_report: conf error: {err}", file=sys.stderr)
         return 1
-    exp = Path(args.exp or f"exp/{raw['exp']}")
+    exp = Path(args.exp or experiment.exp_dir)
     results_dir = exp / "results"
     if not any((results_dir / f"{m}.json").is_file() for m in ("asv", "wer", "ser")):
         print(f"make_report: no results under {results_dir} (run stage 7 first)", file=sys.stderr)
         return 1
-    res = assemble(results_dir, raw["exp"])
+    res = assemble(results_dir, experiment.exp)
     atomic_write_text(results_dir / "results.json", json.dumps(res, indent=1, default=str) + "\n")
     text = result_for_rank(res)
     rank_file = results_dir / f"result_for_rank{res.get('suffix') or ''}"

@@ -4,10 +4,8 @@
   python -m voxanon.bin.models check --conf CONF                # are the conf's models present and intact?
   python -m voxanon.bin.models fetch --conf CONF                # download what is missing (resumable)
 
-Which models a conf needs: every string value of the sections the conf has, with that section's
-defaults filled in (and the anonymizer system's own Params defaults), that is a name in
-conf/models.yaml. A section the conf leaves out is not scanned (its defaults may name models
-the conf's system never uses); name a model in the conf to have stage 0 fetch it.
+Which models a conf needs: every value of the sections its stages use, resolved (defaults and
+the system's Params filled in), that is a name in conf/models.yaml (see ``conf_values``).
 String values ending in a weights suffix (.pt .onnx .ckpt ...) are local paths: reported if
 they do not exist, but not fatal (a later stage may create them, e.g. a trained converter).
 
@@ -23,28 +21,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from voxanon.config import ConfigError, from_dict, to_dict
+from voxanon.config import ConfigError, to_dict
+from voxanon.experiment import Experiment, load_experiment
 from voxanon.registry import (ModelEntry, ModelError, ModelsConfig, check_model, fetch_model,
                               load_registry, missing_lines, models_in_values)
 
 
-def conf_values(raw: dict[str, Any]) -> list[Any]:
-    """Every section the conf has, with its defaults filled in (the anonymizer's Params too), and the
-    evaluation's sections even where the conf leaves them to their defaults (every conf is evaluated)."""
-    from voxanon.experiment import SECTIONS, section_class
-
-    values = []
-    # models.paths is checked by resolve
-    for section in (s for s in SECTIONS if (s in raw or s in ("asv", "eval")) and s != "models"):
-        try:
-            cls = section_class(section)
-        except ModuleNotFoundError:  # a section this version does not have yet
-            values.append(raw.get(section))
-            continue
-        parsed = from_dict(cls, raw.get(section), section)
-        values.append(eval_in_use(to_dict(parsed)) if section == "eval" else to_dict(parsed))
-        if section == "anonymizer":
-            values.append(_system_params(parsed))
+def conf_values(exp: Experiment) -> list[Any]:
+    """The experiment's values where a model name can stand: the sections its stages use (WavLM
+    features and targets only for kNN-VC / WavLM-conversion systems, the converter's training only
+    for WavLM conversion, the ASV only when EER is computed) and the eval models of its metrics."""
+    uses = {"data": True, "features": exp.uses_targets, "targets": exp.uses_targets,
+            "train": "wavlm_conv" in exp.anonymizer.systems, "anonymizer": True, "asv": "asv" in exp.eval.metrics}
+    resolved = exp.to_dict()
+    values = [resolved[section] for section, used in uses.items() if used]
+    values.append(eval_in_use(resolved["eval"]))
     return values
 
 
@@ -55,26 +46,10 @@ def eval_in_use(ev: dict) -> dict:
     return {k: v for k, v in ev.items() if unused.get(k, "") in ("", *ev["metrics"])}
 
 
-def _system_params(anon) -> Any:
-    from voxanon.anonymize.base import system_module
-
-    try:
-        module = system_module(anon.system)
-    except (ImportError, ValueError):  # system not built in this version: its raw params only
-        return anon.params
-    try:
-        return to_dict(from_dict(module.Params, anon.params, "anonymizer.params"))
-    except ConfigError:  # stage 0 only looks for model names; the stage using them reports bad params
-        return anon.params
-
-
 def needed(conf: str, registry: dict[str, ModelEntry]) -> tuple[ModelsConfig, list[str], list[str]]:
-    from voxanon.experiment import load_conf
-
-    raw = load_conf(conf)
-    config = from_dict(ModelsConfig, raw.get("models"), "models")
-    names, paths = models_in_values(conf_values(raw), registry)
-    return config, names, paths
+    exp = load_experiment(conf)
+    names, paths = models_in_values(conf_values(exp), registry)
+    return exp.models, names, paths
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,8 @@
 """Corpus preparation (run.sh stage 1 and standalone).
 
-  python -m voxanon.bin.prepare vpc2024 CONF OUT_ROOT [--overwrite]
-      every set the conf's data section names (recipe vpc2024), each validated
+  python -m voxanon.bin.prepare vpc2024 CONF OUT_ROOT [--overwrite] [--vpc-data-dir DIR] [--librispeech-root DIR] ...
+      every set the conf's data section names (recipe vpc2024), each validated; corpus roots the
+      conf leaves empty come from the flags (run.sh passes db.sh's)
   python -m voxanon.bin.prepare librispeech ROOT SUBSET OUT [--max-speakers N] [--max-utts-per-speaker N]
   python -m voxanon.bin.prepare iemocap ROOT OUT_ROOT [--vpc-data-dir DIR]
   python -m voxanon.bin.prepare voxceleb ROOT OUT [--meta vox1_meta.csv] [--max-speakers N] [--max-utts-per-speaker N]
@@ -25,6 +26,7 @@ from voxanon.data.sets import DataConfig
 from voxanon.progress import setup_logging
 
 log = logging.getLogger("voxanon.prepare")
+ROOTS = ("vpc_data_dir", "vpc_audio_dir", "librispeech_root", "iemocap_root", "voxceleb_root", "voxceleb_meta")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("conf")
     r.add_argument("out_root")
     r.add_argument("--overwrite", action="store_true", help="rebuild dirs that exist and are valid")
+    for root in ROOTS:
+        r.add_argument(f"--{root.replace('_', '-')}", default="", help="corpus location (db.sh)")
     ls = sub.add_parser("librispeech", help="one LibriSpeech subset")
     ls.add_argument("root")
     ls.add_argument("subset")
@@ -61,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             cfg = load_section(args.conf, "data", DataConfig)
             if cfg.recipe != "vpc2024":
                 raise ConfigError(f"{args.conf}: data.recipe is {cfg.recipe!r}, not vpc2024")
-            vpc2024.build_sets(cfg, args.out_root, args.overwrite)
+            vpc2024.build_sets(cfg, args.out_root, args.overwrite, {r: getattr(args, r) for r in ROOTS})
         elif args.command == "librispeech":
             data = librispeech.prepare_librispeech(args.root, args.subset, args.max_speakers, args.max_utts_per_speaker)
             finish(data, Path(args.out))

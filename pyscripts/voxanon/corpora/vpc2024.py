@@ -9,7 +9,7 @@ ones; a difference is reported, not fatal (a subset of the lists is allowed).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from voxanon.config import from_dict
@@ -144,14 +144,26 @@ LIBRISPEECH_EXPECTED = {
 }
 
 
-def build_sets(data_cfg, out_root: str | Path, overwrite: bool = False) -> list[str]:
+def with_roots(opts: Vpc2024Options, roots: dict[str, str]) -> Vpc2024Options:
+    """``opts`` with the corpus roots it leaves empty taken from ``roots`` (db.sh: the site's
+    corpus locations, kept out of the experiment confs so moving a corpus changes no experiment).
+    Keys: the option names, and ``voxceleb_root`` / ``voxceleb_meta`` for a VoxCeleb pool."""
+    top = {k: v for k, v in roots.items() if hasattr(opts, k) and v and not getattr(opts, k)}
+    pool = opts.target_pool
+    if pool.corpus == "voxceleb":
+        pool = replace(pool, root=pool.root or roots.get("voxceleb_root", ""), meta=pool.meta or roots.get("voxceleb_meta", ""))
+    return replace(opts, **top, target_pool=pool)
+
+
+def build_sets(data_cfg, out_root: str | Path, overwrite: bool = False, roots: dict[str, str] | None = None) -> list[str]:
     """Build every set ``data_cfg`` (a ``DataConfig`` with ``recipe: vpc2024``) names under
-    ``out_root``; returns the warnings (count mismatches, split stand-ins).
+    ``out_root``; returns the warnings (count mismatches, split stand-ins). Corpus roots the conf
+    leaves empty come from ``roots`` (see ``with_roots``).
 
     An existing valid dir is kept unless ``overwrite``. A set that fails does not stop the others;
     all failures are raised together at the end as one ``CorpusError``.
     """
-    opts = from_dict(Vpc2024Options, data_cfg.options, "data.options")
+    opts = with_roots(from_dict(Vpc2024Options, data_cfg.options, "data.options"), roots or {})
     out_root = Path(out_root)
     unknown = [s for s in data_cfg.eval_sets if s not in EVAL_SETS]
     unknown += [s for s in data_cfg.emotion_sets if s not in iemocap.SETS]

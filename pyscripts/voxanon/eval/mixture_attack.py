@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from voxanon.audio import AudioError, load_16k
-from voxanon.config import ConfigError, read_conf
+from voxanon.config import ConfigError
 from voxanon.data.kaldi import DataDir, atomic_write_text, load_data_dir, resolve_wav, write_data_dir
 from voxanon.eval.cache import ArrayCache, audio_stamp
 from voxanon.progress import Progress, setup_logging
@@ -56,10 +56,6 @@ log = logging.getLogger("voxanon.mixture")
 FEATURE_TAG = "logmel40-stats-v1"
 N_MELS = 40
 HELD_OUT_SHARE = 0.2  # speakers held out to measure the classifier
-
-
-def is_admixture(raw: dict) -> bool:
-    return (raw.get("anonymizer") or {}).get("system") == "admixture"
 
 
 def mixture_dir(exp: Path) -> Path:
@@ -74,11 +70,11 @@ def part_suffix(suffix: str, i: int) -> str:
 def part_confs(conf: str | Path, exp: Path) -> list[Path]:
     """One conf per part: the admixture with probability 1 for that part (same parts, params and
     cache, so a sweep's cached part outputs are reused), anonymizing into ``<set><suffix>_part<i>``."""
-    from voxanon.experiment import get_value
+    from voxanon.experiment import load_experiment
     from voxanon.studies.confs import write_conf
 
-    raw = read_conf(conf)
-    suffix = get_value(raw, "anonymizer.out_suffix")
+    raw = load_experiment(conf).to_dict()
+    suffix = raw["anonymizer"]["suffix"]
     systems = raw["anonymizer"]["params"]["systems"]
     paths = []
     for i in range(len(systems)):
@@ -217,12 +213,11 @@ def cluster_dirs(mixed: DataDir, labels: dict[str, int], n_parts: int, out: Path
 
 def stage6_classifier(conf: str, exp: Path, data_root: Path) -> list[Path | None]:
     """Train the classifier on the parts' outputs of the training set and cluster the mixed one."""
-    from voxanon.experiment import get_value, load_conf
+    from voxanon.experiment import load_experiment
 
-    raw = load_conf(conf)
-    train_set = get_value(raw, "data.asv_train_set")
-    suffix = get_value(raw, "anonymizer.out_suffix")
-    n_parts = len(raw["anonymizer"]["params"]["systems"])
+    experiment = load_experiment(conf)
+    train_set, suffix = experiment.data.asv_train_set, experiment.anonymizer.suffix
+    n_parts = len(experiment.anonymizer.params["systems"])
     out = mixture_dir(exp)
     names = [f"{train_set}{part_suffix(suffix, i)}" for i in range(n_parts)]
     parts = [load_data_dir(data_root / n) for n in names]

@@ -2,8 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from voxanon.data.features import Dtype
+from typing import Literal
 
 
 @dataclass(frozen=True)
@@ -20,7 +19,7 @@ class FeaturesConfig:
     batch_seconds: float = 120.0  # padded audio per forward pass (lower it on a small GPU)
     # How features are stored: float32 Kaldi matrices, or float16 (half the disk; kaldiio-only
     # .npy entries in the ark, relative rounding error <= 2^-11; see README "Storage").
-    dtype: Dtype = "float32"
+    dtype: Literal["float32", "float16"] = "float32"  # voxanon.data.features.DTYPES
     # Silence trimmed from both ends of every data.target_pool utterance before WavLM, as the
     # kNN-VC reference builds its matching sets: sox's VAD (torchaudio.functional.vad) at this
     # trigger level, on the audio and on the reversed audio. 0 = no trimming. Other sets: never.

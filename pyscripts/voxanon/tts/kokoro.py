@@ -30,7 +30,7 @@ _CLAUSE = re.compile(r"[^,;:.!?]+[,;:.!?]*")
 
 class KokoroBackend:
     def __init__(self, model_dir: Path, threads: int, use_cuda: bool = False, speed: float = 1.0):
-        from voxanon.tts import onnx_session
+        from voxanon.tts.synth import onnx_session
 
         model_dir = Path(model_dir)
         for name in ("model.onnx", "voices.npz", "vocab.json"):

@@ -25,7 +25,7 @@ class PiperVoiceBackend:
         from piper import PiperVoice
         from piper.config import PiperConfig, SynthesisConfig
 
-        from voxanon.tts import onnx_session
+        from voxanon.tts.synth import onnx_session
 
         model = Path(model)
         config = model.with_name(model.name + ".json")

@@ -1,0 +1,107 @@
+"""run.sh's bookkeeping: which conf sections each stage reads, what it leaves behind, and the
+done-markers that let a bare ``./run.sh`` resume where it stopped.
+
+A marker ``exp/<exp>/.done/stage<N>`` holds the stage's key (the sections of stages 0..N and the
+contents of ``--data``) and a signature of each output: a data dir's ``.data_key``, an anonymized
+dir's output stamp. A marker vouches for a stage only while the key and every signature still
+match, so outputs that another experiment rebuilt or re-anonymized are noticed.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from voxanon.config import fingerprint
+from voxanon.experiment import Experiment
+from voxanon.fileio import atomic_write_bytes
+
+NAMES = ("models", "data", "features", "targets", "train", "anonymize", "attacker", "evaluate", "report")
+# The sections each stage reads; its key covers those of every earlier stage too, so editing a
+# section invalidates the stages from the first one that reads it.
+SECTIONS = ("models", "data", "features", "targets", "train", "anonymizer", "asv", "eval", "report")
+DATA_KEY_FILE = ".data_key"  # in each stage-1 set dir: the data settings it was built with
+OUTPUT_STAMP = ".anonymizer.json"  # in each stage-5 output dir (voxanon.anonymize.outdir.STAMP_FILE)
+
+
+def content_stamp(path: str | Path) -> str:
+    """What a user's ``--data`` holds: every file's name, size and mtime, and the bytes of the
+    small ones (Kaldi tables), so removing a speaker or replacing a wav changes it."""
+    h = hashlib.sha256()
+    root = Path(path)
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        dirnames.sort()
+        for name in sorted(filenames):
+            file = Path(dirpath, name)
+            st = file.stat()
+            h.update(f"{file.relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+            if st.st_size < 1 << 20 and not name.lower().endswith((".wav", ".flac")):
+                h.update(file.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def stage_keys(exp: Experiment, user_data: str = "") -> list[str]:
+    """One key per stage: ``exp`` and the sections of stages 0..N, and the --data contents."""
+    resolved = exp.to_dict()
+    data = content_stamp(user_data) if user_data else ""
+    return [fingerprint({"exp": exp.exp, "data_contents": data, **{s: resolved[s] for s in SECTIONS[:n + 1]}})
+            for n in range(len(NAMES))]
+
+
+def data_key(exp: Experiment, user_data: str = "") -> str:
+    """What a stage-1 set dir is stamped with: the data settings and the --data contents."""
+    return stage_keys(exp, user_data)[1]
+
+
+def outputs(exp: Experiment, stage: int, data_root: str) -> list[str]:
+    """Files a finished stage leaves behind."""
+    data = exp.data
+    if stage == 1:
+        return [f"{data_root}/{s}/wav.scp" for s in (*data.anonymized_sets, *([data.target_pool] * exp.uses_targets))]
+    if stage == 2 and exp.uses_targets:
+        return [f"{exp.features.dir}/{s}/feats.scp" for s in exp.features.sets or (data.target_pool,)]
+    if stage == 3 and exp.uses_targets:
+        return [f"{exp.targets.dir}/{data.target_pool}/.targets.json"]
+    if stage == 4 and "wavlm_conv" in exp.anonymizer.systems:
+        return [f"{exp.exp_dir}/converter/final.pt"]
+    if stage == 5:
+        return [f"{data_root}/{s}{exp.anonymizer.suffix}/wav.scp" for s in data.anonymized_sets]
+    if stage == 8:
+        return [f"{exp.exp_dir}/report/index.html"]
+    return []
+
+
+def signature(stage: int, output: str) -> str:
+    """What must stay the same for a marker to vouch for ``output``: for a data dir its data key,
+    for an anonymized dir its output stamp; existence for the rest."""
+    name = {1: DATA_KEY_FILE, 5: OUTPUT_STAMP}.get(stage)
+    if name is None:
+        return "present"
+    file = Path(output).parent / name
+    return hashlib.sha256(file.read_bytes()).hexdigest()[:16] if file.is_file() else "unstamped"
+
+
+def marker_path(exp: Experiment, stage: int) -> Path:
+    return Path(exp.exp_dir) / ".done" / f"stage{stage}"
+
+
+def write_marker(exp: Experiment, stage: int, key: str, data_root: str) -> None:
+    lines = [key] + [f"{signature(stage, out)} {out}" for out in outputs(exp, stage, data_root)]
+    atomic_write_bytes(marker_path(exp, stage), ("\n".join(lines) + "\n").encode())
+
+
+def stale_reason(exp: Experiment, stage: int, key: str, data_root: str) -> str:
+    """Why stage ``stage`` must run ("" = its marker still vouches for it)."""
+    path = marker_path(exp, stage)
+    if not path.is_file():
+        return "not done yet"
+    key_line, *lines = path.read_text().splitlines()
+    if key_line != key:
+        return "the conf (or --data) changed since it ran"
+    recorded = dict(reversed(line.split(" ", 1)) for line in lines)
+    for out in outputs(exp, stage, data_root):
+        if not os.path.exists(out):
+            return f"{out} is missing"
+        if recorded.get(out) != signature(stage, out):
+            return f"{Path(out).parent} was rewritten since (another experiment or run)"
+    return ""
