@@ -6,7 +6,7 @@
 # run.pl accepts and ignores --gpu/--mem/..., so the same options serve both.
 # GPU stages (WavLM features, converter training, neural anonymizers, ASV training on a GPU conf)
 # use $cuda_cmd; CPU stages use $train_cmd (training, anonymization) and $decode_cmd (scoring).
-# Try the Slurm path on one machine: sudo utils/local_slurm.sh start (README, "Running jobs").
+# Try the Slurm path on one machine: sudo utils/local_slurm.sh start (docs/jobs.md).
 runner=${VOXANON_RUNNER:-run.pl}
 export train_cmd="$runner --mem 4G"
 export decode_cmd="$runner --mem 2G"

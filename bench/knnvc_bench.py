@@ -228,7 +228,8 @@ def fake_matching_sets(dest: Path, wavlm_path: Path, frames: int = 15000, speake
 
 
 def runner_compare(n: int, baseline: str, threads: int) -> dict:
-    """The CPU target of issue 20: today's batched runner vs one at a time vs an older checkout."""
+    """The CPU target for batching (1.5x): today's batched runner vs one at a time vs an older
+    checkout."""
     import subprocess
     import tempfile
 

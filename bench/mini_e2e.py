@@ -4,7 +4,7 @@
 
 The committed HEAD is cloned into a temp dir with nothing cached (no data, exp, models/); only
 this checkout's ``.venv`` is linked in ("after setup"). ``--keep`` keeps the clone to look at.
-Target (issue 10): at most 15 minutes on 2 CPU cores after setup. Gives the wall time of each
+Target: at most 15 minutes on 2 CPU cores after setup. Gives the wall time of each
 stage (from run.sh's stage lines), the whole run's wall time, and the CPU time of all its
 processes: on a shared machine the wall clock also measures the neighbours, so CPU time / cores
 is the better estimate of the time on a dedicated machine (lower bound: it assumes both cores

@@ -1,4 +1,4 @@
-"""What the admixture sweep costs to anonymize: about two passes, not one per p (issue 13, item 5).
+"""What the admixture sweep costs to anonymize: about two passes, not one per p.
 
   OMP_NUM_THREADS=1 python bench/sweep_cost.py [--data ../shared/data/timit] [--p "0 0.2 0.4 0.6 1"]
                                                [--work exp/bench_sweep_cost]

@@ -1,4 +1,4 @@
-"""steps/anonymize.sh must never publish original speech as anonymized nor destroy audio (issue 14):
+"""steps/anonymize.sh must never publish original speech as anonymized nor destroy audio:
 unsafe ids, input = output, foreign dirs, concurrent runs, kill -9, lost records, changed inputs,
 bad inputs, the public seed, NaN/clipping. Real files and real step runs (the cheap McAdams system)."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Batched anonymization (issue 20): kNN-VC, WavLM conversion and admixture give in batches what
+"""Batched anonymization: kNN-VC, WavLM conversion and admixture give in batches what
 they give one utterance at a time (random tiny models in the published layouts), per-utterance
 draws do not depend on the batch, and the runner's batches keep resume and one-bad-utterance
 behaviour. Tolerance: |batched - single| <= 1e-4 on outputs loudness-normalized to -16 LUFS

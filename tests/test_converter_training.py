@@ -1,6 +1,6 @@
 """Converter training as a user meets it: loss falls on a tiny model, a killed run resumes to the
 same state, bad input stops with a clear message (mismatched checkpoint, NaN loss); and the
-training mechanics of issue 15: whole-utterance batches (long utterances validate as well as
+training mechanics: whole-utterance batches (long utterances validate as well as
 short ones), reconstruction items at small batches, one global batch for any number of
 processes, per-rank dropout, separate gradient clipping, per-rank log buffers, strict extras,
 ming024's Adam settings and schedule."""

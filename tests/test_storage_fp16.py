@@ -3,8 +3,8 @@ the kNN-VC output (k = 4 cosine neighbours in a matching set stored either way; 
 frames are computed at conversion time and stay float32).
 
 Real speech (../shared/data/timit) when it is there, speech-like audio otherwise; the tiny
-random-weight WavLM. ``fp16_error`` also gave the README's figures, with the WavLM-Large
-architecture (6 layers, random weights) on TIMIT.
+random-weight WavLM. ``fp16_error`` also gave the figures of docs/throughput.md, with the
+WavLM-Large architecture (6 layers, random weights) on TIMIT.
 """
 from __future__ import annotations
 

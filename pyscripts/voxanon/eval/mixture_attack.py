@@ -1,4 +1,4 @@
-"""The mixture-aware attacker of a random admixture, and training-set filtering (issue 17).
+"""The mixture-aware attacker of a random admixture, and training-set filtering.
 
 Random admixture hides speakers by poisoning the semi-informed attacker's training data: its one
 ASV learns from a mixture of very different systems. An attacker who knows the system is a mixture

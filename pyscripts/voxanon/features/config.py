@@ -18,7 +18,7 @@ class FeaturesConfig:
     context_seconds: float = 4.0  # ... that overlap by this much on each side (seams do not show)
     batch_seconds: float = 120.0  # padded audio per forward pass (lower it on a small GPU)
     # How features are stored: float32 Kaldi matrices, or float16 (half the disk; kaldiio-only
-    # .npy entries in the ark, relative rounding error <= 2^-11; see README "Storage").
+    # .npy entries in the ark, relative rounding error <= 2^-11; see docs/throughput.md).
     dtype: Literal["float32", "float16"] = "float32"  # voxanon.data.features.DTYPES
     # Silence trimmed from both ends of every data.target_pool utterance before WavLM, as the
     # kNN-VC reference builds its matching sets: sox's VAD (torchaudio.functional.vad) at this
