@@ -5,12 +5,13 @@ All functions take ``tar`` (scores of target = same-speaker trials) and ``non`` 
 scores) as 1-d arrays; higher score = more likely the same speaker. A metric that is undefined
 for the given scores (no target or no non-target trials) raises ``MetricUndefined``.
 
-EER, exactly as VPC 2024 computes it (speechbrain ``EER``): candidate thresholds are the unique
-scores and the midpoints between neighbours; at threshold t, FRR = share of target scores <= t and
-FAR = share of non-target scores > t; the first t (ascending) minimizing |FAR - FRR| is taken and
-the EER is (FAR + FRR) / 2 there. Here the rates are counted with ``searchsorted`` instead of a
-loop (O(n log n)), and |FAR - FRR| is compared exactly in integers (|fr·N - fa·P|), so ties
-between thresholds resolve to the first one without float rounding.
+EER, exactly as VPC 2024 computes it: speechbrain's ``EER`` on ``torch.tensor`` of the score
+lists, so scores, thresholds and rates are float32. Candidate thresholds are the unique scores and
+the midpoints between neighbours; at threshold t, FRR = share of target scores <= t and FAR = share
+of non-target scores > t; walking the thresholds upwards, t replaces the kept one only if its
+float32 |FAR - FRR| is strictly below the kept one's, and the EER is (FAR + FRR) / 2 there. Scores
+closer than float32 resolution therefore tie (target [1.0], non-target [0.999999999]: 50 %). Here
+the rates are counted with ``searchsorted`` instead of speechbrain's loop over thresholds.
 """
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ def _check(tar, non) -> tuple[np.ndarray, np.ndarray]:
 
 
 def eer_thresholds(tar: np.ndarray, non: np.ndarray) -> np.ndarray:
-    """VPC candidate thresholds: unique scores plus midpoints of neighbours, ascending."""
+    """VPC candidate thresholds: unique scores plus midpoints of neighbours, ascending (in the
+    scores' dtype)."""
     uniq = np.unique(np.concatenate([tar, non]))
     return np.sort(np.concatenate([uniq, (uniq[:-1] + uniq[1:]) / 2]))
 
@@ -48,14 +50,27 @@ def error_counts(tar: np.ndarray, non: np.ndarray, thresholds: np.ndarray) -> tu
     return fr, fa
 
 
+def speechbrain_pick(far: np.ndarray, frr: np.ndarray) -> int:
+    """speechbrain ``EER``'s threshold index: the first one is kept, and a later one replaces it
+    only if its float32 |FAR - FRR| is strictly below the kept rates' |FAR - FRR| (in double)."""
+    gaps = np.abs(far - frr).tolist()
+    far, frr = far.tolist(), frr.tolist()
+    best_i, best = 0, abs(far[0] - frr[0])
+    for i in range(1, len(gaps)):
+        if gaps[i] < best:
+            best_i, best = i, abs(far[i] - frr[i])
+    return best_i
+
+
 def compute_eer(tar, non) -> tuple[float, float]:
-    """(EER as a fraction in [0, 1], its threshold) by the VPC 2024 algorithm."""
-    tar, non = _check(tar, non)
+    """(EER as a fraction in [0, 1], its threshold) by the VPC 2024 algorithm (float32)."""
+    tar, non = (x.astype(np.float32) for x in _check(tar, non))
     thresholds = eer_thresholds(tar, non)
     fr, fa = error_counts(tar, non, thresholds)
-    gap = np.abs(fr.astype(np.int64) * len(non) - fa.astype(np.int64) * len(tar))
-    i = int(np.argmin(gap))  # first minimum
-    return (fr[i] / len(tar) + fa[i] / len(non)) / 2, float(thresholds[i])
+    frr = fr.astype(np.float32) / np.float32(len(tar))
+    far = fa.astype(np.float32) / np.float32(len(non))
+    i = speechbrain_pick(far, frr)
+    return (float(far[i]) + float(frr[i])) / 2, float(thresholds[i])
 
 
 def min_dcf(tar, non, p_target: float = 0.01, c_miss: float = 1.0, c_fa: float = 1.0) -> float:
