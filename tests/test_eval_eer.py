@@ -74,7 +74,7 @@ def test_min_cllr_and_linkability_limits():
     assert linkability(np.arange(50, 100.0), np.arange(0, 5.0)) == pytest.approx(1.0)
     rng = np.random.default_rng(3)
     same = rng.normal(0, 1, 4000)
-    assert linkability(same[:2000], same[2000:]) < 0.15
+    assert 0.0 < linkability(same[:2000], same[2000:]) < 0.15
     assert 0.97 < min_cllr(same[:2000], same[2000:]) <= 1.0 + 1e-9
     # min-Cllr against scikit-learn's isotonic regression (continuous scores, no ties)
     tar, non = rng.normal(1.5, 1, 400), rng.normal(0, 1, 900)
@@ -86,6 +86,52 @@ def test_min_cllr_and_linkability_limits():
     ref = (np.mean(np.logaddexp(0, -llr[y == 1])) + np.mean(np.logaddexp(0, llr[y == 0]))) / (2 * np.log(2))
     assert min_cllr(tar, non) == pytest.approx(ref, abs=1e-9)
     assert min_cllr(tar, non) <= cllr(tar, non)
+
+
+def reference_linkability(mated, non_mated, omega=1.0) -> tuple[float, np.ndarray, np.ndarray]:
+    """D<->sys as the VPC toolkit / anonymization_metrics compute it: #mated/10 bins (at most 100)
+    over the score range, D per bin from the histogram LR, trapezoid rule over the bin centres.
+    Returns (Dsys, D·p(s|mated) per bin, bin edges)."""
+    n_bins = min(len(mated) // 10, 100)
+    edges = np.linspace(min(min(mated), min(non_mated)), max(max(mated), max(non_mated)), n_bins + 1)
+    y1 = np.histogram(mated, bins=edges, density=True)[0]
+    y2 = np.histogram(non_mated, bins=edges, density=True)[0]
+    lr = np.divide(y1, y2, out=np.ones_like(y1), where=y2 != 0)
+    d = 2 * (omega * lr / (1 + omega * lr)) - 1
+    d[omega * lr <= 1] = 0
+    d[(y2 == 0) & (y1 != 0)] = 1
+    centres = (edges[1:] + edges[:-1]) / 2
+    f = d * y1
+    dsys = float(np.sum((f[1:] + f[:-1]) / 2 * np.diff(centres)))  # np.trapz(x=centres, y=f)
+    return dsys, f, edges
+
+
+def test_linkability_on_a_tiny_list():
+    """4 mated, 24 non-mated scores, fully separated (EER 0): linkable, where the reference's
+    #mated/10 bins give no bin at all and 0."""
+    mated, non_mated = [0.8, 0.82, 0.85, 0.9], list(np.linspace(0.1, 0.4, 24))
+    assert compute_eer(mated, non_mated)[0] == 0.0
+    assert reference_linkability(mated, non_mated)[0] == 0.0
+    assert linkability(mated, non_mated) == pytest.approx(1.0)
+    overlapping = [0.3, 0.5, 0.85, 0.9]  # two mated scores among the non-mated ones
+    assert 0.3 < linkability(overlapping, non_mated) < 0.9
+    assert linkability([0.5, 0.5], [0.5, 0.5, 0.5]) == 0.0  # no score range: nothing tells them apart
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_linkability_against_reference(seed):
+    """From 100 mated scores the bins are the reference's; ours integrates the histogram exactly,
+    the reference's trapezoid over bin centres drops half of the first and last bins."""
+    rng = np.random.default_rng(seed)
+    mated = rng.normal(rng.uniform(0.5, 3), 1, rng.integers(100, 1500))
+    non_mated = rng.normal(0, 1, 3000)
+    ref, f, edges = reference_linkability(mated, non_mated)
+    half_end_bins = (f[0] + f[-1]) / 2 * (edges[1] - edges[0])
+    assert linkability(mated, non_mated) == pytest.approx(ref + half_end_bins, abs=1e-12)
+    # non-mated scores at both ends leave no mated mass in the end bins: the two agree exactly
+    non_mated = np.concatenate([non_mated, [mated.min() - 1, mated.max() + 1]])
+    ref, f, _ = reference_linkability(mated, non_mated)
+    assert f[0] == f[-1] == 0 and linkability(mated, non_mated) == pytest.approx(ref, abs=1e-12)
 
 
 def test_compute_eer_command(tmp_path, capsys):

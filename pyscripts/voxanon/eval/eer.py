@@ -120,27 +120,36 @@ def min_cllr(tar, non) -> float:
     return float((c_tar + c_non) / (2 * np.log(2)))
 
 
+LINKABILITY_MIN_BINS = 10
+
+
 def linkability(tar, non, omega: float = 1.0, bins: int = 0) -> float:
-    """Global linkability D<->sys of Maouche et al. (2020), in [0, 1].
+    """Global linkability D<->sys of Gomez-Barrero et al. (2018), as the VPC toolkit and
+    anonymization_metrics compute it (Maouche et al. 2020), in [0, 1].
 
     Score densities of mated (target) and non-mated trials are histograms over the common score
-    range (``bins`` = min(#mated/10, 100) by default); per bin D(s) = 2·c(s) - 1 with
-    c = ω·LR / (1 + ω·LR), LR = p(s|mated) / p(s|non-mated), set to 0 where ω·LR <= 1 and to 1 where
-    only mated scores fall; D<->sys = Σ D(s)·p(s|mated)·width.
+    range; per bin D(s) = 2·c(s) - 1 with c = ω·LR / (1 + ω·LR), LR = p(s|mated) / p(s|non-mated),
+    set to 0 where ω·LR <= 1 and to 1 where only mated scores fall; D<->sys = ∫ D(s)·p(s|mated) ds.
+
+    Two small-sample corrections to the reference code, which gives 0 below 20 mated scores
+    whatever the scores: ``bins`` defaults to #mated/10 as there (at most 100) but at least
+    ``LINKABILITY_MIN_BINS`` (it has 0 or 1 bin), and the integral is the exact one of the
+    histogram, Σ D·p(s|mated)·width, where the reference's trapezoid rule over bin centres drops
+    half of the first and last bins (0.5 for a perfect separation with every mated score in the
+    top bin). From 100 mated scores the bins are the reference's, and the two differ by half the
+    end bins' D·p(s|mated)·width.
     """
     tar, non = _check(tar, non)
-    n_bins = bins if bins > 0 else max(1, min(len(tar) // 10, 100))
+    n_bins = bins if bins > 0 else min(max(len(tar) // 10, LINKABILITY_MIN_BINS), 100)
     lo, hi = min(tar.min(), non.min()), max(tar.max(), non.max())
     if hi <= lo:
         return 0.0
     edges = np.linspace(lo, hi, n_bins + 1)
     p_m = np.histogram(tar, bins=edges, density=True)[0]
     p_n = np.histogram(non, bins=edges, density=True)[0]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lr = np.where(p_n > 0, p_m / np.where(p_n > 0, p_n, 1.0), np.inf)
-        d = np.where(omega * lr > 1, 2 * (omega * lr / (1 + omega * lr)) - 1, 0.0)
+    lr = np.divide(p_m, p_n, out=np.ones_like(p_m), where=p_n > 0)
+    d = np.where(omega * lr > 1, 2 * omega * lr / (1 + omega * lr) - 1, 0.0)
     d[(p_n == 0) & (p_m > 0)] = 1.0
-    d[(p_n == 0) & (p_m == 0)] = 0.0
     return float(np.sum(d * p_m * np.diff(edges)))
 
 
