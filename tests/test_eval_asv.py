@@ -16,7 +16,8 @@ import torch
 from eval_fixtures import make_dir
 from voxanon.data.kaldi import Trial, load_data_dir, write_trials
 from voxanon.eval.asv_model import AsvModelError, EcapaShape, build_ecapa, load_asv
-from voxanon.eval.asv_train import chunk_rows, count_rows, cyclic_lr, epoch_plan, global_batches, rank_slice, train_asv
+from voxanon.eval.asv_train import (chunk_rows, count_rows, cyclic_lr, epoch_plan, global_batches, rank_slice,
+                                    split_utts, train_asv)
 from voxanon.eval.config import AsvConfig
 from voxanon.eval.eer import compute_eer, read_scores
 from voxanon.eval.scoring import EmbeddingStore, TrialError, evaluate_asv, find_trial_lists
@@ -66,6 +67,16 @@ def test_cyclic_lr_matches_speechbrain():
     for it in range(1, 23):
         sched.on_batch_end(opt)
         assert opt.param_groups[0]["lr"] == pytest.approx(cyclic_lr(it, 1e-8, 0.01, 5))
+
+
+def test_split_keeps_the_vpc_share_of_training_utterances():
+    """The VPC's libri_prepare keeps int(0.01 * 90 * n) training utterances (split_ratio [90, 10])."""
+    for n in [*range(1, 400), 104014]:  # train-clean-360: one fewer than n - round(0.1 * n)
+        utts = [f"u{i:06d}" for i in range(n)]
+        train, valid = split_utts(utts, 0.1, seed=3)
+        assert len(train) == int(0.01 * 90 * n)
+        assert sorted(train + valid) == utts
+    assert split_utts(utts, 0.1, seed=3) == (train, valid) != split_utts(utts, 0.1, seed=4)
 
 
 def test_epoch_plan_is_the_vpc_chunk_rows(tmp_path):

@@ -4,6 +4,8 @@ Random-weight stand-ins in the release layouts (``vpc_eval_standins``) are score
 the reference path the VPC's own scripts take (``EncoderASR.transcribe_batch`` on its sorted,
 padded batches of 8 + ``ErrorRateStats``; ``foreign_class(custom_interface.py).classify_batch`` per
 utterance + sklearn per spk2fold row; ``EncoderClassifier.encode_batch``), on the same audio.
+The ASR reference re-creates speechbrain 0.5.16's ``transcribe_batch`` (the release's version,
+``release_transcribe_batch``): the wav2vec2 lobe runs on the padded batch without lengths.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import torch
 from eval_fixtures import iemocap_dir, make_dir, speaker_wave
 from vpc_eval_standins import EMOTIONS, make_vpc_asr, make_vpc_asv_orig, make_vpc_ser
 from voxanon.asr import AsrConfig, load_asr
-from voxanon.audio import AudioError
+from voxanon.audio import Audio, AudioError
 from voxanon.data.kaldi import load_data_dir, read_table
 from voxanon.eval.asv_model import load_asv
 from voxanon.eval.ser import evaluate_uar
@@ -41,13 +43,32 @@ def load_like_torchaudio(path):
     return torch.from_numpy(x.T.copy()), sr
 
 
-def vpc_reference_transcripts(model_dir, data_dir) -> dict[str, str]:
-    """What the VPC's evaluate_asr does: wav.scp sorted by id, audio_normalizer, sorted by length
-    (longest first), DataLoader batches of 8 padded with zeros, EncoderASR.transcribe_batch."""
+def encoder_asr(model_dir):
     from speechbrain.inference.ASR import EncoderASR
 
-    asr = EncoderASR.from_hparams(source=str(model_dir), savedir=str(model_dir),
-                                  overrides={"pretrained_path": str(model_dir)})
+    return EncoderASR.from_hparams(source=str(model_dir), savedir=str(model_dir),
+                                   overrides={"pretrained_path": str(model_dir)})
+
+
+def release_encode_batch(asr, wavs):
+    """``EncoderASR.encode_batch`` under speechbrain 0.5.16: its LengthsCapableSequential passes
+    lengths only to a ``forward`` argument named ``lengths``; the wav2vec2 lobe's is ``wav_lens``,
+    and the other layers take none, so every layer is called on the batch alone."""
+    enc = asr.mods.encoder
+    return enc.log_softmax(enc.ctc_lin(enc.enc(enc.wav2vec2(wavs.float()))))
+
+
+def release_transcribe_batch(asr, wavs, lens) -> tuple[list[str], None]:
+    """``EncoderASR.transcribe_batch`` under speechbrain 0.5.16: greedy CTC on the relative lengths."""
+    tokens = asr.decoding_function(release_encode_batch(asr, wavs), lens)
+    return ["".join(asr.tokenizer.decode_ndim(t)) for t in tokens], None
+
+
+def vpc_reference_transcripts(model_dir, data_dir) -> dict[str, str]:
+    """What the VPC's evaluate_asr does: wav.scp sorted by id, audio_normalizer, sorted by length
+    (longest first), DataLoader batches of 8 padded with zeros, EncoderASR.transcribe_batch
+    (speechbrain 0.5.16)."""
+    asr = encoder_asr(model_dir)
     items = []
     for utt, wav in sorted(read_table(data_dir / "wav.scp").items()):
         signal, sr = load_like_torchaudio(data_dir / wav)
@@ -59,7 +80,7 @@ def vpc_reference_transcripts(model_dir, data_dir) -> dict[str, str]:
         batch = items[i:i + 8]
         wavs = torch.nn.utils.rnn.pad_sequence([b[1] for b in batch], batch_first=True, padding_value=0.0)
         lens = torch.Tensor([b[2] for b in batch]) / wavs.shape[1]
-        words, _ = asr.transcribe_batch(wavs, lens)
+        words, _ = release_transcribe_batch(asr, wavs, lens)
         hyps.update({b[0]: str(w) for b, w in zip(batch, words)})
     return hyps
 
@@ -91,6 +112,30 @@ def test_asr_equals_encoder_asr_transcribe_batch(models, tmp_path):
     assert res["n_utts"] == 12 and not res["partial"]
     assert asr_sets(["libri_dev_trials_f", "libri_dev_trials_m", "timit"]) == {
         "libri_dev_asr": ["libri_dev_trials_f", "libri_dev_trials_m"], "timit": ["timit"]}
+
+
+def padded_batch(seconds: list[float]) -> tuple[list[Audio], torch.Tensor, torch.Tensor]:
+    """Audio of the given lengths, and the batch the VPC's collate function makes of them."""
+    audios = [Audio(speaker_wave(i, 0, s), RATE) for i, s in enumerate(seconds)]
+    wavs = torch.nn.utils.rnn.pad_sequence([torch.from_numpy(a.samples) for a in audios], batch_first=True)
+    return audios, wavs, torch.tensor([len(a.samples) for a in audios]) / wavs.shape[1]
+
+
+def test_asr_runs_wav2vec2_without_padding_mask_as_the_release(models):
+    audios, wavs, lens = padded_batch([1.6, 0.7, 1.1])
+    release = load_asr(AsrConfig(backend="speechbrain", model=str(models["asr"])))
+    masked = load_asr(AsrConfig(backend="speechbrain", model=str(models["asr"]), wav2vec2_padding_mask=True))
+    reference = encoder_asr(models["asr"])
+    with torch.no_grad():
+        out = release.model.encode_batch(wavs, lens)
+        ref = release_encode_batch(reference, wavs)
+        out_masked = masked.model.encode_batch(wavs, lens)
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-6)
+    torch.testing.assert_close(out_masked[0], ref[0], rtol=0, atol=1e-5)  # the longest: no padding
+    for i in (1, 2):  # padded utterances: the mask changes the wav2vec2 output
+        assert (out_masked[i] - ref[i]).abs().max() > 1e-3
+    assert release.transcribe_batch(audios) == release_transcribe_batch(reference, wavs, lens)[0]
+    assert masked.transcribe_batch(audios) == reference.transcribe_batch(wavs, lens)[0]
 
 
 def test_asr_is_strict_and_cache_follows_the_audio(models, tmp_path):

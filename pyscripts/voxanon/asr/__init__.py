@@ -6,7 +6,8 @@
 
 * ``speechbrain``: a speechbrain ``EncoderASR`` model dir (registry ``vpc-asr``: the VPC 2024
   ASR_eval, wav2vec2-CTC on LibriSpeech 960 h), loaded offline from its own hyperparams;
-  ``transcribe_batch`` decodes one zero-padded batch (the VPC's batching).
+  ``transcribe_batch`` decodes one zero-padded batch (the VPC's batching), by default without a
+  padding mask for wav2vec2, as the release does (``wav2vec2_padding_mask``).
 * ``faster_whisper``: a CTranslate2 model dir (registry name such as ``whisper-base-ct2``,
   ``whisper-tiny.en-ct2``, or a local dir); ``compute_type`` and ``cpu_threads`` apply.
 * ``whisper``: openai-whisper with a checkpoint ``.pt`` (registry name such as

@@ -14,6 +14,10 @@ class AsrConfig:
     batch_size: int = 8  # speechbrain, whisper backends: utterances per decoding batch (VPC: 8)
     compute_type: str = "default"  # faster_whisper: default, int8, float16, float32, ...
     cpu_threads: int = 0  # 0 = the library's default
+    # speechbrain: True gives the wav2vec2 lobe the batch's padding mask (speechbrain >= 1.0).
+    # False (default) runs it as the VPC 2024 release (speechbrain 0.5.16) does: on the zero-padded
+    # batch without a mask, the relative lengths used only for CTC decoding.
+    wav2vec2_padding_mask: bool = False
 
     def __post_init__(self):
         if self.beam_size < 1 or self.batch_size < 1 or self.cpu_threads < 0:

@@ -132,7 +132,7 @@ def run_wer(data_cfg, ev: EvalConfig, data_root: Path, suffix: str, out: Path) -
     cfg = from_dict(AsrConfig, ev.asr, "eval.asr")
     asr = load_asr(cfg, resolve_device(ev.device))
     text_norm = "vpc" if cfg.backend == "speechbrain" else "whisper"
-    hyp_root = out / "wer" / fingerprint(ev.asr)
+    hyp_root = out / "wer" / fingerprint(cfg)  # every setting, defaults included
     res: dict = {"asr": {**asdict(cfg), "name": asr_name(cfg)}, "sets_used": groups}
     for side, sfx in (("original", ""), ("anon", suffix)):
         if side == "original" and not ev.wer_original:

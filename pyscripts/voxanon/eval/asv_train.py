@@ -57,11 +57,12 @@ FRAMES_PER_SECOND = 100  # fbank hop: 10 ms
 
 
 def split_utts(utts: list[str], valid_share: float, seed: int) -> tuple[list[str], list[str]]:
-    """Seeded utterance-level split into (train, valid)."""
+    """Seeded utterance-level split into (train, valid). The training share is rounded down as
+    the VPC's ``libri_prepare`` does (``int(0.01 * 90 * n)`` utterances for a 10 % valid share)."""
     rng = np.random.default_rng(seed)
     order = [utts[i] for i in rng.permutation(len(utts))]
-    n_valid = int(round(len(utts) * valid_share))
-    return sorted(order[n_valid:]), sorted(order[:n_valid])
+    n_train = int((1.0 - valid_share) * len(utts))
+    return sorted(order[:n_train]), sorted(order[n_train:])
 
 
 def fit_length(x: np.ndarray, length: int, offset: int) -> np.ndarray:

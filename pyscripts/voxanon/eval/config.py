@@ -78,8 +78,9 @@ class EvalConfig:
     dcf_c_fa: float = 1.0
     linkability_omega: float = 1.0
     # WER: the voxanon.asr settings (voxanon.asr.AsrConfig as a mapping). Default: the VPC 2024
-    # ASR_eval (speechbrain wav2vec2-CTC, batches of 8). Proxies: e.g. {backend: faster_whisper,
-    # model: whisper-base-ct2, language: en}.
+    # ASR_eval (speechbrain wav2vec2-CTC, batches of 8), its wav2vec2 run without a padding mask as
+    # in the release (wav2vec2_padding_mask: true masks the padding). Proxies: e.g.
+    # {backend: faster_whisper, model: whisper-base-ct2, language: en}.
     asr: dict = field(default_factory=lambda: {"backend": "speechbrain", "model": "vpc-asr", "batch_size": 8})
     wer_original: bool = True  # also transcribe the original audio (the utility reference)
     # UAR: the VPC 2024 SER fold models (a registry name, or a dir holding fold_<k>), each

@@ -5,12 +5,13 @@ All functions take ``tar`` (scores of target = same-speaker trials) and ``non`` 
 scores) as 1-d arrays; higher score = more likely the same speaker. A metric that is undefined
 for the given scores (no target or no non-target trials) raises ``MetricUndefined``.
 
-EER, exactly as VPC 2024 computes it (speechbrain ``EER``): candidate thresholds are the unique
-scores and the midpoints between neighbours; at threshold t, FRR = share of target scores <= t and
-FAR = share of non-target scores > t; the first t (ascending) minimizing |FAR - FRR| is taken and
-the EER is (FAR + FRR) / 2 there. Here the rates are counted with ``searchsorted`` instead of a
-loop (O(n log n)), and |FAR - FRR| is compared exactly in integers (|fr·N - fa·P|), so ties
-between thresholds resolve to the first one without float rounding.
+EER, exactly as VPC 2024 computes it: speechbrain's ``EER`` on ``torch.tensor`` of the score
+lists, so scores, thresholds and rates are float32. Candidate thresholds are the unique scores and
+the midpoints between neighbours; at threshold t, FRR = share of target scores <= t and FAR = share
+of non-target scores > t; walking the thresholds upwards, t replaces the kept one only if its
+float32 |FAR - FRR| is strictly below the kept one's, and the EER is (FAR + FRR) / 2 there. Scores
+closer than float32 resolution therefore tie (target [1.0], non-target [0.999999999]: 50 %). Here
+the rates are counted with ``searchsorted`` instead of speechbrain's loop over thresholds.
 """
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ def _check(tar, non) -> tuple[np.ndarray, np.ndarray]:
 
 
 def eer_thresholds(tar: np.ndarray, non: np.ndarray) -> np.ndarray:
-    """VPC candidate thresholds: unique scores plus midpoints of neighbours, ascending."""
+    """VPC candidate thresholds: unique scores plus midpoints of neighbours, ascending (in the
+    scores' dtype)."""
     uniq = np.unique(np.concatenate([tar, non]))
     return np.sort(np.concatenate([uniq, (uniq[:-1] + uniq[1:]) / 2]))
 
@@ -48,14 +50,27 @@ def error_counts(tar: np.ndarray, non: np.ndarray, thresholds: np.ndarray) -> tu
     return fr, fa
 
 
+def speechbrain_pick(far: np.ndarray, frr: np.ndarray) -> int:
+    """speechbrain ``EER``'s threshold index: the first one is kept, and a later one replaces it
+    only if its float32 |FAR - FRR| is strictly below the kept rates' |FAR - FRR| (in double)."""
+    gaps = np.abs(far - frr).tolist()
+    far, frr = far.tolist(), frr.tolist()
+    best_i, best = 0, abs(far[0] - frr[0])
+    for i in range(1, len(gaps)):
+        if gaps[i] < best:
+            best_i, best = i, abs(far[i] - frr[i])
+    return best_i
+
+
 def compute_eer(tar, non) -> tuple[float, float]:
-    """(EER as a fraction in [0, 1], its threshold) by the VPC 2024 algorithm."""
-    tar, non = _check(tar, non)
+    """(EER as a fraction in [0, 1], its threshold) by the VPC 2024 algorithm (float32)."""
+    tar, non = (x.astype(np.float32) for x in _check(tar, non))
     thresholds = eer_thresholds(tar, non)
     fr, fa = error_counts(tar, non, thresholds)
-    gap = np.abs(fr.astype(np.int64) * len(non) - fa.astype(np.int64) * len(tar))
-    i = int(np.argmin(gap))  # first minimum
-    return (fr[i] / len(tar) + fa[i] / len(non)) / 2, float(thresholds[i])
+    frr = fr.astype(np.float32) / np.float32(len(tar))
+    far = fa.astype(np.float32) / np.float32(len(non))
+    i = speechbrain_pick(far, frr)
+    return (float(far[i]) + float(frr[i])) / 2, float(thresholds[i])
 
 
 def min_dcf(tar, non, p_target: float = 0.01, c_miss: float = 1.0, c_fa: float = 1.0) -> float:
@@ -105,27 +120,36 @@ def min_cllr(tar, non) -> float:
     return float((c_tar + c_non) / (2 * np.log(2)))
 
 
+LINKABILITY_MIN_BINS = 10
+
+
 def linkability(tar, non, omega: float = 1.0, bins: int = 0) -> float:
-    """Global linkability D<->sys of Maouche et al. (2020), in [0, 1].
+    """Global linkability D<->sys of Gomez-Barrero et al. (2018), as the VPC toolkit and
+    anonymization_metrics compute it (Maouche et al. 2020), in [0, 1].
 
     Score densities of mated (target) and non-mated trials are histograms over the common score
-    range (``bins`` = min(#mated/10, 100) by default); per bin D(s) = 2·c(s) - 1 with
-    c = ω·LR / (1 + ω·LR), LR = p(s|mated) / p(s|non-mated), set to 0 where ω·LR <= 1 and to 1 where
-    only mated scores fall; D<->sys = Σ D(s)·p(s|mated)·width.
+    range; per bin D(s) = 2·c(s) - 1 with c = ω·LR / (1 + ω·LR), LR = p(s|mated) / p(s|non-mated),
+    set to 0 where ω·LR <= 1 and to 1 where only mated scores fall; D<->sys = ∫ D(s)·p(s|mated) ds.
+
+    Two small-sample corrections to the reference code, which gives 0 below 20 mated scores
+    whatever the scores: ``bins`` defaults to #mated/10 as there (at most 100) but at least
+    ``LINKABILITY_MIN_BINS`` (it has 0 or 1 bin), and the integral is the exact one of the
+    histogram, Σ D·p(s|mated)·width, where the reference's trapezoid rule over bin centres drops
+    half of the first and last bins (0.5 for a perfect separation with every mated score in the
+    top bin). From 100 mated scores the bins are the reference's, and the two differ by half the
+    end bins' D·p(s|mated)·width.
     """
     tar, non = _check(tar, non)
-    n_bins = bins if bins > 0 else max(1, min(len(tar) // 10, 100))
+    n_bins = bins if bins > 0 else min(max(len(tar) // 10, LINKABILITY_MIN_BINS), 100)
     lo, hi = min(tar.min(), non.min()), max(tar.max(), non.max())
     if hi <= lo:
         return 0.0
     edges = np.linspace(lo, hi, n_bins + 1)
     p_m = np.histogram(tar, bins=edges, density=True)[0]
     p_n = np.histogram(non, bins=edges, density=True)[0]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lr = np.where(p_n > 0, p_m / np.where(p_n > 0, p_n, 1.0), np.inf)
-        d = np.where(omega * lr > 1, 2 * (omega * lr / (1 + omega * lr)) - 1, 0.0)
+    lr = np.divide(p_m, p_n, out=np.ones_like(p_m), where=p_n > 0)
+    d = np.where(omega * lr > 1, 2 * omega * lr / (1 + omega * lr) - 1, 0.0)
     d[(p_n == 0) & (p_m > 0)] = 1.0
-    d[(p_n == 0) & (p_m == 0)] = 0.0
     return float(np.sum(d * p_m * np.diff(edges)))
 
 
