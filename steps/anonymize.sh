@@ -8,11 +8,12 @@
 # utterance ids and every table of <in-data>. Killed and re-run, it finishes only what is missing;
 # a changed input file re-does only the utterances whose audio changed.
 # Safety: the input is validated before any job starts; <out-data> must be new, empty or written
-# by this step (never the input); one run at a time per <out-data> (flock on <out-data>/.lock);
-# --overwrite true redoes this step's own outputs only; a conf without anonymizer.seed needs
-# --public-seed true. Per-utterance choices (targets, systems) go to the owner-only --record-dir,
-# default $VOXANON_EXP/anon_records/<out name>-<hash of its full path>: keep it private, it can
-# undo the anonymization.
+# by this step (never the input); one run at a time per <out-data> (flock on <out-data>/.lock,
+# held by every job too); --overwrite true redoes this step's own outputs only; a conf without
+# anonymizer.seed needs --public-seed true. Per-utterance choices (targets, systems) go to the
+# owner-only --record-dir (yours, not the input dir, not inside <out-data>), default
+# $VOXANON_EXP/anon_records/<out name>-<hash of its full path>, a relative $VOXANON_EXP (default
+# exp) taken from the recipe dir, whatever the cwd: keep it private, it can undo the anonymization.
 set -euo pipefail
 nj=1
 cmd=run.pl

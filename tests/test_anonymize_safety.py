@@ -6,7 +6,9 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import signal
+import stat
 import subprocess
 import time
 from pathlib import Path
@@ -65,7 +67,8 @@ def two_speakers(n: int = 2) -> dict[str, str]:
 # --- 1: ids -----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name,why", [("../../victim/orig", "separator"), ("a..b", "'..'"), ("-rf", "'-'"),
-                                      ("a\u200bb", "unprintable"), ("", "empty"), ("a\\b", "separator")])
+                                      ("a\u200bb", "unprintable"), ("", "empty"), ("a\\b", "separator"),
+                                      (".", "'.'"), ("é" * 101, "202 bytes long")])
 def test_unsafe_ids_are_named(name, why):
     assert why in id_problem(name)
     assert id_problem("1272-128104-0000_x.1") is None
@@ -123,7 +126,7 @@ def slow_pipe(wav: str, seconds: float) -> str:
     return f"sleep {seconds}; cat {wav} |"
 
 
-def test_a_second_run_fails_at_once_naming_the_holder(work):
+def test_a_second_run_fails_at_once_naming_the_holder(work, monkeypatch):
     utts = two_speakers()
     src = make_data(work / "data" / "in", utts)
     entries = load_data_dir(src).wav_scp
@@ -140,7 +143,8 @@ def test_a_second_run_fails_at_once_naming_the_holder(work):
     assert first.wait(timeout=120) == 0, first.stderr.read()
     stamps = {p.read_text() for p in (out / ".done").iterdir()}
     assert len(stamps) == 4 and validate_data_dir(out, check_audio=True) == []
-    records = [json.loads(line) for p in outdir.default_record_dir(work / "exp", out).glob("records.*.jsonl")
+    monkeypatch.setenv("VOXANON_EXP", str(work / "exp"))
+    records = [json.loads(line) for p in outdir.default_record_dir(out).glob("records.*.jsonl")
                for line in p.read_text().splitlines()]
     assert sorted(r["utt"] for r in records) == sorted(utts)
 
@@ -149,17 +153,22 @@ def test_kill_9_then_resume_finishes_only_the_rest(work):
     utts = two_speakers()
     src = make_data(work / "data" / "in", utts)
     entries = load_data_dir(src).wav_scp
-    make_data(src, utts, {"spkB-1": slow_pipe(entries["spkB-1"], 3)})  # the last one, job 1 of 1
+    make_data(src, utts, {"spkB-1": slow_pipe(entries["spkB-1"], 8)})  # the last one, job 1 of 1
     out = work / "data" / "out"
     proc = step(work, "--allow-pipes", "true", "c.yaml", src, out, wait=False, start_new_session=True)
     deadline = time.time() + 90
     while len(list((out / ".done").glob("*"))) < 3 and time.time() < deadline:
         time.sleep(0.1)
-    os.killpg(proc.pid, signal.SIGKILL)
+    os.killpg(proc.pid, signal.SIGKILL)  # the step and run.pl; the job (its own session) runs on
     proc.wait()
     done = {p.name: p.stat().st_mtime_ns for p in (out / "wav").iterdir()}
     assert len(done) == 3 and not (out / "wav.scp").exists()
-    res = step(work, "--allow-pipes", "true", "c.yaml", src, out)  # the lock died with its holders
+    res = step(work, "--allow-pipes", "true", "c.yaml", src, out)
+    assert res.returncode == 1 and "is being written by another run" in res.stderr  # the job holds the lock
+    deadline = time.time() + 90
+    while subprocess.run(["flock", "-n", str(out / ".lock"), "true"]).returncode != 0 and time.time() < deadline:
+        time.sleep(0.2)
+    res = step(work, "--allow-pipes", "true", "c.yaml", src, out)  # the lock ended with its last holder
     assert res.returncode == 0, res.stderr
     assert {n: (out / "wav" / n).stat().st_mtime_ns for n in done} == done
     assert load_data_dir(out).utts == sorted(utts)
@@ -215,9 +224,18 @@ def test_a_failed_record_write_never_publishes_the_wav(gain_system, tmp_path, mo
     monkeypatch.setattr(runner, "append_record", failing(errno.ENOSPC))
     assert runner.main(args) == 2  # a full disk stops the job with one line
     err = capfd.readouterr().err
-    assert "disk full writing the output of spkA-1" in err and "Traceback" not in err
+    assert f"disk full writing the record of spkA-1 to {rec / 'records.1.jsonl'};" in err and "Traceback" not in err
     assert not (out / "wav" / "spkA-1.wav").exists() and not (out / ".done" / "spkA-1").exists()
     monkeypatch.setattr(runner, "append_record", real)
+    real_open = outdir.open_records
+
+    def full(*_):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(outdir, "open_records", full)
+    assert runner.main(args) == 2  # a full record dir at the start names the dir and the utterance
+    assert f"disk full writing the records of job 1 to {rec} (first utterance spkA-1);" in capfd.readouterr().err
+    monkeypatch.setattr(outdir, "open_records", real_open)
     assert runner.main(args) == 0 and runner.main(["--finalize", *args]) == 0
     published = load_data_dir(out).utts
     recorded = {json.loads(line)["utt"] for p in rec.glob("records.*.jsonl") for line in p.read_text().splitlines()}
@@ -227,7 +245,7 @@ def test_a_failed_record_write_never_publishes_the_wav(gain_system, tmp_path, mo
 def test_record_dirs_are_keyed_by_the_full_output_path(gain_system, tmp_path, capfd):
     src = make_data(tmp_path / "in", two_speakers(1))
     a, b = tmp_path / "a" / "anon", tmp_path / "b" / "anon"
-    assert outdir.default_record_dir(Path("exp"), a) != outdir.default_record_dir(Path("exp"), b)
+    assert outdir.default_record_dir(a) != outdir.default_record_dir(b)
     shared = ["--record-dir", str(tmp_path / "rec")]
     assert runner.main(["--conf", str(gain_system), *shared, str(src), str(a)]) == 0
     assert runner.main(["--conf", str(gain_system), *shared, "--prepare", "--overwrite", "true", str(src), str(b)]) == 2
@@ -359,3 +377,94 @@ def test_stamps_in_the_output_do_not_reveal_the_seed(work):
     assert refused.returncode != 0 and "another anonymizer config" in refused.stderr, refused.stderr
     redo = step(work, "--overwrite", "true", "c.yaml", src, out)
     assert redo.returncode == 0 and "4 of 4 utterance(s) to do" in redo.stdout + redo.stderr, redo.stderr
+
+
+# --- issue 27: record dirs, symlinked dirs, FIFOs, ids, the cwd ----------------------------------
+
+def test_ids_the_output_cannot_hold_are_refused_before_anything_is_written(work):
+    long_id = "u" * 306
+    src = make_data(work / "data" / "in", {".": "spkA", long_id: "spkA", "ok-1": "spkA"})
+    out = work / "data" / "out"
+    res = step(work, "c.yaml", src, out)
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert "utterance id '.': is '.'" in res.stderr and "(and 1 more)" in res.stderr
+    assert not out.exists()
+    assert any(f"'{long_id}': is 306 bytes long" in p for p in validate_data_dir(src))
+
+
+@pytest.mark.parametrize("where", ["in the output dir", "the input dir"])
+def test_a_record_dir_in_the_output_or_the_input_is_refused(work, where):
+    src = make_data(work / "data" / "in", two_speakers(1))
+    out = work / "data" / "out"
+    rec = out / "records" if where == "in the output dir" else src
+    before, mode = snapshot(src), src.stat().st_mode
+    res = step(work, "--record-dir", rec, "c.yaml", src, out)
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert f"record dir {rec} {'lies in the output dir' if rec != src else 'is the input dir'}" in res.stderr
+    assert not out.exists() and snapshot(src) == before and src.stat().st_mode == mode
+
+
+def test_another_users_record_dir_is_refused(work):
+    src = make_data(work / "data" / "in", two_speakers(1))
+    rec = work / "rec"
+    rec.mkdir(mode=0o755)
+    (rec / ".stamp_key").write_text("00" * 32 + "\n")  # planted: the attacker knows the key
+    try:
+        os.chown(rec, 65534, 65534)
+    except PermissionError:
+        pytest.skip("needs root to give a dir to another user")
+    res = step(work, "--record-dir", rec, "c.yaml", src, work / "data" / "out")
+    assert res.returncode == 1 and f"record dir {rec} belongs to another user (uid 65534)" in res.stderr
+    assert not (work / "data" / "out").exists() and sorted(p.name for p in rec.iterdir()) == [".stamp_key"]
+
+
+@pytest.mark.parametrize("plant", ["readable key", "symlinked records"])
+def test_planted_keys_and_records_are_refused(gain_system, tmp_path, capfd, plant):
+    src, out, rec = make_data(tmp_path / "in", two_speakers(1)), tmp_path / "out", tmp_path / "rec"
+    rec.mkdir(mode=0o700)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me\n")
+    victim.chmod(0o644)
+    if plant == "readable key":
+        (rec / ".stamp_key").write_text("00" * 32 + "\n")
+        (rec / ".stamp_key").chmod(0o644)
+    else:
+        (rec / "records.1.jsonl").symlink_to(victim)
+    assert runner.main(["--conf", str(gain_system), "--record-dir", str(rec), str(src), str(out)]) == 2
+    err = capfd.readouterr().err
+    assert ("is not a private file of yours" if plant == "readable key" else "records.1.jsonl is a symlink") in err
+    assert victim.read_text() == "keep me\n" and stat.S_IMODE(victim.stat().st_mode) == 0o644
+    assert not list(out.glob("wav/*.wav"))
+
+
+def test_a_symlinked_wav_dir_is_not_written_through(work):
+    src = make_data(work / "data" / "in", two_speakers(1))
+    out, victim = work / "data" / "out", work / "victim"
+    assert step(work, "c.yaml", src, out).returncode == 0
+    victim.mkdir()
+    (victim / "spkA-0.wav").write_bytes(b"someone else's file")
+    shutil.rmtree(out / "wav")
+    (out / "wav").symlink_to(victim)
+    res = step(work, "--overwrite", "true", "c.yaml", src, out)
+    assert res.returncode == 1 and f"{out / 'wav'} is a symlink (to {victim})" in res.stderr
+    assert snapshot(victim) == {"spkA-0.wav": b"someone else's file"}
+
+
+def test_a_fifo_in_wav_scp_is_refused_not_waited_on(work):
+    fifo = work / "fifo.wav"
+    os.mkfifo(fifo)
+    src = make_data(work / "data" / "in", two_speakers(1), {"spkB-0": str(fifo)})
+    res = step(work, "c.yaml", src, work / "data" / "out")
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert f"spkB-0 ({fifo}: not a regular file" in res.stderr
+
+
+def test_the_default_record_dir_does_not_depend_on_the_cwd(tmp_path, monkeypatch):
+    out = tmp_path / "data" / "out"
+    out.parent.mkdir()
+    monkeypatch.setenv("VOXANON_EXP", "exp/t")  # relative, as run.sh sets it
+    dirs = set()
+    for cwd in (tmp_path, out.parent):
+        monkeypatch.chdir(cwd)
+        dirs.add(outdir.default_record_dir(Path(os.path.relpath(out))))
+    assert len(dirs) == 1 and next(iter(dirs)).parent == ROOT / "exp" / "t" / "anon_records"

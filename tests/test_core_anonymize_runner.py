@@ -32,6 +32,7 @@ def test_shards_cover_all_once():
 
 def test_complete_dir_resume_and_records(tiny_data_dir, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("VOXANON_EXP", str(tmp_path / "exp"))
     conf = write_conf(tmp_path / "c.yaml")
     out = tmp_path / "anon"
     assert run(conf, tiny_data_dir, out, "--job", "1", "--nj", "2") == 0
@@ -46,7 +47,7 @@ def test_complete_dir_resume_and_records(tiny_data_dir, tmp_path, monkeypatch):
     b = read_audio(dst.wav_scp["spkA-u0"]).samples
     np.testing.assert_allclose(b, 0.5 * a, atol=1e-4)
     # The per-utterance record is owner-only and outside the data dir.
-    record_dir = outdir.default_record_dir(tmp_path / "exp", out)
+    record_dir = outdir.default_record_dir(out)
     assert stat.S_IMODE(record_dir.stat().st_mode) == 0o700
     records = [json.loads(line) for p in record_dir.glob("records.*.jsonl") for line in p.read_text().splitlines()]
     assert sorted(r["utt"] for r in records) == src.utts
@@ -64,6 +65,7 @@ def test_complete_dir_resume_and_records(tiny_data_dir, tmp_path, monkeypatch):
 
 def test_one_bad_utterance_does_not_sink_the_job(tiny_data_dir, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("VOXANON_EXP", str(tmp_path / "exp"))
     conf = write_conf(tmp_path / "c.yaml", fail_on="spkB-u1")
     out = tmp_path / "anon"
     assert run(conf, tiny_data_dir, out) == 1
@@ -86,6 +88,7 @@ def test_new_audio_behind_same_ids_redoes_only_that_utterance(tiny_data_dir, tmp
     import soundfile as sf
 
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("VOXANON_EXP", str(tmp_path / "exp"))
     conf = write_conf(tmp_path / "c.yaml")
     out = tmp_path / "anon"
     assert run(conf, tiny_data_dir, out, "--prepare") == 0 and run(conf, tiny_data_dir, out) == 0
@@ -103,6 +106,7 @@ def test_new_audio_behind_same_ids_redoes_only_that_utterance(tiny_data_dir, tmp
 
 def test_unknown_system_is_a_clear_error(tiny_data_dir, tmp_path, monkeypatch, capfd):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("VOXANON_EXP", str(tmp_path / "exp"))
     conf = tmp_path / "c.yaml"
     conf.write_text("exp: t\nanonymizer: {system: nosuch}\n")
     assert run(conf, tiny_data_dir, tmp_path / "o") == 2

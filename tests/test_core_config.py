@@ -105,3 +105,28 @@ def test_conf_show_fills_in_the_parts_defaults(capsys, root):
     assert (knnvc["system"], knnvc["p"], cascade["system"]) == ("knnvc", 0.6, "asr_tts")
     assert knnvc["params"]["loudness_lufs"] == KnnvcParams.loudness_lufs  # a default the confs leave out
     assert "language" in cascade["params"]["asr"] and anon["seed"] == 1986
+
+
+@pytest.mark.parametrize("text,line,message", [
+    ("exp: x\ndata: {eval_sets: [a, b}\n", 2, "expected ',' or ']'"),  # a syntax error
+    ("exp: x\nanonymizer:\n  seed: 1\n  seed: 2\n", 4, "duplicate key 'seed'"),  # not silently the last
+])
+def test_yaml_errors_are_one_line_naming_file_and_line(tmp_path, text, line, message):
+    from voxanon.config import read_conf
+
+    (tmp_path / "c.yaml").write_text(text)
+    with pytest.raises(ConfigError) as err:
+        read_conf(tmp_path / "c.yaml")
+    assert str(err.value).startswith(f"{tmp_path / 'c.yaml'}:{line}: ") and message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_yaml_aliases_are_refused_before_they_expand(tmp_path):
+    """A billion-laughs conf (9 levels of 10 aliases: 10^9 strings) is refused at once, not expanded."""
+    from voxanon.experiment import check_conf
+
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)]
+    (tmp_path / "bomb.yaml").write_text("exp: bomb\ndata:\n  options:\n" + "".join(f"    {x}\n" for x in levels))
+    with pytest.raises(ConfigError, match=r"bomb\.yaml:5: alias \*a0 is not allowed"):
+        check_conf(tmp_path / "bomb.yaml")

@@ -61,3 +61,46 @@ def test_real_timit_validates(shared_data, tmp_path):
     shutil.copytree(shared_data / "timit", copy, ignore=shutil.ignore_patterns("*.flac"))
     problems = validate_data_dir(copy, check_audio=True)
     assert problems and "unreadable audio" in problems[0]
+
+
+def test_relative_wav_paths_are_relative_to_the_data_dir_whatever_the_cwd(tmp_path, monkeypatch):
+    """A same-named file in the working dir (another speaker's) is never taken instead, and the
+    subset and combine tools keep pointing at the data dir's file."""
+    import subprocess
+    from pathlib import Path
+
+    import numpy as np
+    import soundfile as sf
+
+    from voxanon.audio import read_audio
+    from voxanon.data.kaldi import resolve_wav
+
+    root = Path(__file__).resolve().parents[1]
+    data, cwd = tmp_path / "data", tmp_path / "elsewhere"
+    for d, seconds in ((data, 0.5), (cwd, 1.0)):
+        (d / "wav").mkdir(parents=True)
+        sf.write(d / "wav" / "u1.wav", np.zeros(int(seconds * 16000), np.float32), 16000)
+    for name, text in (("wav.scp", "u1 wav/u1.wav\n"), ("utt2spk", "u1 s\n"), ("spk2utt", "s u1\n")):
+        (data / name).write_text(text)
+    monkeypatch.chdir(cwd)
+    mine = str((data / "wav" / "u1.wav").resolve())
+    assert resolve_wav(load_data_dir(data), "u1") == mine
+    assert len(read_audio("wav/u1.wav", data).samples) == 8000
+    for tool, args in (("subset_data_dir.sh", ["--first", data, "1", tmp_path / "sub"]),
+                       ("combine_data.sh", [tmp_path / "comb", data])):
+        res = subprocess.run([str(root / "utils" / tool), *map(str, args)], capture_output=True, text=True, cwd=cwd)
+        assert res.returncode == 0, res.stderr
+        made = load_data_dir(args[-1] if tool.startswith("subset") else args[0])
+        assert str(Path(resolve_wav(made, "u1")).resolve()) == mine, tool
+
+
+def test_a_fifo_in_wav_scp_is_named_not_opened(tmp_path):
+    import os
+
+    for name, text in (("wav.scp", "u1 fifo.wav\n"), ("utt2spk", "u1 s\n"), ("spk2utt", "s u1\n")):
+        (tmp_path / name).write_text(text)
+    os.mkfifo(tmp_path / "fifo.wav")  # opening it for reading would wait for a writer for ever
+    for scan in (False, True):
+        problems = validate_data_dir(tmp_path, check_audio=True, scan_samples=scan)
+        assert problems == [f"wav.scp: unreadable audio: u1 ({tmp_path / 'fifo.wav'}: not a regular file "
+                            "(a FIFO, device or dir))"]

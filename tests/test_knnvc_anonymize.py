@@ -185,7 +185,7 @@ def test_end_to_end_scripts_on_timit(shared_data, tmp_path):
     timit_subset(shared_data, data / "pool", slice(0, 4), 10)
     timit_subset(shared_data, data / "src", slice(8, 10), 3)
     env = {"PATH": f"{ROOT / '.venv' / 'bin'}:/usr/bin:/bin", "VOXANON_DATA": str(data), "VOXANON_NJ": "2",
-           "OMP_NUM_THREADS": "1"}
+           "VOXANON_EXP": str(root / "exp"), "OMP_NUM_THREADS": "1"}
     for layout in ("original", "torchaudio"):
         conf = write_conf(root / f"{layout}.yaml", root / layout, layout, targets_per_utt=2)
         (root / layout / "models").mkdir(parents=True)

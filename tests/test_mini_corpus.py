@@ -212,3 +212,14 @@ def test_corpus_voices_differ_from_the_offline_cascade_targets():
     assert not cascade_variants & corpus_variants
     assert {v.role for v in VOICES if v.engine == "piper"} == {"train"}
     assert len({(v.engine, v.voice) for v in VOICES}) == len(VOICES)
+
+
+def test_a_kaldi_dir_with_a_pipe_entry_is_refused_at_import(tmp_path):
+    src = tmp_path / "kaldi"
+    src.mkdir()
+    sf.write(src / "a.wav", tone(200), 16000)
+    for name, text in (("wav.scp", "s1-u1 a.wav\ns1-u2 sox a.wav -t wav - |\n"), ("utt2spk", "s1-u1 s1\ns1-u2 s1\n"),
+                       ("spk2utt", "s1 s1-u1 s1-u2\n")):
+        (src / name).write_text(text)
+    with pytest.raises(CorpusError, match=r"wav.scp entry of s1-u2 is a command \(pipe\), 1 in all"):
+        import_user_data(src, tmp_path / "work")

@@ -175,6 +175,27 @@ def test_killing_the_parent_ends_the_jobs(tmp_path, sig):
         _gone(pid)
 
 
+def test_kill_9_of_run_pl_leaves_no_task_without_the_callers_lock(tmp_path):
+    """steps/anonymize.sh holds ``flock`` on fd 9 while run.pl runs its jobs: a task outliving a
+    run.pl killed with -9 must still hold it, so no second run starts beside it."""
+    lock = tmp_path / ".lock"
+    job = f"exec 9>>{lock}; flock -n 9 || exit 3; exec {RUN_PL} JOB=1:2 log/k.JOB.log " \
+          "bash -c 'echo $$ > pid.JOB; exec sleep 60'"
+    proc = subprocess.Popen(["bash", "-c", job], cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    pids = _task_pids(tmp_path)
+    os.kill(proc.pid, signal.SIGKILL)  # run.pl (exec'ed by bash); its tasks live on in their sessions
+    proc.wait(timeout=10)
+    try:
+        free = subprocess.run(["flock", "-n", str(lock), "true"], timeout=10).returncode == 0
+        assert not free, "a new run could take the lock while the tasks still run"
+    finally:
+        for pid in pids:
+            os.killpg(os.getpgid(pid), signal.SIGKILL)
+    for pid in pids:
+        _gone(pid)
+    assert subprocess.run(["flock", "-n", str(lock), "true"], timeout=10).returncode == 0  # freed with them
+
+
 def _task_pids(cwd: Path) -> list[int]:
     pidfiles = [cwd / "pid.1", cwd / "pid.2"]
     for _ in range(100):

@@ -1,13 +1,14 @@
 """Audio I/O. Audio always travels with its sample rate; the recipe works at 16 kHz mono.
 
-``wav.scp`` entries are either a file path (any format soundfile reads: wav, flac, ...) or a
-Kaldi pipe ``cmd |``. Pipes run a shell command taken from a data file, so they are refused
+``wav.scp`` entries are either a file path (any format soundfile reads: wav, flac, ...; a
+relative path is relative to the data dir) or a Kaldi pipe ``cmd |``. Pipes run a shell command taken from a data file, so they are refused
 unless the caller opts in (``allow_pipes=True``, ``--allow-pipes true`` on the command line).
 """
 from __future__ import annotations
 
 import io
 import re
+import stat
 import subprocess
 from dataclasses import dataclass
 from math import gcd
@@ -56,10 +57,32 @@ def is_pipe(entry: str) -> bool:
     return entry.rstrip().endswith("|") or split_segment(entry)[1] is not None
 
 
+def audio_file(entry: str, base_dir: str | Path | None = None) -> Path:
+    """The file a plain ``wav.scp`` entry names, checked before anything opens it.
+
+    One rule, whatever the working dir: a relative path is relative to ``base_dir`` (the data
+    dir; Kaldi's would be the recipe dir). Only a non-empty regular file is accepted: a FIFO or a
+    device would block the reader for ever.
+    """
+    path = Path(entry)
+    if base_dir is not None and not path.is_absolute():
+        path = Path(base_dir) / path
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise AudioError(f"{path}: audio file not found") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise AudioError(f"{path}: not a regular file (a FIFO, device or dir)")
+    if st.st_size == 0:
+        raise AudioError(f"{path}: audio file is empty")
+    return path
+
+
 def read_audio(entry: str, base_dir: str | Path | None = None, allow_pipes: bool = False) -> Audio:
     """Read one ``wav.scp`` entry (or a segment entry) as float32 mono (sample rate unchanged).
 
-    Relative paths are resolved against ``base_dir`` when the file is not found as given.
+    A relative path is relative to ``base_dir`` (the data dir) when one is given, whatever the
+    working dir (see :func:`audio_file`).
     """
     entry, segment = split_segment(entry.strip())
     if segment is not None:
@@ -80,14 +103,7 @@ def read_audio(entry: str, base_dir: str | Path | None = None, allow_pipes: bool
             raise AudioError(f"pipe {entry!r} failed ({proc.returncode}): {proc.stderr.decode()[-300:]}")
         source: object = io.BytesIO(proc.stdout)
     else:
-        path = Path(entry)
-        if not path.is_absolute() and base_dir is not None and not path.exists():
-            path = Path(base_dir) / path
-        if not path.is_file():
-            raise AudioError(f"{entry}: audio file not found")
-        if path.stat().st_size == 0:
-            raise AudioError(f"{path}: audio file is empty")
-        source = str(path)
+        source = str(audio_file(entry, base_dir))
     try:
         data, rate = sf.read(source, dtype="float32", always_2d=True)
     except Exception as err:  # soundfile raises several types for corrupt input

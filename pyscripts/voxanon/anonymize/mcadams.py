@@ -73,6 +73,10 @@ def mcadams_poles(roots: np.ndarray, alpha: float) -> np.ndarray:
     return np.abs(roots) * np.exp(1j * new_angle)
 
 
+BLOCK_FRAMES = 1000  # frames analysed at once (10 s): the FFTs and companion matrices of a
+# 2-hour utterance would take ~25 GB at once; per block they take ~35 MB
+
+
 def mcadams(x: np.ndarray, sample_rate: int, alpha: float, order: int = 20, frame_ms: float = 20.0,
             shift_ms: float = 10.0) -> np.ndarray:
     """Transform signal x (num_samples,) with McAdams coefficient alpha; same length out."""
@@ -84,17 +88,18 @@ def mcadams(x: np.ndarray, sample_rate: int, alpha: float, order: int = 20, fram
     num = max(1, int(np.ceil((len(x) + length) / shift)))
     padded = np.zeros((num - 1) * shift + length)
     padded[length // 2: length // 2 + len(x)] = x  # half a frame of lead-in: edges get full weight
-    frames = frames_of(padded, length, shift) * window
-
-    a = lpc(frames, order)
-    new_a = poly_from_roots(mcadams_poles(poly_roots(a), alpha))
+    frames = frames_of(padded, length, shift)  # a view: windowed block by block below
     out = np.zeros_like(padded)
     weight = np.zeros_like(padded)
-    for i in range(len(frames)):
-        residual = lfilter(a[i], [1.0], frames[i])
-        start = i * shift
-        out[start: start + length] += lfilter([1.0], new_a[i], residual) * window
-        weight[start: start + length] += window ** 2
+    for first in range(0, len(frames), BLOCK_FRAMES):  # memory per block, not per utterance
+        block = frames[first: first + BLOCK_FRAMES] * window
+        a = lpc(block, order)
+        new_a = poly_from_roots(mcadams_poles(poly_roots(a), alpha))
+        for i in range(len(block)):
+            residual = lfilter(a[i], [1.0], block[i])
+            start = (first + i) * shift
+            out[start: start + length] += lfilter([1.0], new_a[i], residual) * window
+            weight[start: start + length] += window ** 2
     out = out / np.maximum(weight, 1e-3)
     return out[length // 2: length // 2 + len(x)]
 

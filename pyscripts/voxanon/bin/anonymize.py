@@ -62,6 +62,15 @@ class DiskFull(OSError):
     """No space left: every further utterance would fail the same way."""
 
 
+def disk_full(err: OSError, what: str) -> OSError:
+    """``err`` as a DiskFull naming ``what`` (the file being written and its utterance) when it is
+    ENOSPC; other errors as they are."""
+    if err.errno != errno.ENOSPC:
+        return err
+    return DiskFull(err.errno, f"disk full writing {what}; free space there and re-run: finished utterances "
+                               "are kept")
+
+
 def shard(utts: list[str], job: int, nj: int) -> list[str]:
     """Contiguous split of sorted ids into ``nj`` near-equal parts; ``job`` counts from 1."""
     n = len(utts)
@@ -140,8 +149,7 @@ def prepare_output(data: DataDir, out: Path, config: str, system: str, overwrite
     # The stamp first: from now on the dir is recognizably ours (a second run is told it is busy).
     atomic_write_text(out / outdir.STAMP_FILE,
                       json.dumps({"owner": outdir.OWNER, "config": config, "system": system}, indent=1) + "\n")
-    for d in ("log", "wav", outdir.DONE_DIR):
-        (out / d).mkdir(parents=True, exist_ok=True)
+    outdir.make_subdirs(out)
     todo = [u for u in data.utts if not outdir.is_done(out, u, outdir.utt_stamp(config, data, u))]
     if todo:
         (out / "wav.scp").unlink(missing_ok=True)  # no longer a complete dir until finalize
@@ -179,13 +187,13 @@ def publish(data: DataDir, utt: str, result: Converted, out: Path, stamp: str, r
     record = {"utt": utt, **result.record, **({"scaled": round(scale, 4)} if scale != 1.0 else {})}
     try:
         append_record(records, json.dumps(record, sort_keys=True) + "\n")
+    except OSError as err:
+        raise disk_full(err, f"the record of {utt} to {records.name}") from None
+    try:
         atomic_write_bytes(outdir.wav_path(out, utt), wav_bytes(out_audio))
         outdir.mark_done(out, utt, stamp)
     except OSError as err:
-        if err.errno == errno.ENOSPC:
-            raise DiskFull(err.errno, f"disk full writing the output of {utt} ({err.filename or out}); "
-                                      "free space there and re-run: finished utterances are kept") from None
-        raise
+        raise disk_full(err, f"the output of {utt} ({err.filename or out})") from None
     return scale
 
 
@@ -278,6 +286,7 @@ def run_shard(conf: AnonymizerConfig, data: DataDir, out: Path, job: int, nj: in
     if not todo:
         failed_file.unlink(missing_ok=True)
         return 0
+    outdir.check_subdirs(out)
     outdir.claim_record_dir(record_dir, out)
     work_dir = record_dir / "work"
     work_dir.mkdir(exist_ok=True)
@@ -288,9 +297,11 @@ def run_shard(conf: AnonymizerConfig, data: DataDir, out: Path, job: int, nj: in
         raise ModelError(f"cannot build the {conf.system} system: {str(err).splitlines()[0]}") from None
     size = getattr(anonymizer, "batch_size", 1) if hasattr(anonymizer, "convert_batch") else 1
     window = size * getattr(anonymizer, "bucket", 1)
-    record_path = record_dir / f"records.{job}.jsonl"
-    with open(record_path, "a", encoding="utf-8") as records:
-        os.chmod(record_path, 0o600)
+    try:
+        records = outdir.open_records(record_dir, job)
+    except OSError as err:
+        raise disk_full(err, f"the records of job {job} to {record_dir} (first utterance {todo[0]})") from None
+    with records:
         writer = Writer(data, out, stamps, records, job, len(todo))
         try:
             for batch in batches(loaded(data, todo, allow_pipes, window + LOADERS), size, window):
@@ -333,8 +344,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--prepare", action="store_true", help="once before the jobs: validate IN, claim OUT, "
                    "with --overwrite true forget its finished outputs")
     p.add_argument("--finalize", action="store_true")
-    p.add_argument("--record-dir", default="", help="owner-only dir for per-utterance records "
-                   "(default $VOXANON_EXP/anon_records/<out name>-<hash of its full path>)")
+    p.add_argument("--record-dir", default="", help="owner-only dir for per-utterance records, yours, outside "
+                   "OUT (default $VOXANON_EXP/anon_records/<out name>-<hash of its full path>, a relative "
+                   "$VOXANON_EXP taken from the recipe dir)")
     p.add_argument("--allow-pipes", default="false", choices=("true", "false"))
     p.add_argument("--public-seed", default="false", choices=("true", "false"),
                    help="accept a conf without anonymizer.seed (the public default)")
@@ -349,14 +361,15 @@ def main(argv: list[str] | None = None) -> int:
         strict = args.check or args.prepare
         conf = load_conf(args.conf, args.public_seed == "true" or not strict)
         out = Path(args.out_dir)
+        record_dir = Path(args.record_dir) if args.record_dir else outdir.default_record_dir(out)
+        outdir.check_record_dir(record_dir, Path(args.in_dir), out)
         if args.check:
             outdir.check_output(Path(args.in_dir), out)
+            load_input(args.in_dir)  # unsafe ids named before anything is written
             return 0
         if args.prepare:
             check_input(args.in_dir, args.allow_pipes == "true")
         data = load_input(args.in_dir)
-        record_dir = Path(args.record_dir) if args.record_dir else outdir.default_record_dir(
-            Path(os.environ.get("VOXANON_EXP", "exp")), out)
         if args.finalize:
             return finalize(conf, data, out, record_dir)
         if args.prepare:

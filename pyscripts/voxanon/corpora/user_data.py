@@ -1,8 +1,9 @@
 """Your own speech for the mini recipe (``./run.sh --data DIR``): a Kaldi data dir or a folder of audio.
 
 * A Kaldi dir (``DIR/wav.scp`` + ``utt2spk``): ids, ``text``, ``spk2gender``, ``utt2emo`` and
-  ``spk2fold`` are kept; relative wav paths are made absolute. Its own ``enrolls``/``trials`` are
-  not used: the recipe also needs speakers for attacker training, so it makes its own split.
+  ``spk2fold`` are kept; relative wav paths (relative to DIR) are made absolute; pipe entries
+  (``cmd |``) are refused. Its own ``enrolls``/``trials`` are not used: the recipe also needs
+  speakers for attacker training, so it makes its own split.
 * A folder of ``.wav``/``.flac`` files, searched recursively. The speaker of ``DIR/<spk>/.../x.wav``
   is ``<spk>`` (the first folder level under DIR); of a file directly in DIR, the start of its
   name up to the first ``_`` or ``-`` (``anna_001.wav`` -> ``anna``). A ``x.txt`` next to
@@ -52,6 +53,10 @@ def import_kaldi_dir(path: Path) -> DataDir:
     if problems:
         raise CorpusError(f"--data {path}: not a valid Kaldi data dir:\n  " + "\n  ".join(problems))
     data = load_data_dir(path)
+    pipes = [u for u, entry in data.wav_scp.items() if entry.rstrip().endswith("|")]
+    if pipes:
+        raise CorpusError(f"--data {path}: wav.scp entry of {pipes[0]} is a command (pipe), {len(pipes)} in all; "
+                          "--data takes audio files: decode them to files and list those")
     if data.enrolls is not None or data.trials is not None:
         log.info("%s: its enrolls/trials are not used; the mini recipe makes its own split "
                  "(attacker-training speakers vs evaluation speakers)", path)

@@ -5,9 +5,9 @@ included) unless Kaldi rewrites it (utt2spk and spk2utt are regenerated with sin
 segments is rewritten with single spaces by fix). Fields are whitespace-separated; files are
 sorted by their first field in the C locale. Files Kaldi's tools know, plus voxanon's own
 (``utt2emo``, ``spk2fold``, ``enrolls``, ``trials``), are filtered with the utterances they
-index; nothing is dropped silently. wav.scp paths that are relative to the data dir (voxanon's
-convention; Kaldi's are relative to the recipe) are rewritten so they still resolve from the
-output dir.
+index; nothing is dropped silently. Relative wav.scp paths are relative to the data dir
+(voxanon's rule, whatever the working dir; Kaldi's are relative to the recipe) and are rewritten
+so they name the same files from the output dir.
 
 Every function computes its whole result before writing anything, and writes each file
 atomically: an error leaves the dirs as they were.
@@ -131,15 +131,15 @@ def write_file(path: Path, lines: Lines) -> None:
 
 
 def relocate_wav(lines: Lines, src: Path, dst: Path) -> Lines:
-    """wav.scp lines as seen from ``dst``: a path that exists only relative to ``src`` becomes
-    relative to ``dst`` when ``dst`` lies inside ``src`` (splits), else absolute. Pipes, absolute
-    paths and paths that resolve from the working dir (Kaldi's convention) are kept as they are."""
+    """wav.scp lines as seen from ``dst``: a relative path (relative to ``src``) becomes
+    relative to ``dst`` when ``dst`` lies inside ``src`` (splits), else absolute. Pipes and
+    absolute paths are kept as they are."""
     src, dst = Path(os.path.abspath(src)), Path(os.path.abspath(dst))  # symlinks kept, not resolved
     out = []
     for line in lines:
         m = re.match(rb"(\s*\S+\s+)(\S+)(\s*)$", line)
-        path = Path(os.fsdecode(m.group(2))) if m else None
-        if path is None or path.is_absolute() or path.exists() or not (src / path).exists():
+        path = Path(os.fsdecode(m.group(2))) if m and not m.group(2).endswith(b"|") else None
+        if path is None or path.is_absolute():
             out.append(line)
             continue
         target = os.path.normpath(src / path)

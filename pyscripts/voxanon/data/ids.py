@@ -11,6 +11,11 @@ from pathlib import Path
 from typing import Iterable
 
 
+# Longest id in bytes: a file name holds 255, and the tools add a suffix (``.wav``) and, while
+# writing atomically, a temp name around it (``.<id>.wav.<8 random>.tmp``).
+MAX_ID_BYTES = 200
+
+
 class UnsafeIdError(ValueError):
     """An id that cannot be used as a file name; the message names it and why."""
 
@@ -23,6 +28,10 @@ def id_problem(name: str) -> str | None:
         return "contains a path separator"
     if ".." in name:
         return "contains '..'"
+    if name == ".":
+        return "is '.' (the dir itself)"
+    if len(name.encode()) > MAX_ID_BYTES:
+        return f"is {len(name.encode())} bytes long, more than the {MAX_ID_BYTES} a file name allows here"
     if name.startswith("-"):
         return "starts with '-' (would read as an option)"
     if not name.isprintable() or any(c.isspace() for c in name):

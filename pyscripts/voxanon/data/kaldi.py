@@ -283,7 +283,7 @@ CLIPPED_SHARE = 0.001
 
 def _check_audio(data: DataDir, path: Path, allow_pipes: bool, expect_rate: int | None, scan: bool,
                  warnings: list[str]) -> list[str]:
-    from voxanon.audio import AudioError, is_pipe, read_audio
+    from voxanon.audio import AudioError, audio_file, is_pipe, read_audio
 
     import numpy as np
     import soundfile as sf
@@ -300,8 +300,7 @@ def _check_audio(data: DataDir, path: Path, allow_pipes: bool, expect_rate: int 
                 elif scan and share > CLIPPED_SHARE:
                     clipped.append(f"{utt} ({100 * share:.1f} %)")
             else:
-                p = Path(entry) if Path(entry).is_absolute() or Path(entry).exists() else path / entry
-                info = sf.info(str(p))
+                info = sf.info(str(audio_file(entry, path)))
                 frames, rate = info.frames, info.samplerate
         except (AudioError, RuntimeError, OSError) as err:
             unreadable.append(f"{utt} ({str(err).splitlines()[0][:120]})")
@@ -325,7 +324,8 @@ def _check_audio(data: DataDir, path: Path, allow_pipes: bool, expect_rate: int 
 
 
 def resolve_wav(data: DataDir, utt: str) -> str:
-    """wav.scp entry of ``utt`` with a relative path made absolute against the dir."""
+    """wav.scp entry of ``utt`` with a relative path made absolute against the dir (never the
+    working dir: see voxanon.audio.audio_file)."""
     from voxanon.audio import split_segment
 
     entry = data.wav_scp[utt]
@@ -334,7 +334,4 @@ def resolve_wav(data: DataDir, utt: str) -> str:
         return resolve_wav(replace(data, wav_scp={utt: recording}), utt) + entry.strip()[len(recording):]
     if entry.rstrip().endswith("|") or data.path is None:
         return entry
-    p = Path(entry)
-    if not p.is_absolute() and not p.exists() and (data.path / p).exists():
-        return str((data.path / p).resolve())
-    return entry
+    return entry if Path(entry).is_absolute() else str((data.path / entry).resolve())

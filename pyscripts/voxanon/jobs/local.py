@@ -9,7 +9,8 @@ Kaldi's run.pl, so that cmd.sh can switch between run.pl and slurm.pl without to
 recipe. Each task's OMP/MKL threads are ``--num-threads``, by default the cores divided among the tasks running at once. Exit status 0 when
 every task succeeded; otherwise 1, after naming every failed task's log on stderr. SIGINT,
 SIGTERM or SIGHUP to run.pl, or the death of its parent (a script killed while it waits),
-stops the running tasks. The task script that ran is kept in ``<log dir>/q/<name>.sh``.
+stops the running tasks. The tasks inherit the file descriptors run.pl was given (a caller's lock
+fd included: killed with -9, run.pl leaves tasks that still hold it). The task script that ran is kept in ``<log dir>/q/<name>.sh``.
 While the tasks run, their progress is printed on stderr, aggregated over the tasks
 (voxanon.jobs.monitor).
 """
@@ -53,8 +54,11 @@ def run_tasks(spec, max_jobs: int) -> list[tuple[int | None, str]]:
         if stopping.is_set():
             return task, None
         # Own session: a signal to run.pl reaches the whole task tree through killpg below.
+        # close_fds=False: the tasks inherit what the caller passed to run.pl (Kaldi's run.pl does
+        # too), a step's lock fd included, so the lock holds while a task runs even if run.pl is
+        # killed with -9 (Python's own fds are not inheritable and stay out).
         proc = subprocess.Popen(["bash", script, "" if task is None else str(task)],
-                                start_new_session=True, env=env)
+                                start_new_session=True, env=env, close_fds=False)
         with lock:
             running.add(proc)
         rc = proc.wait()
