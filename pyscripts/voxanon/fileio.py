@@ -39,6 +39,12 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             f.write(data)
 
 
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
     """The hex sha256 of a file, read in chunks."""
     h = hashlib.sha256()

@@ -38,11 +38,12 @@ from pathlib import Path
 
 import numpy as np
 
-from voxanon.anonymize.base import BuildContext, Converted, Utterance, utt_rng
+from voxanon.anonymize.base import BuildContext, Converted, Utterance
 from voxanon.asr import AsrConfig, guard, load_asr
 from voxanon.audio import Audio
 from voxanon.config import fingerprint, to_dict
-from voxanon.data.kaldi import atomic_write_text
+from voxanon.fileio import atomic_write_text
+from voxanon.rng import utt_rng
 from voxanon.tts import Tts, TtsConfig, job_threads
 
 log = logging.getLogger("voxanon.asr_tts")

@@ -36,13 +36,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from voxanon.anonymize.base import BuildContext, Converted, Precision, Utterance, autocast, utt_rng
+from voxanon.anonymize.base import BuildContext, Converted, Precision, Utterance, autocast
 from voxanon.audio import Audio
 from voxanon.features.wavlm import WavLM, extract_tensors, load_wavlm
 from voxanon.knn.matcher import knn_match_batch
 from voxanon.knn.matching_set import MatchingSets
 from voxanon.models.feature_id import wavlm_identity
 from voxanon.registry import resolve_model
+from voxanon.rng import utt_rng
 from voxanon.vocoder.hifigan import Generator, load_generator, vocode_batch
 
 log = logging.getLogger("voxanon.knnvc")

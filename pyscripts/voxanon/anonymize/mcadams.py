@@ -18,8 +18,9 @@ import numpy as np
 from scipy.linalg import solve_toeplitz
 from scipy.signal import get_window, lfilter
 
-from voxanon.anonymize.base import BuildContext, Converted, Utterance, utt_rng
+from voxanon.anonymize.base import BuildContext, Converted, Utterance
 from voxanon.audio import Audio
+from voxanon.rng import utt_rng
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from voxanon.data.ids import id_problems
-from voxanon.fileio import atomic_path
+from voxanon.fileio import atomic_write_text
 
 # Optional per-utterance / per-speaker tables this project knows about.
 UTT_TABLES = ("text", "utt2emo", "utt2dur")
@@ -52,11 +52,6 @@ def text_lines(path: str | Path) -> Iterator[tuple[int, str]]:
 
 def read_list(path: str | Path) -> list[str]:
     return [line.strip() for _, line in text_lines(path) if line.strip()]
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
 
 
 def write_table(path: str | Path, table: dict[str, str]) -> None:

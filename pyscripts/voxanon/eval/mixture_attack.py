@@ -48,8 +48,9 @@ import numpy as np
 
 from voxanon.audio import AudioError, load_16k
 from voxanon.config import ConfigError, read_conf
-from voxanon.data.kaldi import DataDir, atomic_write_text, load_data_dir, resolve_wav, write_data_dir
+from voxanon.data.kaldi import DataDir, load_data_dir, resolve_wav, write_data_dir
 from voxanon.eval.cache import ArrayCache, audio_stamp
+from voxanon.fileio import atomic_write_text
 from voxanon.progress import Progress, setup_logging
 
 log = logging.getLogger("voxanon.mixture")
@@ -75,7 +76,7 @@ def part_confs(conf: str | Path, exp: Path) -> list[Path]:
     """One conf per part: the admixture with probability 1 for that part (same parts, params and
     cache, so a sweep's cached part outputs are reused), anonymizing into ``<set><suffix>_part<i>``."""
     from voxanon.experiment import get_value
-    from voxanon.studies.confs import write_conf
+    from voxanon.generated_conf import write_conf
 
     raw = read_conf(conf)
     suffix = get_value(raw, "anonymizer.out_suffix")
