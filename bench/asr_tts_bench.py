@@ -27,14 +27,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from voxanon.asr import AsrConfig, load_asr
+from voxanon.audio import load_16k
+from voxanon.data.kaldi import load_data_dir, resolve_wav
+from voxanon.tts import Tts, TtsConfig
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "pyscripts"))
-
-from voxanon.asr import AsrConfig, load_asr  # noqa: E402
-from voxanon.audio import load_16k  # noqa: E402
-from voxanon.data.kaldi import load_data_dir, resolve_wav  # noqa: E402
-from voxanon.tts import Tts, TtsConfig  # noqa: E402
-
 SENTENCES = ["She had your dark suit in greasy wash water all year.",
              "Don't ask me to carry an oily rag like that.",
              "The meeting starts at half past ten on the second of May.",

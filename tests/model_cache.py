@@ -20,8 +20,8 @@ from voxanon.features.wavlm import WavLM, save_wavlm
 from voxanon.model_cache import default_cache_dir
 from voxanon.packaged import WHISPER_BASE
 from voxanon.registry import load_registry
+from voxanon.testing.vpc_models import make_vpc_asr, make_vpc_asv_orig, make_vpc_ser
 from voxanon.vocoder.hifigan import save_generator
-from vpc_eval_standins import make_vpc_asr, make_vpc_asv_orig, make_vpc_ser
 
 
 def _wavlm(dest: Path) -> None:

@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eval_fixtures import iemocap_dir, make_dir
-from vpc_eval_standins import make_vpc_asr, make_vpc_asv_orig, make_vpc_ser
 from voxanon.data.kaldi import load_data_dir, write_data_dir
 from voxanon.eval.eer import all_metrics
 from voxanon.eval.report import write_report
 from voxanon.eval.results import assemble, extended_text, result_for_rank
 from voxanon.eval.scoring import write_scores
+from voxanon.testing.datadirs import iemocap_dir, make_dir
+from voxanon.testing.vpc_models import make_vpc_asr, make_vpc_asv_orig, make_vpc_ser
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")

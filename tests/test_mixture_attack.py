@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import yaml
 
-from eval_fixtures import make_dir
 from voxanon.bin import anonymize as runner
 from voxanon.config import read_conf
 from voxanon.data.kaldi import Trial
 from voxanon.eval.mixture_attack import Classifier, accuracy_vs_draws, mixture_aware_scores, part_confs
+from voxanon.testing.datadirs import make_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_ASV = {"n_mels": 40, "channels": 32, "emb_dim": 24, "attention_channels": 16, "epochs": 1, "batch_size": 8,
