@@ -30,15 +30,14 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "pyscripts"))
+from voxanon.asr import AsrConfig, load_asr
+from voxanon.audio import load_16k
+from voxanon.data.kaldi import load_data_dir, resolve_wav
+from voxanon.eval.eer import compute_eer
+from voxanon.eval import wer as vpc_wer
+from voxanon.tts.text import normalize_text
 
-from voxanon.asr import AsrConfig, load_asr  # noqa: E402
-from voxanon.audio import load_16k  # noqa: E402
-from voxanon.data.kaldi import load_data_dir, resolve_wav  # noqa: E402
-from voxanon.eval.eer import compute_eer  # noqa: E402
-from voxanon.eval import wer as vpc_wer  # noqa: E402
-from voxanon.tts.text import normalize_text  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def embed_all(encoder, data, cache: Path) -> dict[str, np.ndarray]:

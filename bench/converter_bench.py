@@ -25,14 +25,12 @@ from pathlib import Path
 
 import torch
 
+from voxanon.config import from_dict
+from voxanon.models.config import TrainConfig
+from voxanon.models.objectives import ConverterObjectives
+from voxanon.models.training import amp_autocast, clip_gradients
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "pyscripts"))
-
-from voxanon.config import from_dict  # noqa: E402
-from voxanon.models.config import TrainConfig  # noqa: E402
-from voxanon.models.objectives import ConverterObjectives  # noqa: E402
-from voxanon.models.training import amp_autocast, clip_gradients  # noqa: E402
-
 FIRST_BLOCK = {"block": "transformer", "heads": 4, "ffn_kernels": [3, 3], "dropout": 0.1}
 VARIANTS = {"base (ID 5)": (False, False, {}), "+adv (ID 6)": (True, False, {}),
             "+discrete (ID 7)": (False, True, {}), "+adv+discrete (ID 8)": (True, True, {}),

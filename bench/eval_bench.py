@@ -14,7 +14,7 @@
   wav2vec2-large size, VPC batches of 8 sorted by length) and of one SER fold model (the custom
   wav2vec2-base classifier, one utterance at a time as the VPC runs it), on ``--asr-utts``
   utterances of ``../shared/data/timit`` (generated when absent); random-weight stand-ins in the
-  release layouts (``tests/vpc_eval_standins.py``).
+  release layouts (``voxanon.testing.vpc_models``).
 """
 from __future__ import annotations
 
@@ -29,20 +29,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from speechbrain.lobes.models.ECAPA_TDNN import Classifier
+from speechbrain.nnet.losses import AdditiveAngularMargin, LogSoftmaxWrapper
+
+from voxanon.audio import load_16k
+from voxanon.data.kaldi import load_data_dir, resolve_wav
+from voxanon.eval.asv_model import AsvModel, EcapaShape, EMBEDDING_FILE
+from voxanon.eval.asv_train import fit_length
+from voxanon.eval.eer import all_metrics
+from voxanon.eval.scoring import EmbeddingStore, evaluate_asv, find_trial_lists
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "pyscripts"))
-sys.path.insert(0, str(ROOT / "tests"))
-
-from speechbrain.lobes.models.ECAPA_TDNN import Classifier  # noqa: E402
-from speechbrain.nnet.losses import AdditiveAngularMargin, LogSoftmaxWrapper  # noqa: E402
-
-from voxanon.audio import load_16k  # noqa: E402
-from voxanon.data.kaldi import load_data_dir, resolve_wav  # noqa: E402
-from voxanon.eval.asv_model import AsvModel, EcapaShape, EMBEDDING_FILE  # noqa: E402
-from voxanon.eval.asv_train import fit_length  # noqa: E402
-from voxanon.eval.eer import all_metrics  # noqa: E402
-from voxanon.eval.scoring import EmbeddingStore, evaluate_asv, find_trial_lists  # noqa: E402
-
 SHARED = ROOT.parent / "shared" / "data"
 
 
@@ -100,7 +97,7 @@ def bench_scoring(channels: int, device: str, work: Path) -> tuple[float, float,
     if (SHARED / "timit" / "trials").is_file():
         data_root, name, what = SHARED, "timit", "timit"
     else:
-        from eval_fixtures import make_dir
+        from voxanon.testing.datadirs import make_dir
 
         data_root, name, what = work / "data", "ev", "generated (8 speakers)"
         make_dir(data_root / name, n_spk=8, n_utt=10, n_enroll=3)
@@ -131,17 +128,17 @@ def utility_audio(n: int) -> tuple[list, str]:
     if (SHARED / "timit" / "wav.scp").is_file():
         data = load_data_dir(SHARED / "timit")
         return [load_16k(resolve_wav(data, u), data.path) for u in sorted(data.utts)[:n]], "timit"
-    from eval_fixtures import speaker_wave
     from voxanon.audio import Audio
+    from voxanon.testing.datadirs import speaker_wave
 
     return [Audio(speaker_wave(i % 8, i, 3.0), 16000) for i in range(n)], "generated"
 
 
 def bench_asr_ser(n: int, device: str, work: Path) -> tuple[float, float, float, str]:
     """Audio seconds, and audio seconds per wall second of the ASR (batches of 8) and of one SER fold."""
-    from vpc_eval_standins import make_vpc_asr, make_vpc_ser
     from voxanon.asr import AsrConfig, load_asr
     from voxanon.eval.ser import FoldModel, fold_dir
+    from voxanon.testing.vpc_models import make_vpc_asr, make_vpc_ser
 
     audios, what = utility_audio(n)
     seconds = sum(a.duration for a in audios)

@@ -33,12 +33,10 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+import torch
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "pyscripts"))
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
 DIM, QUERY_FRAMES = 1024, 500
 
 

@@ -37,15 +37,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
+
+from knnvc_bench import fake_matching_sets, machine, speech
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "pyscripts"))
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "bench"))
-
-import torch  # noqa: E402
-
-from knnvc_bench import fake_matching_sets, machine, speech  # noqa: E402
-
 VPC_UTTS = 343 + 1018 + 960 + 438 + 734 + 762  # libri dev/test enrolls + trials_f + trials_m
 TRIAL_UTTS = 1018 + 960 + 734 + 762
 WORK_HOURS = {

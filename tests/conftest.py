@@ -1,7 +1,6 @@
 """Shared test fixtures: the repo root, the optional real-speech sets, small generated data dirs."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +8,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
-sys.path.insert(0, str(ROOT / "pyscripts"))
+
+
+def pytest_configure(config):
+    # One intra-op thread: on a loaded 2-core machine, OpenMP spinning across threads makes tiny
+    # convolutions 100x slower.
+    import torch
+
+    torch.set_num_threads(1)
 
 
 @pytest.fixture

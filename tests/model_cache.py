@@ -17,10 +17,11 @@ import torch
 from asr_tts_helpers import make_piper_voice, make_whisper_checkpoint
 from knnvc_helpers import TINY, randomize, tiny_generator
 from voxanon.features.wavlm import WavLM, save_wavlm
-from voxanon.packaged import WHISPER_BASE, default_cache
+from voxanon.model_cache import default_cache_dir
+from voxanon.packaged import WHISPER_BASE
 from voxanon.registry import load_registry
+from voxanon.testing.vpc_models import make_vpc_asr, make_vpc_asv_orig, make_vpc_ser
 from voxanon.vocoder.hifigan import save_generator
-from vpc_eval_standins import make_vpc_asr, make_vpc_asv_orig, make_vpc_ser
 
 
 def _wavlm(dest: Path) -> None:
@@ -59,7 +60,7 @@ def build_model_cache(root: Path) -> tuple[Path, dict[str, str]]:
         build(dest)
         if any(f.sha256 for f in registry[name].files):
             paths[name] = str(dest)
-    whisper_base = Path(default_cache()) / WHISPER_BASE  # assembled by utils/setup_env.sh
+    whisper_base = default_cache_dir() / WHISPER_BASE  # assembled by utils/setup_env.sh
     if not (whisper_base / "model.bin").is_file():
         raise FileNotFoundError(f"{whisper_base} not assembled: run utils/setup_env.sh")
     (cache / WHISPER_BASE).symlink_to(whisper_base)

@@ -10,7 +10,8 @@ import pytest
 from asr_tts_helpers import SENTENCE, packaged_or_skip
 from voxanon.asr import AsrConfig, load_asr
 from voxanon.bin import setup_models
-from voxanon.packaged import KOKORO, WHISPER_BASE, assemble_whisper_base, package_file, packaged_model_path, sha256_file
+from voxanon.fileio import sha256_file
+from voxanon.packaged import KOKORO, WHISPER_BASE, assemble_whisper_base, package_file, packaged_model_path
 from voxanon.tts.config import TtsConfig
 from voxanon.tts.synth import Tts
 from voxanon.tts.text import normalize_text

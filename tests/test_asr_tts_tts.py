@@ -10,10 +10,10 @@ import pytest
 import yaml
 
 from asr_tts_helpers import make_piper_voice, packaged_or_skip
-from voxanon.anonymize.base import utt_rng
 from voxanon.audio import SAMPLE_RATE
 from voxanon.config import ConfigError, from_dict
 from voxanon.registry import ModelMissing
+from voxanon.rng import utt_rng
 from voxanon.tts.config import TtsConfig
 from voxanon.tts.synth import Tts
 from voxanon.tts.piper_voice import VoiceFileMissing

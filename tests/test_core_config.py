@@ -123,7 +123,7 @@ def test_yaml_errors_are_one_line_naming_file_and_line(tmp_path, text, line, mes
 
 def test_yaml_aliases_are_refused_before_they_expand(tmp_path):
     """A billion-laughs conf (9 levels of 10 aliases: 10^9 strings) is refused at once, not expanded."""
-    from voxanon.experiment import check_conf
+    from voxanon.experiment import load_experiment as check_conf
 
     levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)]

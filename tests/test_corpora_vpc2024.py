@@ -83,9 +83,9 @@ def _vpc_conf(tmp_path: Path, pool: dict) -> Path:
 
 def test_stage1_builds_every_dir_the_vpc_conf_names(tmp_path):
     conf = _vpc_conf(tmp_path, {"corpus": "librispeech", "subset": "train-clean-100", "max_speakers": 1})
-    env = {**os.environ, "VOXANON_DATA": str(tmp_path / "data")}
-    run = subprocess.run([str(ROOT / "local" / "prepare_data.sh"), "--overwrite", "false", str(conf)],
-                         capture_output=True, text=True, env=env, cwd=ROOT)
+    run = subprocess.run([str(ROOT / "local" / "prepare_data.sh"), "--overwrite", "false", str(conf),
+                          str(tmp_path / "data")],
+                         capture_output=True, text=True, cwd=ROOT)
     assert run.returncode == 0, run.stderr
     expected = [*EVAL_SETS, "train-clean-360", "IEMOCAP_dev", "IEMOCAP_test", "target_pool"]
     assert sorted(p.name for p in (tmp_path / "data").iterdir()) == sorted(expected)
@@ -100,8 +100,8 @@ def test_stage1_builds_every_dir_the_vpc_conf_names(tmp_path):
 
     # re-run without --overwrite: valid dirs are kept, not rebuilt
     before = (tmp_path / "data" / "libri_dev_enrolls" / "wav.scp").stat().st_mtime_ns
-    again = subprocess.run([str(ROOT / "local" / "prepare_data.sh"), str(conf)], capture_output=True, text=True,
-                           env=env, cwd=ROOT)
+    again = subprocess.run([str(ROOT / "local" / "prepare_data.sh"), str(conf), str(tmp_path / "data")],
+                           capture_output=True, text=True, cwd=ROOT)
     assert again.returncode == 0, again.stderr
     assert "exists and is valid, kept" in again.stderr
     assert (tmp_path / "data" / "libri_dev_enrolls" / "wav.scp").stat().st_mtime_ns == before

@@ -13,7 +13,6 @@ import pytest
 import soundfile as sf
 import torch
 
-from eval_fixtures import make_dir
 from voxanon.data.kaldi import Trial, load_data_dir, write_trials
 from voxanon.eval.asv_model import AsvModelError, EcapaShape, build_ecapa, load_asv
 from voxanon.eval.asv_train import (chunk_rows, count_rows, cyclic_lr, epoch_plan, global_batches, rank_slice,
@@ -21,6 +20,7 @@ from voxanon.eval.asv_train import (chunk_rows, count_rows, cyclic_lr, epoch_pla
 from voxanon.eval.config import AsvConfig
 from voxanon.eval.eer import compute_eer, read_scores
 from voxanon.eval.scoring import EmbeddingStore, TrialError, evaluate_asv, find_trial_lists
+from voxanon.testing.datadirs import make_dir
 
 TINY = dict(n_mels=40, channels=32, emb_dim=24, attention_channels=16, epochs=1, batch_size=8, chunk_s=1.0,
             lr=0.01, step_size=20, features="precomputed", num_workers=0)

@@ -8,7 +8,7 @@ import subprocess
 
 
 from conftest import link_recipe
-from eval_fixtures import make_dir
+from voxanon.testing.datadirs import make_dir
 
 
 def test_stages_6_to_8_score_dirs_made_elsewhere(tmp_path):

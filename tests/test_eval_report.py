@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from eval_fixtures import iemocap_dir, make_dir
-from vpc_eval_standins import make_vpc_asr, make_vpc_asv_orig, make_vpc_ser
 from voxanon.data.kaldi import load_data_dir, write_data_dir
 from voxanon.eval.eer import all_metrics
 from voxanon.eval.report import write_report
 from voxanon.eval.results import assemble, extended_text, result_for_rank
 from voxanon.eval.scoring import write_scores
+from voxanon.testing.datadirs import iemocap_dir, make_dir
+from voxanon.testing.vpc_models import make_vpc_asr, make_vpc_asv_orig, make_vpc_ser
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -41,8 +41,8 @@ report: {audio_examples: 2}
 """
 
 
-def run_stage(script: str, conf: Path, env: dict) -> str:
-    proc = subprocess.run([str(ROOT / script), str(conf)], cwd=ROOT, env=env, capture_output=True, text=True,
+def run_stage(script: str, conf: Path, data: Path, exp: Path, env: dict) -> str:
+    proc = subprocess.run([str(ROOT / script), str(conf), str(data), str(exp)], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, f"{script} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc.stdout
@@ -129,9 +129,9 @@ def experiment(tmp_path_factory):
         shutil.copytree(data / s, data / f"{s}_anon")
     conf = tmp / "conf.yaml"
     conf.write_text(CONF.replace("MODELS", str(models)))
-    env = {**os.environ, "VOXANON_DATA": str(data), "VOXANON_EXP": str(tmp / "exp"), "OMP_NUM_THREADS": "1",
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
            "train_cmd": "run.pl", "decode_cmd": "run.pl", "cuda_cmd": "run.pl"}
-    logs = [run_stage(s, conf, env) for s in ("local/train_attacker.sh", "local/evaluate.sh", "local/make_report.sh")]
+    logs = [run_stage(s, conf, data, tmp / "exp", env) for s in ("local/train_attacker.sh", "local/evaluate.sh", "local/make_report.sh")]
     return tmp / "exp", logs
 
 

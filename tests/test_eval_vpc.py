@@ -1,6 +1,6 @@
 """The VPC 2024 evaluation models, proven equal to speechbrain's interfaces as the VPC calls them.
 
-Random-weight stand-ins in the release layouts (``vpc_eval_standins``) are scored by voxanon and by
+Random-weight stand-ins in the release layouts (``voxanon.testing.vpc_models``) are scored by voxanon and by
 the reference path the VPC's own scripts take (``EncoderASR.transcribe_batch`` on its sorted,
 padded batches of 8 + ``ErrorRateStats``; ``foreign_class(custom_interface.py).classify_batch`` per
 utterance + sklearn per spk2fold row; ``EncoderClassifier.encode_batch``), on the same audio.
@@ -17,14 +17,14 @@ import pytest
 import soundfile as sf
 import torch
 
-from eval_fixtures import iemocap_dir, make_dir, speaker_wave
-from vpc_eval_standins import EMOTIONS, make_vpc_asr, make_vpc_asv_orig, make_vpc_ser
 from voxanon.asr import AsrConfig, load_asr
 from voxanon.audio import Audio, AudioError
 from voxanon.data.kaldi import load_data_dir, read_table
 from voxanon.eval.asv_model import load_asv
 from voxanon.eval.ser import evaluate_uar
 from voxanon.eval.wer import asr_sets, wer_of_set
+from voxanon.testing.datadirs import iemocap_dir, make_dir, speaker_wave
+from voxanon.testing.vpc_models import EMOTIONS, make_vpc_asr, make_vpc_asv_orig, make_vpc_ser
 
 RATE = 16000
 

@@ -184,8 +184,7 @@ def test_end_to_end_scripts_on_timit(shared_data, tmp_path):
     data = root / "data"
     timit_subset(shared_data, data / "pool", slice(0, 4), 10)
     timit_subset(shared_data, data / "src", slice(8, 10), 3)
-    env = {"PATH": f"{ROOT / '.venv' / 'bin'}:/usr/bin:/bin", "VOXANON_DATA": str(data), "VOXANON_NJ": "2",
-           "VOXANON_EXP": str(root / "exp"), "OMP_NUM_THREADS": "1"}
+    env = {"PATH": f"{ROOT / '.venv' / 'bin'}:/usr/bin:/bin", "OMP_NUM_THREADS": "1"}
     for layout in ("original", "torchaudio"):
         conf = write_conf(root / f"{layout}.yaml", root / layout, layout, targets_per_utt=2)
         (root / layout / "models").mkdir(parents=True)
@@ -197,8 +196,8 @@ def test_end_to_end_scripts_on_timit(shared_data, tmp_path):
                                   env=env, capture_output=True, text=True)
             assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
 
-        sh("local/make_features.sh", conf)
-        sh("local/make_targets.sh", conf)
+        sh("local/make_features.sh", "--nj", "2", conf, data)
+        sh("local/make_targets.sh", conf, data / "pool")
         out = data / f"src_anon_{layout}"
         sh("steps/anonymize.sh", "--nj", "2", conf, data / "src", out)
         validate_data_dir(out)

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 import yaml
 
-from eval_fixtures import make_dir
 from voxanon.bin import anonymize as runner
 from voxanon.config import read_conf
 from voxanon.data.kaldi import Trial
 from voxanon.eval.mixture_attack import Classifier, accuracy_vs_draws, mixture_aware_scores, part_confs
+from voxanon.testing.datadirs import make_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_ASV = {"n_mels": 40, "channels": 32, "emb_dim": 24, "attention_channels": 16, "epochs": 1, "batch_size": 8,
@@ -80,10 +80,10 @@ def experiment(tmp_path_factory):
         records = ["--record-dir", str(exp / "anon_records" / f"{s}_mix")]
         assert runner.main(["--conf", str(conf), *records, str(data / s), str(data / f"{s}_mix")]) == 0
         assert runner.main(["--conf", str(conf), "--finalize", *records, str(data / s), str(data / f"{s}_mix")]) == 0
-    env = {**os.environ, "VOXANON_DATA": str(data), "VOXANON_EXP": str(exp), "VOXANON_NJ": "1",
-           "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     for script in ("local/train_attacker.sh", "local/evaluate.sh", "local/make_report.sh"):
-        done = subprocess.run([str(ROOT / script), str(conf)], cwd=top, env=env, capture_output=True, text=True,
+        nj = ["--nj", "1"] if script == "local/train_attacker.sh" else []
+        done = subprocess.run([str(ROOT / script), *nj, str(conf), str(data), str(exp)], cwd=top, env=env, capture_output=True, text=True,
                               timeout=1800)  # minutes on a loaded 2-core machine
         assert done.returncode == 0, f"{script}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
         if script == "local/evaluate.sh":

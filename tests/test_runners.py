@@ -14,12 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from voxanon.jobs.common import UsageError, parse_args, shell_join
+from voxanon.jobs.slurm import _gpu_count, _partition, read_conf
+
 ROOT = Path(__file__).resolve().parents[1]
 RUN_PL = str(ROOT / "utils" / "run.pl")
-sys.path.insert(0, str(ROOT / "pyscripts"))
-
-from voxanon.jobs.common import UsageError, parse_args, shell_join  # noqa: E402
-from voxanon.jobs.slurm import _gpu_count, _partition, read_conf  # noqa: E402
 
 
 def run_pl(*args, cwd, timeout=60):

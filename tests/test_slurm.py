@@ -141,7 +141,7 @@ def test_killing_the_parent_cancels_the_job(slurm_env, tmp_path):
 
 
 def test_anonymize_stage_through_slurm(slurm_env, tmp_path):
-    """run.sh stage 5 (steps/anonymize_sets.sh) with cmd.sh switched by VOXANON_RUNNER=slurm.pl."""
+    """run.sh stage 5 (steps/anonymize.sh) with cmd.sh switched by VOXANON_RUNNER=slurm.pl."""
     data = tmp_path / "data" / "tiny"
     (data / "wav").mkdir(parents=True)
     rng = np.random.default_rng(0)
@@ -159,9 +159,10 @@ def test_anonymize_stage_through_slurm(slurm_env, tmp_path):
     conf = tmp_path / "tiny.yaml"
     conf.write_text("exp: slurm_tiny\ndata:\n  recipe: mini\n  eval_sets: [tiny]\n"
                     "anonymizer:\n  system: mcadams\n  suffix: _mc\n  seed: 1\n  device: cpu\n")
-    env = {**slurm_env, "VOXANON_RUNNER": "slurm.pl", "VOXANON_DATA": str(tmp_path / "data"), "VOXANON_NJ": "2",
-           "VOXANON_EXP": str(tmp_path / "exp")}
-    res = subprocess.run(["bash", "-c", f". ./path.sh && . ./cmd.sh && steps/anonymize_sets.sh {conf}"],
+    env = {**slurm_env, "VOXANON_RUNNER": "slurm.pl"}
+    step = (f"steps/anonymize.sh --nj 2 --cmd \"$train_cmd\" --record-dir {tmp_path}/exp/rec {conf} {data} "
+            f"{tmp_path}/data/tiny_mc")
+    res = subprocess.run(["bash", "-c", f". ./path.sh && . ./cmd.sh && {step}"],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout + res.stderr
     out = load_data_dir(tmp_path / "data" / "tiny_mc")

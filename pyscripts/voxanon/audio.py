@@ -41,20 +41,32 @@ class Audio:
 _SEGMENT = re.compile(r"^(.*\S)\s+\[(\d+(?:\.\d*)?):(\d+(?:\.\d*)?)\]$")
 
 
-def segment_entry(entry: str, start: str, end: str) -> str:
-    return f"{entry.strip()} [{start}:{end}]"
+@dataclass(frozen=True)
+class Segment:
+    """A part of a recording as a ``wav.scp`` entry: ``str(seg)`` is "<recording> [<start>:<end>]",
+    and :func:`parse_segment` reads it back. The times keep their text as written (seconds)."""
+    recording: str  # the recording's wav.scp entry: a path or a pipe
+    start: str
+    end: str
+
+    @property
+    def seconds(self) -> tuple[float, float]:
+        return float(self.start), float(self.end)
+
+    def __str__(self) -> str:
+        return f"{self.recording.strip()} [{self.start}:{self.end}]"
 
 
-def split_segment(entry: str) -> tuple[str, tuple[float, float] | None]:
-    """(the recording's entry, (start, end) in seconds) of a segment entry; (entry, None) otherwise."""
+def parse_segment(entry: str) -> Segment | None:
+    """The segment an entry names; None for a whole recording (a path or a pipe)."""
     m = _SEGMENT.match(entry.strip())
-    return (m.group(1), (float(m.group(2)), float(m.group(3)))) if m else (entry, None)
+    return Segment(m.group(1), m.group(2), m.group(3)) if m else None
 
 
 def is_pipe(entry: str) -> bool:
     """True when the entry is not one plain audio file as named: a pipe ``cmd |``, or a segment
     of a recording; read those through :func:`read_audio` only."""
-    return entry.rstrip().endswith("|") or split_segment(entry)[1] is not None
+    return entry.rstrip().endswith("|") or parse_segment(entry) is not None
 
 
 def audio_file(entry: str, base_dir: str | Path | None = None) -> Path:
@@ -84,12 +96,14 @@ def read_audio(entry: str, base_dir: str | Path | None = None, allow_pipes: bool
     A relative path is relative to ``base_dir`` (the data dir) when one is given, whatever the
     working dir (see :func:`audio_file`).
     """
-    entry, segment = split_segment(entry.strip())
+    entry = entry.strip()
+    segment = parse_segment(entry)
     if segment is not None:
+        entry, (start, end) = segment.recording, segment.seconds
         audio = read_audio(entry, base_dir, allow_pipes)
-        first, last = (round(t * audio.sample_rate) for t in segment)
+        first, last = (round(t * audio.sample_rate) for t in (start, end))
         if last > len(audio.samples) + round(0.1 * audio.sample_rate) or first >= last:
-            raise AudioError(f"{entry}: segment {segment[0]}-{segment[1]} s lies outside the recording "
+            raise AudioError(f"{entry}: segment {start}-{end} s lies outside the recording "
                              f"({audio.duration:.2f} s)")
         return Audio(audio.samples[first:last], audio.sample_rate)
     if is_pipe(entry):

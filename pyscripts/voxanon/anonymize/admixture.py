@@ -38,13 +38,13 @@ import numpy as np
 import soundfile as sf
 
 from voxanon.anonymize.base import (Anonymizer, BuildContext, BuildError, Converted, Utterance, convert_all,
-                                    system_module, utt_rng)
+                                    system_module)
 from voxanon.anonymize.params import AdmixtureParams as Params
 from voxanon.anonymize.config import parse_params
 from voxanon.audio import Audio
 from voxanon.config import fingerprint
-from voxanon.data.kaldi import atomic_write_text
-from voxanon.fileio import atomic_path
+from voxanon.fileio import atomic_path, atomic_write_text
+from voxanon.rng import utt_rng
 
 
 class PartCache:

@@ -38,12 +38,13 @@ from pathlib import Path
 
 import numpy as np
 
-from voxanon.anonymize.base import BuildContext, Converted, Utterance, utt_rng
+from voxanon.anonymize.base import BuildContext, Converted, Utterance
 from voxanon.anonymize.params import AsrTtsParams as Params
 from voxanon.asr import AsrConfig, guard, load_asr
 from voxanon.audio import Audio
 from voxanon.config import fingerprint, to_dict
-from voxanon.data.kaldi import atomic_write_text
+from voxanon.fileio import atomic_write_text
+from voxanon.rng import utt_rng
 from voxanon.tts.config import TtsConfig
 from voxanon.tts.synth import Tts, job_threads
 

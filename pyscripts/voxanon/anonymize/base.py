@@ -1,4 +1,4 @@
-"""The anonymizer interface shared by every system, the system registry, and seeded randomness.
+"""The anonymizer interface shared by every system, and the system registry.
 
 A system lives in ``voxanon.anonymize.<name>`` and defines
   * ``Params``: a frozen dataclass, read from the conf's ``anonymizer.params`` mapping;
@@ -13,14 +13,11 @@ so batching does not change what is drawn.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
-
-import numpy as np
 
 from voxanon.anonymize.config import params_class
 from voxanon.anonymize.params import SYSTEMS, Precision
@@ -111,13 +108,6 @@ def autocast(device: str, precision: Precision) -> contextlib.AbstractContextMan
     return torch.autocast(torch.device(device).type, dtype=getattr(torch, precision))
 
 
-def utt_rng(seed: int, utt_id: str, *salt: str) -> np.random.Generator:
-    """A generator determined by the seed and the utterance id only, so the choices for an
-    utterance are the same whatever job, order or machine processes it."""
-    digest = hashlib.sha256("\x1f".join((str(seed), utt_id, *salt)).encode()).digest()
-    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
-
-
 def system_module(name: str):
     if name not in SYSTEMS:
         raise ValueError(f"unknown anonymization system {name!r}; known: {', '.join(sorted(SYSTEMS))}")
@@ -127,11 +117,3 @@ def system_module(name: str):
 def build_system(name: str, params: dict | None, ctx: BuildContext, where: str = "anonymizer.params") -> Anonymizer:
     module = system_module(name)
     return module.build(from_dict(params_class(name), params or {}, where), ctx)
-
-
-def resolve_device(device: str) -> str:
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from voxanon.anonymize.base import BuildContext, Converted, Utterance, autocast, utt_rng
+from voxanon.anonymize.base import BuildContext, Converted, Utterance, autocast
 from voxanon.anonymize.params import KnnvcParams as Params
 from voxanon.audio import Audio
 from voxanon.features.wavlm import WavLM, extract_tensors, load_wavlm
@@ -44,6 +44,7 @@ from voxanon.knn.matcher import knn_match_batch
 from voxanon.knn.matching_set import MatchingSets
 from voxanon.models.feature_id import wavlm_identity
 from voxanon.registry import resolve_model
+from voxanon.rng import utt_rng
 from voxanon.vocoder.hifigan import Generator, load_generator, vocode_batch
 
 log = logging.getLogger("voxanon.knnvc")

@@ -18,9 +18,10 @@ import numpy as np
 from scipy.linalg import solve_toeplitz
 from scipy.signal import get_window, lfilter
 
-from voxanon.anonymize.base import BuildContext, Converted, Utterance, utt_rng
+from voxanon.anonymize.base import BuildContext, Converted, Utterance
 from voxanon.anonymize.params import McAdamsParams as Params
 from voxanon.audio import Audio
+from voxanon.rng import utt_rng
 
 
 def frames_of(x: np.ndarray, length: int, shift: int) -> np.ndarray:

@@ -36,7 +36,8 @@ from typing import TextIO
 
 from voxanon.config import REPO_ROOT, ConfigError, fingerprint
 from voxanon.data.ids import child_path
-from voxanon.data.kaldi import DataDir, atomic_write_text, resolve_wav
+from voxanon.data.kaldi import DataDir, resolve_wav
+from voxanon.fileio import atomic_write_text
 
 STAMP_FILE = ".anonymizer.json"
 STAMP_KEY = ".stamp_key"  # in the record dir

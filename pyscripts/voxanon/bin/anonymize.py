@@ -39,16 +39,16 @@ import numpy as np
 import soundfile as sf
 
 from voxanon.anonymize import outdir
-from voxanon.anonymize.base import (BuildContext, BuildError, Converted, Utterance, build_system, convert_all,
-                                    resolve_device)
+from voxanon.anonymize.base import BuildContext, BuildError, Converted, Utterance, build_system, convert_all
 from voxanon.anonymize.config import AnonymizerConfig
 from voxanon.audio import SAMPLE_RATE, Audio, AudioError, load_16k, resample
 from voxanon.config import ConfigError, fingerprint
 from voxanon.experiment import load_experiment, resolved_params
 from voxanon.data.ids import id_problems
-from voxanon.data.kaldi import DataDir, atomic_write_text, load_data_dir, validate_data_dir, write_data_dir
+from voxanon.data.kaldi import DataDir, load_data_dir, validate_data_dir, write_data_dir
+from voxanon.device import resolve_device
 from voxanon.features.config import FeaturesConfig
-from voxanon.fileio import atomic_write_bytes
+from voxanon.fileio import atomic_write_bytes, atomic_write_text
 from voxanon.progress import Progress, setup_logging
 from voxanon.registry import ModelError
 

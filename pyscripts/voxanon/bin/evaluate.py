@@ -24,9 +24,10 @@ from dataclasses import asdict
 from pathlib import Path
 
 from voxanon.config import ConfigError, fingerprint, from_dict
-from voxanon.data.kaldi import DataDir, DataDirError, atomic_write_text, load_data_dir
+from voxanon.data.kaldi import DataDir, DataDirError, load_data_dir
 from voxanon.eval.config import AsvConfig, EvalConfig
 from voxanon.experiment import Experiment, load_experiment
+from voxanon.fileio import atomic_write_text
 from voxanon.progress import setup_logging
 
 log = logging.getLogger("voxanon.evaluate")
@@ -53,7 +54,7 @@ def orig_model_name(asv: AsvConfig, exp: Path) -> str:
 
 def run_asv(experiment: Experiment, data_cfg, asv: AsvConfig, ev: EvalConfig, data_root: Path, suffix: str, exp: Path,
             out: Path) -> dict:
-    from voxanon.anonymize.base import resolve_device
+    from voxanon.device import resolve_device
     from voxanon.eval.asv_model import load_asv
     from voxanon.eval.mixture_attack import evaluate_mixture, mixture_dir
     from voxanon.eval.scoring import EmbeddingStore, average, evaluate_asv, find_trial_lists
@@ -119,8 +120,8 @@ def combined_dir(dirs: list[Path], name: Path) -> DataDir:
 
 
 def run_wer(data_cfg, ev: EvalConfig, data_root: Path, suffix: str, out: Path) -> dict:
-    from voxanon.anonymize.base import resolve_device
     from voxanon.asr import AsrConfig, load_asr
+    from voxanon.device import resolve_device
     from voxanon.eval.wer import asr_sets, wer_of_set
 
     trial_sets = [s for s in data_cfg.eval_sets if (data_root / s / "trials").is_file()] or list(data_cfg.eval_sets)
@@ -163,7 +164,7 @@ def asr_name(cfg) -> str:
 
 
 def run_ser(data_cfg, ev: EvalConfig, data_root: Path, suffix: str, out: Path) -> dict:
-    from voxanon.anonymize.base import resolve_device
+    from voxanon.device import resolve_device
     from voxanon.eval.ser import evaluate_uar
     from voxanon.registry import resolve_model
 

@@ -14,10 +14,10 @@ import sys
 from pathlib import Path
 
 from voxanon.config import ConfigError
-from voxanon.data.kaldi import atomic_write_text
 from voxanon.eval.report import write_report
 from voxanon.eval.results import assemble, extended_text, result_for_rank
 from voxanon.experiment import load_experiment
+from voxanon.fileio import atomic_write_text
 from voxanon.progress import setup_logging
 
 

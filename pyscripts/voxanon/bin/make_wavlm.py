@@ -22,18 +22,19 @@ import logging
 import sys
 from pathlib import Path
 
-from voxanon.anonymize.base import resolve_device
 from voxanon.audio import Audio, AudioError, load_16k
 from voxanon.config import ConfigError
 from voxanon.data.features import DTYPES, combine_scps, shard_paths, write_shard
-from voxanon.data.kaldi import atomic_write_text, load_data_dir, read_table, resolve_wav, write_table
+from voxanon.data.kaldi import load_data_dir, read_table, resolve_wav, write_table
+from voxanon.device import resolve_device
+from voxanon.features.config import FEATS_STAMP
 from voxanon.features.wavlm import extract_batch, load_wavlm
+from voxanon.fileio import atomic_write_text
 from voxanon.knn.matching_set import trim_silence
 from voxanon.progress import Progress, setup_logging
 from voxanon.registry import ModelError, resolve_model
 
 log = logging.getLogger("voxanon.make_wavlm")
-STAMP = ".wavlm.json"
 WINDOW = 400  # samples one WavLM frame sees: less than this after the VAD counts as silence
 
 
@@ -44,7 +45,7 @@ def shard(utts: list[str], job: int, nj: int) -> list[str]:
 
 def check_stamp(feat_dir: Path, stamp: dict, overwrite: bool) -> None:
     """Refuse to mix features made with different settings in one dir."""
-    path = feat_dir / STAMP
+    path = feat_dir / FEATS_STAMP
     if path.is_file() and json.loads(path.read_text()) != stamp:
         if not overwrite:
             raise ConfigError(f"{feat_dir} holds features of another checkpoint, layer, dtype or VAD level "

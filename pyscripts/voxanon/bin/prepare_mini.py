@@ -27,7 +27,7 @@ log = logging.getLogger("voxanon.mini")
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--conf", required=True, help="experiment conf; reads data.options and the set names")
-    p.add_argument("--data-root", required=True, type=Path, help="where the set dirs go ($VOXANON_DATA)")
+    p.add_argument("--data-root", required=True, type=Path, help="where the set dirs go (run.sh: data/, or data/<tag> with --data)")
     p.add_argument("--user-data", type=Path, help="your Kaldi data dir or folder of wavs instead of the synthetic corpus")
     p.add_argument("--nj", type=int, default=2, help="parallel synthesis jobs")
     p.add_argument("--overwrite", choices=("true", "false"), default="false")

@@ -22,9 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from voxanon.anonymize.base import resolve_device
 from voxanon.config import ConfigError, fingerprint, load_section
-from voxanon.data.kaldi import atomic_write_text, read_table
+from voxanon.data.kaldi import read_table
+from voxanon.device import resolve_device
+from voxanon.fileio import atomic_write_text
 from voxanon.models.config import TrainConfig
 from voxanon.progress import setup_logging
 

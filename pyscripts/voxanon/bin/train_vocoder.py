@@ -14,8 +14,8 @@ import argparse
 import logging
 import sys
 
-from voxanon.anonymize.base import resolve_device
 from voxanon.data.kaldi import DataDirError, load_data_dir
+from voxanon.device import resolve_device
 from voxanon.progress import setup_logging
 from voxanon.vocoder.train import TrainOptions, prematch, train
 

@@ -34,12 +34,13 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from voxanon.anonymize.base import utt_rng
 from voxanon.audio import SAMPLE_RATE, Audio, peak_normalize, resample, write_wav
 from voxanon.config import ConfigError, fingerprint, to_dict
 from voxanon.corpora.common import CorpusError, finish, vpc_normalize
-from voxanon.data.kaldi import DataDir, Trial, atomic_write_text, read_list, validate_data_dir
+from voxanon.data.kaldi import DataDir, Trial, read_list, validate_data_dir
+from voxanon.fileio import atomic_write_text
 from voxanon.progress import Progress
+from voxanon.rng import utt_rng
 
 log = logging.getLogger("voxanon.mini")
 

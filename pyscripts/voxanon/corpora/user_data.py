@@ -24,7 +24,8 @@ import numpy as np
 
 from voxanon.audio import load_16k
 from voxanon.corpora.common import AUDIO_SUFFIXES, CorpusError
-from voxanon.data.kaldi import DataDir, atomic_write_text, load_data_dir, resolve_wav, validate_data_dir
+from voxanon.data.kaldi import DataDir, load_data_dir, resolve_wav, validate_data_dir
+from voxanon.fileio import atomic_write_text
 
 log = logging.getLogger("voxanon.user_data")
 

@@ -55,7 +55,7 @@ def write_shard(feat_dir: str | Path, name: str, job: int, items: Iterable[tuple
 
 def combine_scps(scps: Iterable[str | Path], out_scp: str | Path) -> None:
     """Concatenate shard scps into one sorted scp (atomic)."""
-    from voxanon.data.kaldi import atomic_write_text
+    from voxanon.fileio import atomic_write_text
 
     lines = []
     for scp in scps:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from voxanon.data.ids import id_problems
-from voxanon.fileio import atomic_path
+from voxanon.fileio import atomic_write_text
 
 # Optional per-utterance / per-speaker tables this project knows about.
 UTT_TABLES = ("text", "utt2emo", "utt2dur")
@@ -52,11 +52,6 @@ def text_lines(path: str | Path) -> Iterator[tuple[int, str]]:
 
 def read_list(path: str | Path) -> list[str]:
     return [line.strip() for _, line in text_lines(path) if line.strip()]
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
 
 
 def write_table(path: str | Path, table: dict[str, str]) -> None:
@@ -158,7 +153,7 @@ def load_data_dir(path: str | Path) -> DataDir:
 def _read_wav_scp(path: Path) -> dict[str, str]:
     """wav.scp by utterance; with a ``segments`` file (wav.scp then lists recordings) each
     utterance gets its recording's entry with the segment's times (see voxanon.audio)."""
-    from voxanon.audio import segment_entry
+    from voxanon.audio import Segment
 
     wav = read_table(path / "wav.scp")
     if not (path / "segments").is_file():
@@ -171,7 +166,7 @@ def _read_wav_scp(path: Path) -> dict[str, str]:
         if parts[0] not in wav:
             missing.append(utt)
         else:
-            out[utt] = segment_entry(wav[parts[0]], parts[1], parts[2])
+            out[utt] = str(Segment(wav[parts[0]], parts[1], parts[2]))
     if missing:
         raise DataDirError(f"{path}/segments: recording not in wav.scp for utterance(s): {_few(missing)}")
     return out
@@ -326,12 +321,13 @@ def _check_audio(data: DataDir, path: Path, allow_pipes: bool, expect_rate: int 
 def resolve_wav(data: DataDir, utt: str) -> str:
     """wav.scp entry of ``utt`` with a relative path made absolute against the dir (never the
     working dir: see voxanon.audio.audio_file)."""
-    from voxanon.audio import split_segment
+    from voxanon.audio import parse_segment
 
     entry = data.wav_scp[utt]
-    recording, segment = split_segment(entry)
+    segment = parse_segment(entry)
     if segment is not None:  # resolve the recording's path, keep the segment's times
-        return resolve_wav(replace(data, wav_scp={utt: recording}), utt) + entry.strip()[len(recording):]
+        recording = resolve_wav(replace(data, wav_scp={utt: segment.recording}), utt)
+        return str(replace(segment, recording=recording))
     if entry.rstrip().endswith("|") or data.path is None:
         return entry
     return entry if Path(entry).is_absolute() else str((data.path / entry).resolve())

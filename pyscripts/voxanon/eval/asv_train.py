@@ -42,14 +42,15 @@ import torch.distributed as dist
 from speechbrain.lobes.models.ECAPA_TDNN import Classifier
 from speechbrain.nnet.losses import AdditiveAngularMargin, LogSoftmaxWrapper
 
-from voxanon.anonymize.base import resolve_device
 from voxanon.audio import SAMPLE_RATE, AudioError, load_16k
 from voxanon.config import fingerprint
 from voxanon.data.features import load_scp, shard_paths, write_shard
-from voxanon.data.kaldi import DataDir, atomic_write_text, resolve_wav
+from voxanon.data.kaldi import DataDir, resolve_wav
+from voxanon.device import resolve_device
 from voxanon.eval.asv_model import (CLASSIFIER_FILE, EMBEDDING_FILE, INFO_FILE, AsvModel, EcapaShape,
                                     normalize_feats)
 from voxanon.eval.config import AsvConfig
+from voxanon.fileio import atomic_write_text
 from voxanon.progress import Progress
 
 log = logging.getLogger("voxanon.asv_train")

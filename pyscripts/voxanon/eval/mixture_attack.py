@@ -48,8 +48,9 @@ import numpy as np
 
 from voxanon.audio import AudioError, load_16k
 from voxanon.config import ConfigError
-from voxanon.data.kaldi import DataDir, atomic_write_text, load_data_dir, resolve_wav, write_data_dir
+from voxanon.data.kaldi import DataDir, load_data_dir, resolve_wav, write_data_dir
 from voxanon.eval.cache import ArrayCache, audio_stamp
+from voxanon.fileio import atomic_write_text
 from voxanon.progress import Progress, setup_logging
 
 log = logging.getLogger("voxanon.mixture")
@@ -70,8 +71,7 @@ def part_suffix(suffix: str, i: int) -> str:
 def part_confs(conf: str | Path, exp: Path) -> list[Path]:
     """One conf per part: the admixture with probability 1 for that part (same parts, params and
     cache, so a sweep's cached part outputs are reused), anonymizing into ``<set><suffix>_part<i>``."""
-    from voxanon.experiment import load_experiment
-    from voxanon.studies.confs import write_conf
+    from voxanon.experiment import load_experiment, write_conf
 
     raw = load_experiment(conf).to_dict()
     suffix = raw["anonymizer"]["suffix"]

@@ -10,9 +10,10 @@ import os
 from pathlib import Path
 
 from voxanon.audio import AudioError, load_16k, write_wav
-from voxanon.data.kaldi import atomic_write_text, load_data_dir, resolve_wav
+from voxanon.data.kaldi import load_data_dir, resolve_wav
 from voxanon.eval.plots import plot_asv
 from voxanon.eval.results import mixture_summary
+from voxanon.fileio import atomic_write_text
 
 CSS = """body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse;margin:0.5em 0 1.5em}
 td,th{border:1px solid #bbb;padding:3px 8px;text-align:right}th{background:#eee}td.l,th.l{text-align:left}

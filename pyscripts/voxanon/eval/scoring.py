@@ -30,10 +30,11 @@ from pathlib import Path
 import numpy as np
 
 from voxanon.audio import SAMPLE_RATE, Audio, AudioError, load_16k, loudness_normalize, peak_normalize
-from voxanon.data.kaldi import DataDir, DataDirError, Trial, atomic_write_text, load_data_dir, resolve_wav
+from voxanon.data.kaldi import DataDir, DataDirError, Trial, load_data_dir, resolve_wav
 from voxanon.eval.asv_model import AsvModel, model_tag
 from voxanon.eval.cache import ArrayCache, audio_stamp
 from voxanon.eval.eer import MetricUndefined, all_metrics
+from voxanon.fileio import atomic_write_text
 from voxanon.progress import Progress
 
 log = logging.getLogger("voxanon.scoring")

@@ -29,8 +29,9 @@ from typing import Literal
 import soundfile as sf
 
 from voxanon.audio import SAMPLE_RATE, AudioError, is_pipe, load_16k
-from voxanon.data.kaldi import DataDir, atomic_write_text, resolve_wav
+from voxanon.data.kaldi import DataDir, resolve_wav
 from voxanon.eval.cache import TextCache, audio_stamp
+from voxanon.fileio import atomic_write_text
 from voxanon.progress import Progress
 
 log = logging.getLogger("voxanon.wer")

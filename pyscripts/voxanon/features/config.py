@@ -4,6 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+# In a features dir: the checkpoint, layer, dtype and VAD level that made its features (written by
+# voxanon.bin.make_wavlm; read by the matching sets and the converter's training-feature check).
+FEATS_STAMP = ".wavlm.json"
+
 
 @dataclass(frozen=True)
 class FeaturesConfig:

@@ -28,7 +28,7 @@ import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from voxanon.data.kaldi import atomic_write_text
+from voxanon.fileio import atomic_write_text
 
 # Options whose value must be a number (gpu may be 0); names as Kaldi's conf files spell them.
 INT_OPTIONS = ("max_jobs_run", "gpu", "num_threads")

@@ -28,14 +28,15 @@ import torch
 from voxanon.audio import Audio
 from voxanon.config import fingerprint, to_dict
 from voxanon.data.features import load_scp
-from voxanon.data.kaldi import atomic_write_text, load_data_dir, read_table, write_table
+from voxanon.data.kaldi import load_data_dir, read_table, write_table
+from voxanon.features.config import FEATS_STAMP
 from voxanon.features.wavlm import HOP
+from voxanon.fileio import atomic_write_text
 from voxanon.knn.config import TargetsConfig
 
 log = logging.getLogger("voxanon.targets")
 FRAMES_PER_MINUTE = 60 * 16000 // HOP  # 3000
 STAMP = ".targets.json"
-FEATS_STAMP = ".wavlm.json"  # written by voxanon.bin.make_wavlm
 
 
 def trim_silence(audio: Audio, trigger_level: float = 7.0) -> Audio:

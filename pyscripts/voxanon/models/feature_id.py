@@ -12,6 +12,7 @@ import hashlib
 import json
 from pathlib import Path
 
+from voxanon.features.config import FEATS_STAMP
 from voxanon.features.wavlm import WavLM, load_wavlm
 from voxanon.registry import resolve_model
 
@@ -29,9 +30,7 @@ def wavlm_identity(model: WavLM, layer: int) -> dict:
 
 def features_identity(feats_scp: str | Path) -> dict:
     """The identity of the WavLM that wrote ``feats_scp``, from its dir's ``.wavlm.json``."""
-    from voxanon.bin.make_wavlm import STAMP
-
-    stamp_path = Path(feats_scp).parent / STAMP
+    stamp_path = Path(feats_scp).parent / FEATS_STAMP
     if not stamp_path.is_file():
         raise FileNotFoundError(f"{stamp_path} missing: the training features must come from steps/make_wavlm.sh "
                                 "(it records the WavLM checkpoint and layer the converter is then tied to)")

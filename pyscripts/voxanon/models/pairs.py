@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 from voxanon.data.features import combine_scps, load_scp, shard_paths, write_shard
-from voxanon.data.kaldi import atomic_write_text, read_table, write_table
+from voxanon.data.kaldi import read_table, write_table
+from voxanon.fileio import atomic_write_text
 from voxanon.progress import Progress
 
 log = logging.getLogger("voxanon.pairs")

@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from voxanon.config import ConfigError, read_conf
-from voxanon.data.kaldi import atomic_write_text
+from voxanon.fileio import atomic_write_text
+from voxanon.experiment import write_conf
 from voxanon.progress import setup_logging
-from voxanon.studies.confs import derive_conf, setup_of, share_asv_orig, write_conf
+from voxanon.studies.confs import derive_conf, setup_of, share_asv_orig
 from voxanon.studies.metrics import Metrics, ResultsError, has_scenario, load_metrics, read_results
 
 log = logging.getLogger("voxanon.studies")

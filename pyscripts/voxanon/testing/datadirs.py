@@ -1,5 +1,6 @@
-"""Generated speech-like data dirs for the evaluation tests: each speaker has its own pitch and
-spectral envelope (so an ASV model can learn them), utterances vary in length, jitter and noise."""
+"""Generated speech-like data dirs for the evaluation tests and benches: each speaker has its own
+pitch and spectral envelope (so an ASV model can learn them), utterances vary in length, jitter
+and noise."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -7,13 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-import torch
 
 from voxanon.data.kaldi import DataDir, Trial, load_data_dir, write_data_dir
-
-# One intra-op thread: on a loaded 2-core machine, OpenMP spinning across threads makes tiny
-# convolutions 100x slower.
-torch.set_num_threads(1)
 
 RATE = 16000
 VPC_EMOTIONS = ("ang", "hap", "neu", "sad")  # the four IEMOCAP classes of VPC 2024

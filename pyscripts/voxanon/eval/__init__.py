@@ -1,0 +1,2 @@
+"""Evaluation of anonymized speech by the VoicePrivacy protocol: ASV attackers and EER (privacy),
+WER and emotion UAR (utility), results and the report."""
