@@ -123,8 +123,9 @@ def test_one_broken_set_does_not_stop_the_others(tmp_path):
 def test_unknown_recipe_and_unknown_set_are_refused(tmp_path):
     conf = tmp_path / "c.yaml"
     conf.write_text(yaml.safe_dump({"exp": "x", "data": {"recipe": "nosuch"}}))
-    run = subprocess.run([str(ROOT / "local" / "prepare_data.sh"), str(conf)], capture_output=True, text=True, cwd=ROOT)
-    assert run.returncode == 1 and "data.recipe 'nosuch' has no script" in run.stderr
+    run = subprocess.run([str(ROOT / "local" / "prepare_data.sh"), str(conf), str(tmp_path / "data")],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 1 and "data.recipe: 'nosuch' is not one of ['mini', 'vpc2024']" in run.stderr
     cfg = DataConfig(recipe="vpc2024", options={"vpc_data_dir": str(tmp_path)}, eval_sets=("libri_dev_trials",))
     with pytest.raises(CorpusError, match="cannot build libri_dev_trials"):
         build_sets(cfg, tmp_path / "data")

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 
 @dataclass(frozen=True)
 class DataConfig:
-    recipe: str = "mini"  # local/prepare_<recipe>.sh builds the dirs (mini, vpc2024, kaldi, ...)
+    # Who builds the dirs (local/prepare_data.sh): mini (the embedded corpus, or --data) or vpc2024
+    recipe: Literal["mini", "vpc2024"] = "mini"
     options: dict = field(default_factory=dict)  # the recipe's own settings (corpus paths, ...)
     # Sets with enrolls/trials: anonymized, then attacked (EER) and transcribed (WER).
     eval_sets: tuple[str, ...] = ()
