@@ -1,5 +1,5 @@
 """Evaluation caches: every utterance is embedded once per model across trial lists and scenarios,
-and a killed run resumes from what it saved."""
+a killed run resumes from what it saved, and a SER fold's cache keeps all its speakers."""
 from __future__ import annotations
 
 import shutil
@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from eval_fixtures import make_dir, speaker_wave
+from eval_fixtures import iemocap_dir, make_dir, speaker_wave
 from voxanon.data.kaldi import DataDir, load_data_dir, write_data_dir
 from voxanon.eval.asv_model import EMBEDDING_FILE, EcapaShape, build_ecapa, load_asv
 from voxanon.eval.cache import ArrayCache, audio_stamp
@@ -131,3 +131,39 @@ def test_array_cache_keeps_other_entries_and_survives_a_broken_file(tmp_path):
     path.write_bytes(b"cut short")
     assert ArrayCache(path, "m1").load({"u1": "s1"}) == {}
 
+
+def test_ser_fold_cache_keeps_all_speakers(tmp_path):
+    from vpc_eval_standins import make_vpc_ser
+    from voxanon.eval import ser
+
+    models = make_vpc_ser(tmp_path / "ser", folds=2)
+    orig = iemocap_dir(tmp_path / "IEMOCAP_dev")  # 4 speakers, two per fold
+    test = iemocap_dir(tmp_path / "IEMOCAP_test", n_spk=2)
+    calls, loads = [], []
+    posteriors, init = ser.FoldModel.posteriors, ser.FoldModel.__init__
+
+    def counted(self, samples):
+        calls.append(len(samples))
+        return posteriors(self, samples)
+
+    def counted_init(self, *a, **k):
+        loads.append(a[0])
+        init(self, *a, **k)
+
+    ser.FoldModel.posteriors, ser.FoldModel.__init__ = counted, counted_init
+    try:
+        loaded: dict = {}
+        first = ser.evaluate_uar(orig, None, models, tmp_path / "cache", loaded=loaded)
+        assert len(calls) == len(orig.utts) and len(loads) == 2
+        ser.evaluate_uar(test, None, models, tmp_path / "cache", loaded=loaded)
+        assert len(loads) == 2  # the second emotion set reuses the loaded fold models
+        for fold in ("1", "2"):
+            spks = [s for s, f in orig.table("spk2fold").items() if f == fold]
+            utts = [u for u in orig.utts if orig.utt2spk[u] in spks]
+            cache = ArrayCache(tmp_path / "cache" / f"IEMOCAP_dev.fold_{fold}.npz", loaded[fold].tag)
+            assert len(spks) == 2 and len(cache.load({u: audio_stamp(orig, u) for u in utts})) == len(utts)
+        calls.clear()
+        again = ser.evaluate_uar(orig, None, models, tmp_path / "cache")
+        assert calls == [] and again["original"]["uar"] == first["original"]["uar"]
+    finally:
+        ser.FoldModel.posteriors, ser.FoldModel.__init__ = posteriors, init

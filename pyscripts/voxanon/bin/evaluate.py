@@ -171,12 +171,13 @@ def run_ser(data_cfg, ev: EvalConfig, data_root: Path, suffix: str, out: Path) -
         return {"skipped": "the conf names no emotion sets (data.emotion_sets)"}
     model_root = Path(resolve_model(ev.ser_model))
     res = {"ser_model": ev.ser_model, "name": ser_name(ev.ser_model), "sets": {}}
+    loaded: dict = {}  # fold -> model, loaded once for all the emotion sets
     for s in data_cfg.emotion_sets:
         orig = load_data_dir(data_root / s)
         anon_dir = data_root / f"{s}{suffix}"
         anon = load_data_dir(anon_dir) if (anon_dir / "wav.scp").is_file() else None
         r = evaluate_uar(orig, anon, model_root, out / "ser" / fingerprint(str(model_root)),
-                         resolve_device(ev.device), ev.allow_pipes, ev.allow_partial)
+                         resolve_device(ev.device), ev.allow_pipes, ev.allow_partial, loaded)
         if anon is None and "skipped" not in r:
             r["anon"] = {"skipped": f"{anon_dir}: anonymized dir missing (run stage 5)"}
         res["sets"][s] = r
