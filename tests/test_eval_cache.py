@@ -2,7 +2,10 @@
 a killed run resumes from what it saved, and a SER fold's cache keeps all its speakers."""
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -167,3 +170,16 @@ def test_ser_fold_cache_keeps_all_speakers(tmp_path):
         assert calls == [] and again["original"]["uar"] == first["original"]["uar"]
     finally:
         ser.FoldModel.posteriors, ser.FoldModel.__init__ = posteriors, init
+
+
+def test_evaluate_sets_passive_openmp_waits_before_torch():
+    """Stage 7 makes idle OpenMP threads sleep (1 ms-scale ECAPA ops on a shared machine were 10x
+    slower with spinning threads); that only works if torch is not imported before main()."""
+    code = ("import sys, os; from voxanon.bin import evaluate; assert 'torch' not in sys.modules; "
+            "evaluate.quiet_openmp_waits(); print(os.environ['OMP_WAIT_POLICY'])")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "PASSIVE"
+    out = subprocess.run([sys.executable, "-c", code], env={**env, "OMP_WAIT_POLICY": "ACTIVE"},
+                         capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "ACTIVE"  # the user's choice stands
