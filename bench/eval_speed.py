@@ -282,6 +282,10 @@ def main() -> int:
                    "the change), with the default OpenMP waits it ran with")
     p.add_argument("--threads", type=int, default=0,
                    help="OMP/MKL threads of every path (0: every core, what run.pl gives stage 7)")
+    p.add_argument("--busy", type=int, default=0,
+                   help="run N busy-looping processes meanwhile (other jobs on a shared machine)")
+    p.add_argument("--vpc-default-waits", action="store_true",
+                   help="also time vpc-style with OpenMP's default (active) waits, as the VPC's code runs")
     p.add_argument("--work", help="build the layout here and keep it (default: a temporary dir)")
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "eval_speed.md"))
     p.add_argument("--vpc-style", metavar="WORK", help=argparse.SUPPRESS)
@@ -311,6 +315,7 @@ def main() -> int:
         print(name, r + 1, {k: (round(v, 2) if isinstance(v, float) else v) for k, v in x.items() if k != "eers"},
               flush=True)
 
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
     before_name = None
     if args.before:
         before = work / "before"
@@ -319,10 +324,18 @@ def main() -> int:
         before_name = f"voxanon before ({git('rev-parse', '--short', args.before)})"
         record(before_name, 0, run_voxanon(work, conf, before / "pyscripts", threads))
     passive = {"OMP_WAIT_POLICY": "PASSIVE"}  # what voxanon's evaluate now sets for itself
-    for r in range(args.rounds):
-        record("voxanon", r, run_voxanon(work, conf, ROOT / "pyscripts", threads))
-        record("vpc-style", r, run_vpc_style(work, threads, passive))
-    names = [n for n in (before_name, "voxanon", "vpc-style") if n]
+    active = "vpc-style, default OpenMP waits"
+    try:
+        for r in range(args.rounds):
+            record("voxanon", r, run_voxanon(work, conf, ROOT / "pyscripts", threads))
+            record("vpc-style", r, run_vpc_style(work, threads, passive))
+            if args.vpc_default_waits:
+                record(active, r, run_vpc_style(work, threads))
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    names = [n for n in (before_name, "voxanon", "vpc-style", active if args.vpc_default_waits else None) if n]
     mean = {n: float(np.mean([x["wall_s"] for m, _, x in rows if m == n])) for n in names}
     rate = {n: float(np.mean([x["embedded"] / x["wall_s"] for m, _, x in rows if m == n])) for n in names}
     ours = [x for m, _, x in rows if m == "voxanon"][-1]["eers"]
@@ -332,6 +345,8 @@ def main() -> int:
     cmd = (f"python bench/eval_speed.py --rounds {args.rounds} --channels {args.channels}"
            + (f" --speakers {args.speakers}" if args.speakers else "")
            + (f" --threads {args.threads}" if args.threads else "")
+           + (f" --busy {args.busy}" if args.busy else "")
+           + (" --vpc-default-waits" if args.vpc_default_waits else "")
            + (f" --before {args.before}" if args.before else ""))
     lines = [
         "# Stage-7 ASV evaluation speed: voxanon against a VPC-style direct path", "",
@@ -343,7 +358,9 @@ def main() -> int:
         f"ASV_orig and ASV_anon; scenarios {', '.join(SCENARIOS)} on both trial lists (8 score lists): "
         f"{3 * n_utts} distinct (model, utterance) embeddings. {threads} OMP/MKL thread(s) per process (run.pl "
         "gives the single stage-7 task every core). Every run is a fresh process with an empty cache; the "
-        "wall seconds include imports, model loading, audio loading and pre-processing, scoring and EERs.", "",
+        "wall seconds include imports, model loading, audio loading and pre-processing, scoring and EERs."
+        + (f" {args.busy} busy-looping process(es) ran meanwhile (other jobs on a shared machine)." if args.busy
+           else ""), "",
         "voxanon = `python -m voxanon.bin.evaluate --metrics asv`; vpc-style = the VPC's run_evaluation.py way "
         "(one EncoderClassifier per model, each utterance of each (model, data dir) embedded once in a plain "
         "loop, speechbrain EER), run with `OMP_WAIT_POLICY=PASSIVE` as voxanon's evaluate now sets for itself"
