@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -31,6 +32,22 @@ from voxanon.fileio import atomic_write_text
 from voxanon.progress import setup_logging
 
 log = logging.getLogger("voxanon.evaluate")
+
+
+def quiet_openmp_waits() -> None:
+    """Let idle OpenMP threads sleep instead of spinning (``OMP_WAIT_POLICY=PASSIVE``) unless the
+    user chose a policy; must run before torch is imported.
+
+    Scoring runs the ECAPA-TDNN on one utterance at a time (as the VPC), i.e. thousands of small
+    convolutions, each ending with a barrier across the intra-op threads (run.pl gives stage 7
+    every core). With OpenMP's default active waiting, on a machine where other jobs also run, a
+    thread that lost its core holds up the others at every barrier: 1.3 utterances/s against 13/s
+    with one thread on a loaded 2-core machine (bench/results/eval_speed.md). Passive waiting
+    removes the slowdown (12/s with 2 threads); a sleeping thread's wake-up (microseconds) is
+    small against the larger ops of the ASR and SER models.
+    """
+    if "torch" not in sys.modules:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def resolve_orig_model(asv: AsvConfig, exp: Path) -> Path | str:
@@ -172,12 +189,13 @@ def run_ser(data_cfg, ev: EvalConfig, data_root: Path, suffix: str, out: Path) -
         return {"skipped": "the conf names no emotion sets (data.emotion_sets)"}
     model_root = Path(resolve_model(ev.ser_model))
     res = {"ser_model": ev.ser_model, "name": ser_name(ev.ser_model), "sets": {}}
+    loaded: dict = {}  # fold -> model, loaded once for all the emotion sets
     for s in data_cfg.emotion_sets:
         orig = load_data_dir(data_root / s)
         anon_dir = data_root / f"{s}{suffix}"
         anon = load_data_dir(anon_dir) if (anon_dir / "wav.scp").is_file() else None
         r = evaluate_uar(orig, anon, model_root, out / "ser" / fingerprint(str(model_root)),
-                         resolve_device(ev.device), ev.allow_pipes, ev.allow_partial)
+                         resolve_device(ev.device), ev.allow_pipes, ev.allow_partial, loaded)
         if anon is None and "skipped" not in r:
             r["anon"] = {"skipped": f"{anon_dir}: anonymized dir missing (run stage 5)"}
         res["sets"][s] = r
@@ -219,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--exp", help="experiment dir (default exp/<exp>)")
     p.add_argument("--metrics", help="comma-separated subset of the conf's eval.metrics")
     args = p.parse_args(argv)
+    quiet_openmp_waits()
     setup_logging()
     try:
         experiment = load_experiment(args.conf)

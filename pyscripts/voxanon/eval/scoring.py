@@ -16,14 +16,16 @@ Scenarios (enrollment audio, trial audio, ASV model):
 
 Pre-processing before embedding (VPC): loudness to -30 LUFS, peak-normalize to 1.0, 16 kHz.
 Enrollment model = mean of the speaker's utterance embeddings; score = cosine similarity.
-Embeddings are cached per model and data dir (``emb/<model>/<set>.npz``) with the stamp of each
-utterance's audio, so re-runs only embed what is new or replaced, and a failing utterance does not
-lose the others.
+Each utterance is embedded once per model, whatever the number of trial lists and scenarios that
+use it (``EmbeddingStore``); embeddings are cached per model and data dir (``emb/<model>/<set>.npz``)
+with the stamp of each utterance's audio, so re-runs only embed what is new or replaced, a killed
+run resumes, and a failing utterance does not lose the others.
 """
 from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -129,34 +131,68 @@ def preprocess(samples: np.ndarray, target_lufs: float, peak: float) -> np.ndarr
 
 
 class EmbeddingStore:
-    """Embeddings of one model, cached per data dir as ``<cache_dir>/<set>.npz``, keyed on the
-    model's weights and on each utterance's audio (``voxanon.eval.cache``)."""
+    """Embeddings of one model, each utterance embedded once (``voxanon.eval.cache``).
+
+    Kept across requests: every trial list and scenario that needs an utterance's audio with this
+    model gets the same embedding, computed once (VPC: ``libri_dev_enrolls`` serves both trial lists
+    and the ignorant / lazy-informed attackers). Values are keyed on the model's weights and on each
+    utterance's audio stamp; audio reached through several data dirs (the same file) is embedded
+    once too. Persisted per data dir as ``<cache_dir>/<set>.npz``, every ``save_every_s`` seconds
+    and at the end of each request, atomically, so a killed stage 7 resumes where it stopped.
+
+    Embedding is per utterance, as the VPC's ``extract_vector`` (a batch of one, no padding):
+    padding utterances to a common length changes their fbank means and ECAPA statistics, hence
+    the embeddings and the EERs.
+    """
 
     def __init__(self, model: AsvModel, model_dir: Path, cache_dir: Path, target_lufs: float, peak: float,
-                 allow_pipes: bool = False):
+                 allow_pipes: bool = False, save_every_s: float = 60.0):
         self.model, self.cache_dir = model, Path(cache_dir)
         self.tag = model_tag(model_dir)
         self.target_lufs, self.peak, self.allow_pipes = target_lufs, peak, allow_pipes
+        self.save_every_s = save_every_s
+        self._sets: dict[str, ArrayCache] = {}  # set name -> its cache file, read once
+        self._by_stamp: dict[str, np.ndarray] = {}  # audio stamp -> embedding, across sets
+        self.n_embedded = 0  # model calls made by this store (the bench and tests read it)
+
+    def _cache(self, set_name: str) -> ArrayCache:
+        if set_name not in self._sets:
+            self._sets[set_name] = ArrayCache(self.cache_dir / f"{set_name}.npz", self.tag)
+        return self._sets[set_name]
 
     def get(self, data: DataDir, set_name: str, utts: set[str]) -> dict[str, np.ndarray]:
+        """{utt: embedding} of exactly ``utts`` of ``data`` (its audio under the name ``set_name``)."""
         stamps = {u: audio_stamp(data, u) for u in sorted(utts)}
-        cache = ArrayCache(self.cache_dir / f"{set_name}.npz", self.tag)
+        cache = self._cache(set_name)
         emb = cache.load(stamps)
+        self._by_stamp.update((stamps[u], e) for u, e in emb.items())
+        for u, s in stamps.items():  # the same audio seen through another dir
+            if u not in emb and s in self._by_stamp:
+                emb[u] = self._by_stamp[s]
+                cache.put(u, s, emb[u])
         todo = [u for u in stamps if u not in emb]
         if not todo:
+            cache.save()
             return emb
         errors = []
         prog = Progress(len(todo), f"embed {set_name}")
+        last_save = time.monotonic()
         try:
             for utt in todo:
                 try:
                     audio = load_16k(resolve_wav(data, utt), data.path, self.allow_pipes)
                     emb[utt] = self.model.embed(preprocess(audio.samples, self.target_lufs, self.peak))
+                    self.n_embedded += 1
+                    self._by_stamp[stamps[utt]] = emb[utt]
+                    cache.put(utt, stamps[utt], emb[utt])
                 except AudioError as err:
                     errors.append(f"{utt} ({err})")
                 prog.step()
+                if time.monotonic() - last_save >= self.save_every_s:
+                    cache.save()
+                    last_save = time.monotonic()
         finally:
-            cache.save(emb, stamps)  # keep finished work even when interrupted
+            cache.save()  # keep finished work even when interrupted
         if errors:
             raise AudioError(f"{data.path}: {len(errors)} utterance(s) could not be embedded: {_few(errors, 5)}")
         return emb

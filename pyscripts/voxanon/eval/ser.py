@@ -10,15 +10,18 @@ from its own hyperparams (``voxanon.asr.sb_pretrained``); an utterance is classi
 
 Per set, original and anonymized alike: every ``spk2fold`` row (speaker, fold) classifies that
 speaker's utterances, one at a time, raw 16 kHz waveform (no loudness normalization, as the VPC),
-with its fold's model. Row UAR = scikit-learn's macro recall (over the labels true or predicted in
-the row); ``ACC_<emo>`` = accuracy on the row's utterances of that emotion. A set's UAR and
-``ACC_<emo>`` are means over its rows, as the VPC's ``groupby(...).mean()``. ``utt2emo`` and
-``spk2fold`` come from the original dir. Posteriors are cached per fold model, keyed on the audio.
+with its fold's model, loaded once per run (shared by the emotion sets). Row UAR = scikit-learn's
+macro recall (over the labels true or predicted in the row); ``ACC_<emo>`` = accuracy on the row's
+utterances of that emotion. A set's UAR and ``ACC_<emo>`` are means over its rows, as the VPC's
+``groupby(...).mean()``. ``utt2emo`` and ``spk2fold`` come from the original dir. Posteriors are
+cached per fold model, keyed on the audio, one file per (audio dir, fold) holding all the fold's
+speakers, so a killed run resumes.
 """
 from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from pathlib import Path
 
 import numpy as np
@@ -85,11 +88,16 @@ def summarize(rows: list[dict]) -> dict:
 
 
 def classify_set(orig: DataDir, audio: DataDir, models: dict[str, FoldModel], cache_dir: Path,
-                 allow_pipes: bool = False, allow_partial: bool = False) -> dict:
-    """Scores of ``audio`` (the original dir or its anonymized version) with the fold models."""
+                 allow_pipes: bool = False, allow_partial: bool = False, save_every_s: float = 60.0) -> dict:
+    """Scores of ``audio`` (the original dir or its anonymized version) with the fold models.
+
+    Posteriors are cached per fold model in ``<cache_dir>/<audio dir>.fold_<k>.npz``, one file for
+    all the speakers of the fold, saved atomically every ``save_every_s`` seconds and after each
+    speaker: a re-run classifies only what is new or replaced."""
     utt2emo, spk2fold = orig.table("utt2emo"), orig.table("spk2fold")
     failed: list[str] = []
     rows = []
+    caches: dict[str, ArrayCache] = {}
     for spk, fold in spk2fold.items():
         model = models[fold]
         utts = [u for u in orig.utts if orig.utt2spk[u] == spk]
@@ -103,21 +111,28 @@ def classify_set(orig: DataDir, audio: DataDir, models: dict[str, FoldModel], ca
         failed += [f"{u} (not in {audio.path})" for u in lost]
         utts = [u for u in utts if u in audio.utt2spk]
         stamps = {u: audio_stamp(audio, u) for u in utts}
-        cache = ArrayCache(cache_dir / f"{audio.path.name}.fold_{fold}.npz", model.tag)
+        if fold not in caches:
+            caches[fold] = ArrayCache(cache_dir / f"{audio.path.name}.fold_{fold}.npz", model.tag)
+        cache = caches[fold]
         probs = cache.load(stamps)
         todo = [u for u in utts if u not in probs]
         prog = Progress(len(todo), f"SER {audio.path.name} {spk}")
+        last_save = time.monotonic()
         try:
             for utt in todo:
                 try:
                     probs[utt] = model.posteriors(load_16k(resolve_wav(audio, utt), audio.path, allow_pipes).samples)
+                    cache.put(utt, stamps[utt], probs[utt])
                 except AudioError as err:
                     if not allow_partial:
                         raise AudioError(f"{audio.path}: {utt}: {err}") from None
                     failed.append(f"{utt} ({str(err).splitlines()[0][:100]})")
                 prog.step()
+                if time.monotonic() - last_save >= save_every_s:
+                    cache.save()
+                    last_save = time.monotonic()
         finally:
-            cache.save(probs, stamps)
+            cache.save()
         scored = [u for u in utts if u in probs]
         if not scored:
             if allow_partial:
@@ -131,14 +146,21 @@ def classify_set(orig: DataDir, audio: DataDir, models: dict[str, FoldModel], ca
 
 
 def evaluate_uar(orig: DataDir, anon: DataDir | None, model_root: Path, cache_dir: Path, device: str = "cpu",
-                 allow_pipes: bool = False, allow_partial: bool = False) -> dict:
-    """UAR of the original set and (when given) of its anonymized version."""
+                 allow_pipes: bool = False, allow_partial: bool = False,
+                 loaded: dict[str, FoldModel] | None = None) -> dict:
+    """UAR of the original set and (when given) of its anonymized version.
+
+    ``loaded``: fold models already loaded from ``model_root`` (fold -> model), shared by the
+    emotion sets of one run; the models this call loads are added to it."""
     if not orig.table("utt2emo"):
         return {"skipped": f"{orig.path}: no 'utt2emo' file (emotion labels)"}
     spk2fold = orig.table("spk2fold")
     if not spk2fold:
         return {"skipped": f"{orig.path}: no 'spk2fold' file (which fold model scores which speaker)"}
-    models = {f: FoldModel(fold_dir(model_root, f), device) for f in sorted(set(spk2fold.values()))}
+    loaded = {} if loaded is None else loaded
+    for f in sorted(set(spk2fold.values()) - set(loaded)):
+        loaded[f] = FoldModel(fold_dir(model_root, f), device)
+    models = {f: loaded[f] for f in sorted(set(spk2fold.values()))}
     result: dict = {"model": str(model_root), "folds": {f: sorted(s for s, g in spk2fold.items() if g == f)
                                                        for f in models}}
     for side, data in (("original", orig), ("anon", anon)):
