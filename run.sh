@@ -12,7 +12,8 @@ nj=2             # parallel jobs per step
 force=false      # true: stages replace their outputs instead of resuming them
 # Experiment
 conf=conf/mini.yaml  # the experiment conf (its bases composed); exp/<exp>/config.yaml is what stages read
-data=                # your own Kaldi data dir or folder of wavs instead of the conf's corpus
+setup=               # mini | vpc2024: run the conf's system on that setup (data, attacker, evaluation)
+data=                # your own Kaldi data dir or folder of wavs instead of the conf's corpus (setup mini)
 public_seed=false    # true: accept a conf without anonymizer.seed (the public default) for stages 2-5
 allow_pipes=false    # true: accept wav.scp entries that are commands ('... |')
 
@@ -22,7 +23,10 @@ help_message="Usage: $0 [options]   (defaults in brackets)
   --nj N               parallel jobs per step [$nj]
   --force true         stages replace their outputs instead of resuming [$force]
   --conf FILE          the experiment conf [$conf]; python -m voxanon.bin.conf show FILE prints it resolved
-  --data DIR           your own Kaldi data dir or folder of wavs instead of the conf's corpus
+  --setup NAME         run the conf's system on setup conf/base/NAME.yaml (mini: offline, small;
+                       vpc2024: the challenge's data and models) instead of the conf's own
+  --data DIR           your own Kaldi data dir or folder of wavs instead of the conf's corpus (with
+                       a conf on the mini setup, or --setup mini)
   --public-seed true   allow a conf without anonymizer.seed to use the public default [$public_seed]
   --allow-pipes true   accept wav.scp entries that are commands ('... |') [$allow_pipes]
 A stage you name with --stage runs (resuming its own finished work: cheap, never mixing configs);
@@ -48,6 +52,8 @@ is_stage "$stop_stage" || usage_error "--stop-stage '$stop_stage' is not a stage
 [ "${stage:-0}" -le "$stop_stage" ] || usage_error "--stage $stage is after --stop-stage $stop_stage"
 [[ $nj =~ ^[1-9][0-9]*$ ]] || usage_error "--nj '$nj' is not a positive integer"
 [ -f "$conf" ] || usage_error "--conf $conf: no such file"
+[ -z "$setup" ] || [ -f "conf/base/$setup.yaml" ] || usage_error "--setup $setup: no conf/base/$setup.yaml" \
+  "($(cd conf/base && ls *.yaml | sed 's/\.yaml$//' | tr '\n' ' '))"
 
 utils/setup_env.sh
 . ./path.sh
@@ -67,7 +73,7 @@ fi
 
 # The conf, read once: resolved into exp/<exp>/config.yaml, which every stage reads.
 plan=$(python -m voxanon.bin.conf setup "$conf" --data-root "$datadir" --exp-suffix "$exp_suffix" \
-         --user-data "$data" --from-stage "${stage:-0}") || exit 1
+         ${setup:+--setup "conf/base/$setup.yaml"} --user-data "$data" --from-stage "${stage:-0}") || exit 1
 declare -A exp_vars
 while IFS='=' read -r key value; do exp_vars[$key]=$value; done <<< "$plan"
 expdir=${exp_vars[exp_dir]}

@@ -93,8 +93,7 @@ def make_asv(out: Path, seed: int, channels: int) -> Path:
 def source_dir(work: Path) -> tuple[Path, str]:
     if (SHARED / "timit" / "trials").is_file():
         return SHARED / "timit", "TIMIT (../shared/data/timit)"
-    sys.path.insert(0, str(ROOT / "tests"))
-    from eval_fixtures import make_dir
+    from voxanon.testing.datadirs import make_dir
 
     return make_dir(work / "src", n_spk=16, n_utt=10, n_enroll=3, seconds=(2.0, 4.0)), "generated (16 speakers)"
 
@@ -290,15 +289,13 @@ def main() -> int:
     p.add_argument("--out", default=str(ROOT / "bench" / "results" / "eval_speed.md"))
     p.add_argument("--vpc-style", metavar="WORK", help=argparse.SUPPRESS)
     args = p.parse_args()
-    sys.path.insert(0, str(ROOT / "pyscripts"))
     if args.vpc_style:
         import torch
 
         torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
         print(json.dumps(vpc_style(Path(args.vpc_style))))
         return 0
-    sys.path.insert(0, str(ROOT / "bench"))
-    from eval_bench import machine
+    from eval_bench import machine  # bench/ is on sys.path: this script's own dir
 
     threads = args.threads or os.cpu_count() or 1
     tmp = None if args.work else tempfile.TemporaryDirectory()

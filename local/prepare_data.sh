@@ -19,11 +19,8 @@ case $recipe in
     python -m voxanon.bin.prepare_mini --conf "$config" --data-root "$datadir" ${user_data:+--user-data "$user_data"} \
       --nj "$nj" --overwrite "$overwrite" ;;
   vpc2024)
-    [ -z "$user_data" ] || { echo "$0: --data needs data.recipe mini (its split); $config uses vpc2024" >&2; exit 1; }
     flags=(); [ "$overwrite" = true ] && flags+=(--overwrite)
     python -m voxanon.bin.prepare vpc2024 "$config" "$datadir" "${flags[@]}" --vpc-data-dir "$vpc2024_data" \
       --vpc-audio-dir "$vpc2024_audio" --librispeech-root "$librispeech" --iemocap-root "$iemocap" \
       --voxceleb-root "$voxceleb1" --voxceleb-meta "$voxceleb1_meta" ;;
-  *)
-    echo "$0: data.recipe '$recipe' is not known (mini, vpc2024)" >&2; exit 1 ;;
 esac

@@ -52,6 +52,10 @@ else
 fi
 train "$data/$train_set$suffix" "$exp/asv_anon" asv_anon
 
+if [ "$system" = admixture ] && [[ $scenarios != *" mixture-aware "* ]]; then
+  echo "$0: admixture without the mixture-aware attacker (add mixture-aware to eval.scenarios for it:" \
+       "an attacker that knows the parts; the semi-informed EER alone can overstate privacy)"
+fi
 if [ "$system" = admixture ] && [[ $scenarios == *" mixture-aware "* ]]; then
   mix=$exp/mixture
   mkdir -p "$mix"

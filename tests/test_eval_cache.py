@@ -12,7 +12,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from eval_fixtures import iemocap_dir, make_dir, speaker_wave
+from voxanon.testing.datadirs import iemocap_dir, make_dir, speaker_wave
 from voxanon.data.kaldi import DataDir, load_data_dir, write_data_dir
 from voxanon.eval.asv_model import EMBEDDING_FILE, EcapaShape, build_ecapa, load_asv
 from voxanon.eval.cache import ArrayCache, audio_stamp
@@ -136,7 +136,7 @@ def test_array_cache_keeps_other_entries_and_survives_a_broken_file(tmp_path):
 
 
 def test_ser_fold_cache_keeps_all_speakers(tmp_path):
-    from vpc_eval_standins import make_vpc_ser
+    from voxanon.testing.vpc_models import make_vpc_ser
     from voxanon.eval import ser
 
     models = make_vpc_ser(tmp_path / "ser", folds=2)

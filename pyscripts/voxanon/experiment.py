@@ -74,9 +74,22 @@ class Experiment:
 SECTIONS = {f.name: f.type for f in dataclasses.fields(Experiment) if f.name not in ("exp", "seed_given")}
 
 
-def load_experiment(path: str | Path, exp_suffix: str = "") -> Experiment:
-    """The conf at ``path`` as an Experiment; ``exp_suffix`` ends its name (run.sh's --data tag)."""
+# What a setup conf (conf/base/<setup>.yaml) decides when composed with a system conf.
+SETUP_SECTIONS = ("data", "asv", "eval", "report")
+
+
+def load_experiment(path: str | Path, exp_suffix: str = "", setup: str | Path | None = None) -> Experiment:
+    """The conf at ``path`` as an Experiment; ``exp_suffix`` ends its name (run.sh's --data tag).
+    ``setup`` (run.sh --setup: conf/base/mini.yaml, conf/base/vpc2024.yaml) replaces the conf's
+    data, attacker and evaluation sections with its own, so any system runs on any setup; the
+    experiment is then named ``<exp>_<setup>``."""
     raw = read_conf(path)
+    if setup:
+        chosen = read_conf(setup)
+        if not (chosen.get("data") or {}).get("recipe"):
+            raise ConfigError(f"{setup}: not a setup conf (a setup names its data.recipe)")
+        raw.update({section: chosen.get(section) or {} for section in SETUP_SECTIONS})
+        exp_suffix = f"_{Path(setup).stem}{exp_suffix}"
     unknown = sorted(set(raw) - set(SECTIONS) - {"exp"})
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {', '.join(unknown)}; known: exp, {', '.join(SECTIONS)}")

@@ -6,7 +6,7 @@
   python -m voxanon.bin.conf get CONF KEY [KEY..]    # one value a line (lists space-separated; read with mapfile)
 
 run.sh's bookkeeping (voxanon.stages):
-  setup CONF --data-root D [--exp-suffix _T] [--user-data DIR] [--from-stage N]
+  setup CONF --data-root D [--exp-suffix _T] [--setup SETUP.yaml] [--user-data DIR] [--from-stage N]
         writes exp/<exp>/config.yaml (the resolved experiment every stage reads) and the stage keys;
         prints KEY=VALUE lines: exp_dir, config, seed_given, resume (the first stage from N whose
         outputs are not complete for this config; 9 = none) and what run.sh's stage blocks use:
@@ -89,8 +89,11 @@ def _field_comments(cls) -> dict[str, str]:
 
 
 def setup(args) -> list[str]:
-    exp = load_experiment(args.conf, args.exp_suffix)
+    exp = load_experiment(args.conf, args.exp_suffix, args.setup)
     check_runnable(exp)
+    if args.user_data and exp.data.recipe != "mini":
+        raise ConfigError(f"--data splits your speech as the mini setup does; {args.conf} uses the "
+                          f"{exp.data.recipe} setup: add --setup mini")
     config = Path(exp.exp_dir) / "config.yaml"
     write_resolved(exp, config)
     keys = stages.stage_keys(exp, args.user_data)
@@ -147,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("args", nargs="*")
     p.add_argument("--data-root", default="data")
     p.add_argument("--exp-suffix", default="")
+    p.add_argument("--setup", default="", help="setup conf whose data/asv/eval/report sections replace the conf's")
     p.add_argument("--user-data", default="")
     p.add_argument("--from-stage", type=int, default=0)
     p.add_argument("--force", default="false", choices=("true", "false"))
