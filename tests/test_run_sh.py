@@ -22,9 +22,24 @@ def recipe(tmp_path, tiny_data_dir):
     return top, conf
 
 
-def run_sh(top, *args):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VOXANON_")}
+def run_sh(top, *args, env=None):
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("VOXANON_")}, **(env or {})}
     return subprocess.run(["./run.sh", "--nj", "1", *args], cwd=top, env=env, capture_output=True, text=True)
+
+
+def own_speech(path, speakers=8, utts=5):
+    """A folder of wavs, <speaker>/<utt>.wav, half of them low-pitched."""
+    import numpy as np
+    import soundfile as sf
+
+    t = np.arange(16000) / 16000
+    for i in range(speakers):
+        (path / f"spk{i}").mkdir(parents=True)
+        f0 = 110 + 10 * i if i % 2 else 210 + 10 * i
+        for j in range(utts):
+            x = sum(np.sin(2 * np.pi * f0 * h * t * (1 + 0.01 * j)) / h for h in range(1, 5))
+            sf.write(path / f"spk{i}" / f"u{j}.wav", 0.1 * x, 16000)
+    return path
 
 
 def mark_done(top, conf, *stages):
@@ -167,3 +182,23 @@ def test_wavlm_shards_of_another_split_or_input_are_not_reused(tmp_path, root, t
     assert make("--nj", "2", "--overwrite", "true") == (all_utts, 0)
     (tiny_data_dir / "utt2spk").write_text("".join(f"{u} {u.split('-')[0]}\n" for u in all_utts[1:]))
     assert make("--nj", "2")[0] == all_utts[1:]  # another data dir: its own features
+
+
+def test_any_system_on_the_offline_setup_with_your_data_and_a_changed_dir_is_noticed(recipe, root):
+    top, _ = recipe
+    mine = own_speech(top.parent / "mine")
+    env = {"VOXANON_CACHE": str(root / "models")}  # the packaged models set up for this checkout
+    on_vpc = run_sh(top, "--conf", "conf/mcadams.yaml", "--data", str(mine), "--stop-stage", "1", env=env)
+    assert on_vpc.returncode == 1 and "add --setup mini" in on_vpc.stderr, on_vpc.stderr
+    args = ("--conf", "conf/mcadams.yaml", "--setup", "mini", "--data", str(mine), "--stop-stage", "1")
+    first = run_sh(top, *args, env=env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    tag = next(p.name for p in (top / "data").iterdir() if p.name.startswith("mine-"))
+    assert (top / "exp" / f"mcadams_mini_{tag}" / "config.yaml").is_file()
+    trials = top / "data" / tag / "mini_trials_f" / "wav.scp"
+    assert trials.is_file()
+    assert "every stage up to 1 is complete" in run_sh(top, *args, env=env).stdout
+    shutil.rmtree(mine / "spk7")  # a speaker removed from the folder: stage 1 runs again
+    again = run_sh(top, *args, env=env)
+    assert again.returncode == 0 and "resuming at stage 1" in again.stdout, again.stdout
+    assert "spk7" not in (top / "data" / tag / "mini_train" / "utt2spk").read_text() + trials.read_text()

@@ -41,16 +41,17 @@ def content_stamp(path: str | Path) -> str:
 
 
 def stage_keys(exp: Experiment, user_data: str = "") -> list[str]:
-    """One key per stage: ``exp`` and the sections of stages 0..N, and the --data contents."""
+    """One key per stage: ``exp`` and the sections of stages 0..N, from stage 1 on the --data contents."""
     resolved = exp.to_dict()
-    data = content_stamp(user_data) if user_data else ""
-    return [fingerprint({"exp": exp.exp, "data_contents": data, **{s: resolved[s] for s in SECTIONS[:n + 1]}})
-            for n in range(len(NAMES))]
+    contents = content_stamp(user_data) if user_data else ""
+    return [fingerprint({"exp": exp.exp, **({"data_contents": contents} if n else {}),
+                         **{s: resolved[s] for s in SECTIONS[:n + 1]}}) for n in range(len(NAMES))]
 
 
 def data_key(exp: Experiment, user_data: str = "") -> str:
-    """What a stage-1 set dir is stamped with: the data settings and the --data contents."""
-    return stage_keys(exp, user_data)[1]
+    """What a stage-1 set dir is stamped with: the data section and the --data contents, nothing
+    of the experiment, so experiments on the same data share their dirs."""
+    return fingerprint({"data": exp.to_dict()["data"], "data_contents": content_stamp(user_data) if user_data else ""})
 
 
 def outputs(exp: Experiment, stage: int, data_root: str) -> list[str]:

@@ -99,7 +99,7 @@ def setup(args) -> list[str]:
     keys = stages.stage_keys(exp, args.user_data)
     done = Path(exp.exp_dir) / ".done"
     done.mkdir(parents=True, exist_ok=True)
-    (done / "keys").write_text("\n".join(keys) + "\n")
+    (done / "keys").write_text("\n".join([*keys, stages.data_key(exp, args.user_data)]) + "\n")
     resume = next((n for n in range(args.from_stage, len(keys))
                    if stages.stale_reason(exp, n, keys[n], args.data_root)), len(keys))
     values = {"exp_dir": exp.exp_dir, "config": config, "seed_given": exp.seed_given, "resume": resume,
@@ -120,9 +120,10 @@ def begin(exp: Experiment, n: int, data_root: str, force: bool) -> str:
     overwrite = force or (marker.is_file() and marker.read_text().split("\n", 1)[0] != key) \
         or (pending.is_file() and pending.read_text().strip() == key)
     if n == 1 and not force:
+        data_key = (done / "keys").read_text().split()[-1]
         for out in stages.outputs(exp, 1, data_root):
             stamp = Path(out).parent / stages.DATA_KEY_FILE
-            if stamp.is_file() and stamp.read_text().strip() != key:
+            if stamp.is_file() and stamp.read_text().strip() != data_key and not _built_by_us(exp, stamp):
                 raise ConfigError(f"{Path(out).parent} was built with other data settings (another experiment's?); "
                                   "re-run with --force true to rebuild it (that experiment's stages then re-run)")
     for m in range(n, len(stages.NAMES)):  # later stages read what this one writes
@@ -132,13 +133,24 @@ def begin(exp: Experiment, n: int, data_root: str, force: bool) -> str:
     return "true" if overwrite else "false"
 
 
+def _built_by_us(exp: Experiment, stamp: Path) -> bool:
+    """Whether this experiment's last stage 1 built the data dir of ``stamp`` (its --data changed
+    since): then rebuilding it takes nothing from another experiment."""
+    built = Path(exp.exp_dir) / ".done" / "data_keys"
+    return built.is_file() and f"{stamp.read_text().strip()} {stamp.parent}" in built.read_text().splitlines()
+
+
 def end(exp: Experiment, n: int, data_root: str) -> None:
     done = Path(exp.exp_dir) / ".done"
-    key = (done / "keys").read_text().split()[n]
+    keys = (done / "keys").read_text().split()
+    key = keys[n]
     if n == 1:
+        built = []
         for out in stages.outputs(exp, 1, data_root):
             if Path(out).parent.is_dir():
-                (Path(out).parent / stages.DATA_KEY_FILE).write_text(key + "\n")
+                (Path(out).parent / stages.DATA_KEY_FILE).write_text(keys[-1] + "\n")
+                built.append(f"{keys[-1]} {Path(out).parent}")
+        (done / "data_keys").write_text("".join(f"{line}\n" for line in built))
     stages.write_marker(exp, n, key, data_root)
     (done / f"stage{n}.overwrite").unlink(missing_ok=True)
 
