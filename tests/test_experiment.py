@@ -64,3 +64,11 @@ def test_data_contents_change_the_stage_keys_and_the_data_key(tmp_path, tiny_dat
     after = stages.stage_keys(exp, str(tiny_data_dir))
     assert stages.data_key(exp, str(tiny_data_dir)) != data_key
     assert before[0] == after[0] and all(a != b for a, b in zip(before[1:], after[1:]))  # stage 0 reads no data
+
+
+def test_the_conf_reference_in_docs_is_current(root):
+    from voxanon.bin.conf import schema
+
+    page = (root / "docs" / "conf_reference.md").read_text()
+    assert page == schema() + "\n", "docs/conf_reference.md is stale: python -m voxanon.bin.conf schema > docs/conf_reference.md"
+    assert "| matching_sets | str |" in page and "## anonymizer.params (mcadams)" in page
