@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from voxanon.anonymize.config import AnonymizerConfig, parse_params
-from voxanon.config import ConfigError, from_dict, read_conf, to_dict
+from voxanon.config import ConfigError, from_dict, merge, read_conf, to_dict
 from voxanon.data.sets import DataConfig
 from voxanon.eval.config import AsvConfig, EvalConfig, ReportConfig
 from voxanon.features.config import FeaturesConfig
@@ -74,8 +74,18 @@ class Experiment:
 SECTIONS = {f.name: f.type for f in dataclasses.fields(Experiment) if f.name not in ("exp", "seed_given")}
 
 
-# What a setup conf (conf/base/<setup>.yaml) decides when composed with a system conf.
+# What a setup conf (conf/base/<setup>.yaml) decides when composed with a system conf; its
+# models section is merged over the system conf's (local paths of both kinds of model).
 SETUP_SECTIONS = ("data", "asv", "eval", "report")
+
+
+def with_setup(conf: dict, setup: dict) -> dict:
+    """``conf`` (a system's) moved onto ``setup``: the setup's data, attacker and evaluation."""
+    out = {k: v for k, v in conf.items() if k not in SETUP_SECTIONS}
+    out.update({section: setup[section] for section in SETUP_SECTIONS if setup.get(section)})
+    if setup.get("models"):
+        out["models"] = merge(conf.get("models") or {}, setup["models"])
+    return out
 
 
 def load_experiment(path: str | Path, exp_suffix: str = "", setup: str | Path | None = None) -> Experiment:
@@ -88,7 +98,7 @@ def load_experiment(path: str | Path, exp_suffix: str = "", setup: str | Path | 
         chosen = read_conf(setup)
         if not (chosen.get("data") or {}).get("recipe"):
             raise ConfigError(f"{setup}: not a setup conf (a setup names its data.recipe)")
-        raw.update({section: chosen.get(section) or {} for section in SETUP_SECTIONS})
+        raw = with_setup(raw, chosen)
         exp_suffix = f"_{Path(setup).stem}{exp_suffix}"
     unknown = sorted(set(raw) - set(SECTIONS) - {"exp"})
     if unknown:

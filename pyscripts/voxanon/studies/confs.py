@@ -1,27 +1,16 @@
-"""Experiment confs for a study: a system's conf, optionally moved onto another setup.
-
-A *setup conf* (e.g. ``conf/mini.yaml``) supplies the sections that describe the data and the
-evaluation (``data models asv eval report``); the system's conf supplies the rest (``features
-targets train anonymizer``). That is how a study written for the full VPC 2024 run also runs on a
-small offline setup.
-"""
+"""Experiment confs for a study: a system's conf, optionally moved onto another setup (as
+``run.sh --setup`` does: voxanon.experiment.with_setup), and attackers shared between them."""
 from __future__ import annotations
 
 from typing import Any
 
 from voxanon.config import ConfigError, read_conf
-from voxanon.experiment import load_experiment
-
-SETUP_SECTIONS = ("data", "models", "asv", "eval", "report")
+from voxanon.experiment import with_setup
 
 
 def derive_conf(system_conf: dict[str, Any], setup_conf: dict[str, Any] | None, exp: str) -> dict[str, Any]:
-    """``system_conf`` named ``exp``, with the setup sections of ``setup_conf`` when given."""
-    conf = {k: v for k, v in system_conf.items() if not (setup_conf is not None and k in SETUP_SECTIONS)}
-    if setup_conf is not None:
-        conf.update({k: setup_conf[k] for k in SETUP_SECTIONS if k in setup_conf})
-    conf["exp"] = exp
-    return conf
+    """``system_conf`` named ``exp``, on ``setup_conf``'s setup when given."""
+    return {**(with_setup(system_conf, setup_conf) if setup_conf is not None else system_conf), "exp": exp}
 
 
 def attacker_data(conf: dict[str, Any]) -> tuple:
