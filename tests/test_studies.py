@@ -109,6 +109,23 @@ def test_table1_from_synthetic_results(tmp_path):
         assert list(csv.DictReader(f))[1]["EER avg"] == "18.00"
 
 
+def test_collect_finished_experiments_and_the_strongest_attacker_tradeoff(tmp_path):
+    """Any finished experiments, named by their dirs, make the table and the trade-off plot without
+    running anything; privacy is the lowest EER over the attackers that ran."""
+    exp_root, study = tmp_path / "exp", tmp_path / "mine"
+    write_results(exp_root, "mcadams_mini_timit-abc123", results(8.0, None, 10.0))
+    write_results(exp_root, "mixed", results(40.0, None, 4.0, aware=30.0))  # the mixture-aware attacker wins
+    (exp_root / "mixed" / "config.yaml").write_text("anonymizer: {system: admixture}\n")
+    exps = [str(exp_root / "mcadams_mini_timit-abc123"), "mixed"]
+    assert table1.main(["collect", "--dir", str(study), "--exp-root", str(exp_root), *exps]) == 0
+    with open(study / "table1.csv") as f:
+        assert [r["system"] for r in csv.DictReader(f)] == ["original", "mcadams_mini_timit-abc123", "mixed"]
+    rows = (study / "tradeoff.tsv").read_text().splitlines()
+    assert rows[1].split("\t") == ["mcadams_mini_timit-abc123", "false", "semi-informed", "8.00", "8.00", "", "10.00"]
+    assert rows[2].split("\t") == ["mixed", "true", "mixture-aware", "30.00", "40.00", "", "4.00"]
+    assert (study / "tradeoff.png").stat().st_size > 10_000
+
+
 def test_missing_metric_families_leave_columns_out(tmp_path):
     rows = [table1.Row("orig", "original", "-"), table1.Row("1", "sys", "c", exp="e")]
     write_results(tmp_path, "e", results(8.0, None, 3.0))

@@ -2,11 +2,14 @@
 
   python -m voxanon.studies.table1 confs --rows ROWS.tsv --conf-dir conf [--setup-conf conf/mini.yaml] --dir DIR
   python -m voxanon.studies.table1 table --dir DIR [--scenario semi-informed] [--exp-root exp]
+  python -m voxanon.studies.table1 collect --dir DIR [--exp-root exp] EXP [EXP ...]
 
 ``confs`` writes one experiment conf per row into ``DIR/conf/`` (moved onto the setup conf's data
 and evaluation when given) and the list ``DIR/experiments.tsv``; egs/jhu_vpc2024/run.sh runs each
 through run.sh. ``table`` reads every experiment's ``results/results.json`` and writes
-``DIR/table1.txt``, ``.csv`` and ``.md``. A rows file has tab-separated lines
+``DIR/table1.txt``, ``.csv`` and ``.md``, and the privacy-utility plot ``DIR/tradeoff.png`` (+ .tsv:
+voxanon.studies.tradeoff). ``collect`` does the same for experiments that already finished (any:
+yours, with --data or --setup), named by their exp/<name>, without running anything. A rows file has tab-separated lines
 ``id  label  conf-name  paper``: conf-name ``-`` is the original (un-anonymized) data, whose metrics
 come from the "original" scenario of the first experiment that has them; ``paper`` is the paper's
 "EER/UAR/WER" averages for comparison, or ``-``.
@@ -26,6 +29,7 @@ from voxanon.fileio import atomic_write_text
 from voxanon.experiment import write_conf
 from voxanon.progress import setup_logging
 from voxanon.studies.confs import derive_conf, setup_of, share_asv_orig
+from voxanon.studies import tradeoff
 from voxanon.studies.metrics import Metrics, ResultsError, has_scenario, load_metrics, read_results
 
 log = logging.getLogger("voxanon.studies")
@@ -186,7 +190,31 @@ def models_note(rows: list[Row], exp_root: Path) -> str:
         "EER of the anonymized data by: each experiment's attacker from its stage 6.\n"
 
 
+def finished_rows(exps: list[str]) -> list[Row]:
+    """Rows for finished experiments: the original data first, then each experiment by its name."""
+    return [Row("0", "original", ORIGINAL), *(Row(str(i), exp, exp, "-", exp) for i, exp in enumerate(exps, 1))]
+
+
+def write_tradeoff(out_dir: Path, rows: list[Row], exp_root: Path) -> None:
+    points = []
+    for row in rows:
+        path = exp_root / row.exp / "results" / "results.json"
+        if row.conf == ORIGINAL or not path.is_file():
+            continue
+        config = exp_root / row.exp / "config.yaml"
+        system = ((read_conf(config).get("anonymizer") or {}).get("system") if config.is_file() else None)
+        try:
+            points.append(tradeoff.point(row.label, read_results(path), system == "admixture", str(path)))
+        except ResultsError as err:
+            log.warning("row %s: %s", row.id, err)
+    if points:
+        tradeoff.plot(points, out_dir / "tradeoff.png")
+        atomic_write_text(out_dir / "tradeoff.tsv", tradeoff.to_tsv(points))
+        log.info("wrote %s/tradeoff.{png,tsv}: EER of the strongest attacker each experiment met", out_dir)
+
+
 def write_table(out_dir: Path, rows: list[Row], exp_root: Path, scenario: str) -> int:
+    write_tradeoff(out_dir, rows, exp_root)
     collected = collect(rows, exp_root, scenario)
     groups, lines = build_table(collected)
     note = f"EER: {scenario} attacker; averages over complete rows only.\n" + models_note(rows, exp_root)
@@ -210,6 +238,11 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--dir", required=True)
     t.add_argument("--scenario", default="semi-informed", help="attack scenario whose EERs the table shows")
     t.add_argument("--exp-root", default="exp")
+    f = sub.add_parser("collect", help="the table and the trade-off plot of finished experiments")
+    f.add_argument("--dir", required=True)
+    f.add_argument("--scenario", default="semi-informed", help="attack scenario whose EERs the table shows")
+    f.add_argument("--exp-root", default="exp")
+    f.add_argument("exps", nargs="+", help="experiment names (exp/<name>) or their dirs")
     args = p.parse_args(argv)
     setup_logging()
     try:
@@ -217,6 +250,10 @@ def main(argv: list[str] | None = None) -> int:
             for row in make_confs(read_rows(args.rows), Path(args.conf_dir), args.setup_conf, Path(args.dir)):
                 print(f"{row.id}\t{Path(args.dir) / 'conf' / (row.conf + '.yaml') if row.exp else ORIGINAL}")
             return 0
+        if args.command == "collect":
+            rows = finished_rows([Path(e).name for e in args.exps])
+            atomic_write_text(Path(args.dir) / "experiments.tsv", "".join(
+                f"{r.id}\t{r.label}\t{r.conf}\t{r.paper}\t{r.exp}\n" for r in rows))
         rows = read_rows(Path(args.dir) / "experiments.tsv", with_exp=True)
         missing = write_table(Path(args.dir), rows, Path(args.exp_root), args.scenario)
         if missing:
