@@ -4,7 +4,7 @@
 
 The committed HEAD is cloned into a temp dir with nothing cached (no data, exp, models/); only
 this checkout's ``.venv`` is linked in ("after setup"). ``--keep`` keeps the clone to look at.
-Target: at most 15 minutes on 2 CPU cores after setup. Gives the wall time of each
+Target: at most 5 minutes on 2 quiet CPU cores after setup. Gives the wall time of each
 stage (from run.sh's stage lines), the whole run's wall time, and the CPU time of all its
 processes: on a shared machine the wall clock also measures the neighbours, so CPU time / cores
 is the better estimate of the time on a dedicated machine (lower bound: it assumes both cores
@@ -27,7 +27,7 @@ from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-STAGE_LINE = re.compile(r"^stage (\d) \((\w+)\): (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) log:")
+STAGE_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) \(run\.sh\) Stage (\d) \((\w+)\)")
 
 
 def machine() -> str:
@@ -58,21 +58,22 @@ def main() -> int:
         sys.stdout.write(line)
         m = STAGE_LINE.match(line)
         if m:
-            stages.append((int(m[1]), m[2], datetime.strptime(m[3], "%Y-%m-%d %H:%M:%S").timestamp()))
+            stages.append((int(m[2]), m[3], datetime.strptime(m[1], "%Y-%m-%d %H:%M:%S").timestamp()))
     rc = proc.wait()
     end = time.time()
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = usage.ru_utime + usage.ru_stime
     bounds = [s[2] for s in stages] + [end]
     per_stage = {f"{n} {stage}": round(bounds[i + 1] - t, 1) for i, (n, stage, t) in enumerate(stages)}
-    result = {"command": " ".join(cmd) + " (fresh clone)", "exit_status": rc, "wall_s": round(end - start, 1),
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=clone, capture_output=True, text=True).stdout.strip()
+    result = {"command": " ".join(cmd) + " (fresh clone)", "commit": commit, "exit_status": rc, "wall_s": round(end - start, 1),
               "cpu_s": round(cpu, 1), "cpu_s_per_core": round(cpu / (os.cpu_count() or 1), 1),
               "stages_wall_s": per_stage, "load_average_before": load_before, "load_average_after": os.getloadavg(),
               "machine": machine(), "date": datetime.now().isoformat(timespec="seconds")}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
     lines = [f"# {name}: `{result['command']}`", "",
-             f"Machine: {result['machine']}; load average before {load_before[0]:.1f}, after "
+             f"Commit {commit}. Machine: {result['machine']}; load average before {load_before[0]:.1f}, after "
              f"{result['load_average_after'][0]:.1f} ({result['date']}). Exit status {rc}.", "",
              f"Wall: **{result['wall_s']:.0f} s**; CPU time of all processes: {result['cpu_s']:.0f} s "
              f"= {result['cpu_s_per_core']:.0f} s per core (the dedicated-machine estimate).", "",
