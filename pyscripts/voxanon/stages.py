@@ -16,9 +16,9 @@ from voxanon.config import fingerprint
 from voxanon.experiment import Experiment
 from voxanon.fileio import atomic_write_bytes
 
-NAMES = ("models", "data", "features", "targets", "train", "anonymize", "attacker", "evaluate", "report")
-# The sections each stage reads; its key covers those of every earlier stage too, so editing a
-# section invalidates the stages from the first one that reads it.
+# The conf section each stage 0-8 of run.sh reads (run.sh names the stages); a stage's key covers
+# those of every earlier stage too, so editing a section invalidates the stages from the first one
+# that reads it.
 SECTIONS = ("models", "data", "features", "targets", "train", "anonymizer", "asv", "eval", "report")
 DATA_KEY_FILE = ".data_key"  # in each stage-1 set dir: the data settings it was built with
 OUTPUT_STAMP = ".anonymizer.json"  # in each stage-5 output dir (voxanon.anonymize.outdir.STAMP_FILE)
@@ -45,7 +45,7 @@ def stage_keys(exp: Experiment, user_data: str = "") -> list[str]:
     resolved = exp.to_dict()
     contents = content_stamp(user_data) if user_data else ""
     return [fingerprint({"exp": exp.exp, **({"data_contents": contents} if n else {}),
-                         **{s: resolved[s] for s in SECTIONS[:n + 1]}}) for n in range(len(NAMES))]
+                         **{s: resolved[s] for s in SECTIONS[:n + 1]}}) for n in range(len(SECTIONS))]
 
 
 def data_key(exp: Experiment, user_data: str = "") -> str:

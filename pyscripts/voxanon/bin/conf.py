@@ -147,7 +147,7 @@ def begin(exp: Experiment, n: int, data_root: str, force: bool) -> str:
             if stamp.is_file() and stamp.read_text().strip() != data_key and not _built_by_us(exp, stamp):
                 raise ConfigError(f"{Path(out).parent} was built with other data settings (another experiment's?); "
                                   "re-run with --force true to rebuild it (that experiment's stages then re-run)")
-    for m in range(n, len(stages.NAMES)):  # later stages read what this one writes
+    for m in range(n, len(stages.SECTIONS)):  # later stages read what this one writes
         (done / f"stage{m}").unlink(missing_ok=True)
     if overwrite:
         pending.write_text(key + "\n")
