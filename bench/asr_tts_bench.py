@@ -34,11 +34,6 @@ from voxanon.tts.config import TtsConfig
 from voxanon.tts.synth import Tts
 
 ROOT = Path(__file__).resolve().parents[1]
-from voxanon.asr import AsrConfig, load_asr
-from voxanon.audio import load_16k
-from voxanon.data.kaldi import load_data_dir, resolve_wav
-from voxanon.tts.config import TtsConfig
-from voxanon.tts.synth import Tts
 
 SENTENCES = ["She had your dark suit in greasy wash water all year.",
              "Don't ask me to carry an oily rag like that.",

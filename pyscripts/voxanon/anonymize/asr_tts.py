@@ -33,7 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +45,6 @@ from voxanon.audio import Audio
 from voxanon.config import fingerprint, to_dict
 from voxanon.fileio import atomic_write_text
 from voxanon.rng import utt_rng
-from voxanon.tts.config import TtsConfig
 from voxanon.tts.synth import Tts, job_threads
 
 log = logging.getLogger("voxanon.asr_tts")

@@ -17,7 +17,7 @@ import importlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from voxanon.anonymize.config import params_class
 from voxanon.anonymize.params import SYSTEMS, Precision

@@ -28,9 +28,7 @@ similarities and the vocoder in bfloat16 / float16 instead (bench/knnvc_bench.py
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from math import gcd
-from typing import Literal
 
 import numpy as np
 import torch
@@ -38,6 +36,7 @@ import torch.nn.functional as F
 
 from voxanon.anonymize.base import BuildContext, Converted, Utterance, autocast
 from voxanon.anonymize.params import KnnvcParams as Params
+from voxanon.anonymize.params import Precision
 from voxanon.audio import Audio
 from voxanon.features.wavlm import WavLM, extract_tensors, load_wavlm
 from voxanon.knn.matcher import knn_match_batch

@@ -12,8 +12,6 @@ length and the input's peak level.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from scipy.linalg import solve_toeplitz
 from scipy.signal import get_window, lfilter

@@ -13,7 +13,6 @@ same ``*_precision`` options; the source audio is chunked as the conf's ``featur
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch

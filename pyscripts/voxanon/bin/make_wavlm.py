@@ -22,10 +22,10 @@ import logging
 import sys
 from pathlib import Path
 
-from voxanon.audio import Audio, AudioError, load_16k
+from voxanon.audio import Audio, AudioError
 from voxanon.config import ConfigError
 from voxanon.data.features import DTYPES, combine_scps, shard_paths, write_shard
-from voxanon.data.kaldi import load_data_dir, read_table, resolve_wav, write_table
+from voxanon.data.kaldi import load_data_dir, read_table, write_table
 from voxanon.device import resolve_device
 from voxanon.features.config import FEATS_STAMP
 from voxanon.features.wavlm import extract_batch, load_wavlm
@@ -74,7 +74,7 @@ def run_shard(args: argparse.Namespace, feat_dir: Path) -> int:
     progress = Progress(len(utts), f"wavlm job {args.job}")
 
     def load(utt: str) -> Audio:
-        audio = load_16k(resolve_wav(data, utt), data.path, args.allow_pipes == "true")
+        audio = data.audio(utt, args.allow_pipes == "true")
         return trim_silence(audio, args.vad_trigger_level) if args.vad_trigger_level > 0 else audio
 
     def items():

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from voxanon.config import ConfigError, to_dict
+from voxanon.config import ConfigError
 from voxanon.experiment import Experiment, load_experiment
 from voxanon.registry import (ModelEntry, ModelError, ModelsConfig, check_model, fetch_model,
                               load_registry, missing_lines, models_in_values)

@@ -114,6 +114,13 @@ class DataDir:
     def table(self, name: str) -> dict[str, str] | None:
         return self.tables.get(name)
 
+    def audio(self, utt: str, allow_pipes: bool = False):
+        """Utterance ``utt`` as 16 kHz mono ``Audio``: its wav.scp entry resolved against the dir
+        (a segment reads its stretch; a pipe only with ``allow_pipes``). The one way to read one."""
+        from voxanon.audio import load_16k
+
+        return load_16k(resolve_wav(self, utt), self.path, allow_pipes)
+
     def subset(self, utts: Iterable[str]) -> "DataDir":
         """The dir restricted to ``utts``; speaker tables, enrolls and trials filtered to match."""
         keep = set(utts) & set(self.utt2spk)

@@ -42,10 +42,10 @@ import torch.distributed as dist
 from speechbrain.lobes.models.ECAPA_TDNN import Classifier
 from speechbrain.nnet.losses import AdditiveAngularMargin, LogSoftmaxWrapper
 
-from voxanon.audio import SAMPLE_RATE, AudioError, load_16k
+from voxanon.audio import SAMPLE_RATE, AudioError
 from voxanon.config import fingerprint
 from voxanon.data.features import load_scp, shard_paths, write_shard
-from voxanon.data.kaldi import DataDir, resolve_wav
+from voxanon.data.kaldi import DataDir
 from voxanon.device import resolve_device
 from voxanon.eval.asv_model import (CLASSIFIER_FILE, EMBEDDING_FILE, INFO_FILE, AsvModel, EcapaShape,
                                     normalize_feats)
@@ -86,7 +86,7 @@ def count_rows(data: DataDir, utts: list[str], chunk: int, min_amplitude: float,
     prog = Progress(len(utts), "training rows")
     for utt in utts:
         try:
-            rows[utt] = chunk_rows(load_16k(resolve_wav(data, utt), data.path, allow_pipes).samples, chunk,
+            rows[utt] = chunk_rows(data.audio(utt, allow_pipes).samples, chunk,
                                    min_amplitude)
         except AudioError as err:
             errors.append(f"{utt}: {err}")
@@ -112,7 +112,7 @@ class ChunkSet(torch.utils.data.Dataset):
     def load(self, utt: str) -> np.ndarray:
         if self.feats_scp is not None:
             return self.feats_scp[utt]
-        return load_16k(resolve_wav(self.data, utt), self.data.path, self.allow_pipes).samples
+        return self.data.audio(utt, self.allow_pipes).samples
 
     def __getitem__(self, i: int):
         ui, rel = self.plan[i]
@@ -161,7 +161,7 @@ def precompute_fbank(data: DataDir, utts: list[str], out_dir: Path, n_mels: int,
     def items():
         for utt in utts:
             try:
-                wav = load_16k(resolve_wav(data, utt), data.path, allow_pipes).samples
+                wav = data.audio(utt, allow_pipes).samples
             except AudioError as err:
                 errors.append(f"{utt}: {err}")
                 continue

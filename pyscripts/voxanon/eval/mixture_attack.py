@@ -46,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
-from voxanon.audio import AudioError, load_16k
+from voxanon.audio import AudioError
 from voxanon.config import ConfigError
 from voxanon.data.kaldi import DataDir, load_data_dir, resolve_wav, write_data_dir
 from voxanon.eval.cache import ArrayCache, audio_stamp
@@ -109,7 +109,7 @@ def features(data: DataDir, name: str, cache_dir: Path, utts=None) -> dict[str, 
     prog = Progress(len(todo), f"log-mel statistics {name}") if todo else None
     try:
         for utt in todo:
-            feats[utt] = logmel_stats(load_16k(resolve_wav(data, utt), data.path).samples)
+            feats[utt] = logmel_stats(data.audio(utt).samples)
             prog.step()
     finally:
         if todo:

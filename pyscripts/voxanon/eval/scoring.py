@@ -31,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from voxanon.audio import SAMPLE_RATE, Audio, AudioError, load_16k, loudness_normalize, peak_normalize
-from voxanon.data.kaldi import DataDir, DataDirError, Trial, load_data_dir, resolve_wav
+from voxanon.audio import SAMPLE_RATE, Audio, AudioError, loudness_normalize, peak_normalize
+from voxanon.data.kaldi import DataDir, DataDirError, Trial, load_data_dir
 from voxanon.eval.asv_model import AsvModel, model_tag
 from voxanon.eval.cache import ArrayCache, audio_stamp
 from voxanon.eval.eer import MetricUndefined, all_metrics
@@ -180,7 +180,7 @@ class EmbeddingStore:
         try:
             for utt in todo:
                 try:
-                    audio = load_16k(resolve_wav(data, utt), data.path, self.allow_pipes)
+                    audio = data.audio(utt, self.allow_pipes)
                     emb[utt] = self.model.embed(preprocess(audio.samples, self.target_lufs, self.peak))
                     self.n_embedded += 1
                     self._by_stamp[stamps[utt]] = emb[utt]

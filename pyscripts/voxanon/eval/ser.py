@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from voxanon.audio import AudioError, load_16k
-from voxanon.data.kaldi import DataDir, resolve_wav
+from voxanon.audio import AudioError
+from voxanon.data.kaldi import DataDir
 from voxanon.eval.cache import ArrayCache, audio_stamp
 from voxanon.progress import Progress
 
@@ -121,7 +121,7 @@ def classify_set(orig: DataDir, audio: DataDir, models: dict[str, FoldModel], ca
         try:
             for utt in todo:
                 try:
-                    probs[utt] = model.posteriors(load_16k(resolve_wav(audio, utt), audio.path, allow_pipes).samples)
+                    probs[utt] = model.posteriors(audio.audio(utt, allow_pipes).samples)
                     cache.put(utt, stamps[utt], probs[utt])
                 except AudioError as err:
                     if not allow_partial:

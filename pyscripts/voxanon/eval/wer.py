@@ -106,7 +106,7 @@ def transcribe_set(data: DataDir, asr, batch_size: int, cache: Path, allow_pipes
         audios, ok = [], []
         for utt in batch:
             try:
-                audios.append(load_16k(resolve_wav(data, utt), data.path, allow_pipes))
+                audios.append(data.audio(utt, allow_pipes))
                 ok.append(utt)
             except AudioError as err:
                 if not allow_partial:

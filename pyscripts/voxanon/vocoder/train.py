@@ -29,9 +29,8 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from voxanon.audio import load_16k
 from voxanon.data.features import load_scp, write_shard
-from voxanon.data.kaldi import DataDir, resolve_wav
+from voxanon.data.kaldi import DataDir
 from voxanon.features.wavlm import HOP
 from voxanon.knn.matcher import knn_average
 from voxanon.progress import Progress
@@ -88,7 +87,7 @@ class SegmentDataset(Dataset):
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         utt = self.utts[i]
         feats = np.asarray(self.feats[utt], dtype=np.float32)
-        audio = load_16k(resolve_wav(self.data, utt), self.data.path).samples
+        audio = self.data.audio(utt).samples
         # windows whose features and audio are both complete (WavLM's last frame may overhang)
         starts = min(len(feats), len(audio) // HOP) - self.segment + 1
         start = int(torch.randint(starts, ())) if starts > 0 else 0
