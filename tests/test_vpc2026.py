@@ -55,3 +55,29 @@ def test_2026_layout_reports_asv_eval_anonymized_on_mixed_trials():
         ["2", "libri", "dev", "mixed", "anon", "anon", "6.973"], ["5", "libri", "test", "mixed", "anon", "anon", "4.713"]]
     # the 2024 layout of the same results has no ASV_eval block (no original/original figures)
     assert "ASV_eval results" not in result_for_rank(res)
+
+
+def test_finetuning_step_plan_and_learning_rates_follow_the_2026_recipe(tmp_path):
+    """2 epochs of batches of 32 (drop_last), AdamW weight decay 0.01, the cyclic lr stepped before
+    each update as speechbrain's CyclicLRScheduler.on_batch_end in the 2026 compute_objectives."""
+    import torch
+    from speechbrain.nnet.schedulers import CyclicLRScheduler
+
+    from voxanon.eval.asv_train import cyclic_lr, global_batches, make_optimizer
+
+    asv = load_experiment(composed("mcadams", tmp_path)).asv
+    rows = 1000  # one row per 3 s chunk (asv.chunk_s)
+    plan = [global_batches(rows, asv.batch_size, drop_last=asv.drop_last) for _ in range(asv.epochs)]
+    assert [len(epoch) for epoch in plan] == [31, 31] and {len(b) for epoch in plan for b in epoch} == {32}
+
+    param = torch.nn.Parameter(torch.zeros(1))
+    ours = make_optimizer(asv, [param])
+    ref = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=0.01, weight_decay=0.01)
+    sched = CyclicLRScheduler(base_lr=1e-8, max_lr=0.01, step_size=65000)
+    assert type(ours) is torch.optim.AdamW and ours.defaults["weight_decay"] == 0.01
+    want = []
+    for _ in range(sum(len(epoch) for epoch in plan)):
+        sched.on_batch_end(ref)
+        want.append(ref.param_groups[0]["lr"])
+    got = [cyclic_lr(i, asv.base_lr, asv.lr, asv.step_size) for i in range(1, len(want) + 1)]
+    assert got == pytest.approx(want, rel=1e-12) and (asv.margin, asv.scale, asv.chunk_s, asv.seed) == (0.2, 30.0, 3.0, 1986)
