@@ -79,7 +79,9 @@ def fake_librispeech(root: Path, subset: str = "train-clean-360", speakers=("19"
 
 def fake_vpc(root: Path) -> dict[str, dict]:
     """``root/libri_{dev,test}_{enrolls,trials_f,trials_m}`` (release Kaldi dirs, wav.scp entries as
-    release-relative paths or flac pipes) and ``root/libri_{dev,test}/wav/<utt>/<utt>.wav`` + text.
+    release-relative paths or flac pipes) and ``root/libri_{dev,test}/wav/<utt>/<utt>.wav`` + text;
+    ``libri_{dev,test}_trials_mixed`` as VPC 2026 distributes it: the f and m dirs' files merged
+    (sorted), their trials followed by the added cross-gender non-target pairs.
 
     Returns, per set: utt2spk, raw text, trials/enrolls, gender map.
     """
@@ -126,11 +128,29 @@ def fake_vpc(root: Path) -> dict[str, dict]:
                 (d / "trials").write_text("\n".join(trials) + "\n")
                 info["trials"] = trials
             out[name] = info
+        out[f"libri_{part}_trials_mixed"] = fake_mixed(root, part)
         (audio / "text").write_text("".join(f"{u} {t}\n" for u, t in sorted(texts.items())))
         for name in out:
             if name.startswith(f"libri_{part}_"):
                 out[name]["text"] = {u: texts[u] for u in out[name]["utt2spk"]}
     return out
+
+
+def fake_mixed(root: Path, part: str) -> dict:
+    """``libri_<part>_trials_mixed`` from the fake trials_f and trials_m dirs under ``root``."""
+    f, m = (root / f"libri_{part}_trials_{g}" for g in "fm")
+    d = root / f"libri_{part}_trials_mixed"
+    d.mkdir()
+    for table in ("wav.scp", "utt2spk", "spk2utt", "spk2gender"):
+        lines = sorted((f / table).read_text().splitlines() + (m / table).read_text().splitlines())
+        (d / table).write_text("\n".join(lines) + "\n")
+    enroll = {g: (f if g == "f" else m).joinpath("trials").read_text().split()[0] for g in "fm"}
+    utt2spk = dict(line.split() for line in (d / "utt2spk").read_text().splitlines())
+    gender = dict(line.split() for line in (d / "spk2gender").read_text().splitlines())
+    trials = f.joinpath("trials").read_text().splitlines() + m.joinpath("trials").read_text().splitlines()
+    trials += [f"{enroll[g]} {u} nontarget" for g in "fm" for u in sorted(utt2spk) if gender[utt2spk[u]] != g]
+    (d / "trials").write_text("\n".join(trials) + "\n")
+    return {"utt2spk": utt2spk, "gender": gender, "trials": trials}
 
 
 # ---- IEMOCAP (USC release layout) ----

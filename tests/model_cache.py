@@ -20,7 +20,7 @@ from voxanon.features.wavlm import WavLM, save_wavlm
 from voxanon.model_cache import default_cache_dir
 from voxanon.packaged import WHISPER_BASE
 from voxanon.registry import load_registry
-from voxanon.testing.vpc_models import make_vpc_asr, make_vpc_asv_orig, make_vpc_ser
+from voxanon.testing.vpc_models import make_vpc_asr, make_vpc_asv_orig, make_vpc_asv_ssl, make_vpc_ser
 from voxanon.vocoder.hifigan import save_generator
 
 
@@ -46,6 +46,7 @@ BUILDERS = {
     "vpc-asr": make_vpc_asr,
     "vpc-ser": make_vpc_ser,
     "vpc-asv-orig": make_vpc_asv_orig,
+    "vpc-asv-ssl": make_vpc_asv_ssl,
 }
 
 

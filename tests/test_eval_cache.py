@@ -59,7 +59,7 @@ def counting_stores(models, cache_root, calls, fail_after=None):
         model = load_asv(path)
         orig_embed = model.embed
 
-        def embed(samples, key=key, orig_embed=orig_embed):
+        def embed(samples, raw=None, key=key, orig_embed=orig_embed):
             if fail_after is not None and sum(len(v) for v in calls.values()) >= fail_after:
                 raise KeyboardInterrupt  # a killed stage 7
             calls.setdefault(key, []).append(len(samples))

@@ -66,6 +66,8 @@ def resolve_orig_model(asv: AsvConfig, exp: Path) -> Path | str:
 def orig_model_name(asv: AsvConfig, exp: Path) -> str:
     if asv.orig_model == "vpc-asv-orig":
         return "VPC 2024 ASV_orig release (vpc-asv-orig)"
+    if asv.orig_model == "vpc-asv-ssl":
+        return "VPC 2026 ASV_eval asv_ssl release (vpc-asv-ssl)"
     return asv.orig_model or f"{exp / 'asv_orig'} (trained by stage 6 on the original data)"
 
 
@@ -92,7 +94,8 @@ def run_asv(experiment: Experiment, data_cfg, asv: AsvConfig, ev: EvalConfig, da
     metric_args = {"p_target": ev.dcf_p_target, "c_miss": ev.dcf_c_miss, "c_fa": ev.dcf_c_fa,
                    "omega": ev.linkability_omega}
     res = evaluate_asv(lists, [s for s in ev.scenarios if s != "mixture-aware"], stores, data_root, suffix, out,
-                       metric_args)  # mixture-aware: below
+                       metric_args, ev.norm, ev.skip_missing_trials)  # mixture-aware: below
+    res["embedding_norm"] = ev.norm
     anon_path = exp / "asv_anon"
     res["models"] = {"orig": orig_model_name(asv, exp) if not isinstance(stores["orig"], str) else stores["orig"],
                      "anon": f"{anon_path} (trained by stage 6)" if not isinstance(stores["anon"], str)

@@ -41,9 +41,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     res = assemble(results_dir, experiment.exp)
     atomic_write_text(results_dir / "results.json", json.dumps(res, indent=1, default=str) + "\n")
-    text = result_for_rank(res)
+    protocol = experiment.eval.protocol
+    text = result_for_rank(res, protocol)
     rank_file = results_dir / f"result_for_rank{res.get('suffix') or ''}"
     atomic_write_text(rank_file, text)
+    if protocol == "vpc2026-track1":  # the 2026 repository's exp/results_summary/track1/
+        atomic_write_text(exp / "results_summary" / "track1" / rank_file.name, text)
     atomic_write_text(results_dir / "results_extended.txt", extended_text(res))
     index = write_report(res, exp / "report", args.data_root, report.audio_examples, report.copy_audio, report.title)
     print(text)

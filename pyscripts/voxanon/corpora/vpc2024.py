@@ -1,5 +1,7 @@
 """VPC 2024 evaluation lists (the release's ``data.zip``) + the organizers' LibriSpeech dev/test
-audio -> ``libri_{dev,test}_{enrolls,trials_f,trials_m}`` with wav.scp pointing at real files.
+audio -> ``libri_{dev,test}_{enrolls,trials_f,trials_m}`` with wav.scp pointing at real files;
+also VPC 2026 Track 1's ``libri_{dev,test}_trials_mixed`` (trials_f + trials_m + cross-gender
+non-target pairs), read from the distributed lists in the same layout, never regenerated.
 
 The release's ``wav.scp`` entries are paths relative to the challenge checkout or Kaldi pipes
 (``flac -c -d -s ... |``); here every utterance is looked up by id (or by the file name in its
@@ -18,7 +20,8 @@ from voxanon.corpora.common import (AUDIO_SUFFIXES, CorpusError, count_mismatche
                                     vpc_normalize)
 from voxanon.data.kaldi import DataDir, load_data_dir, validate_data_dir
 
-EVAL_SETS = tuple(f"libri_{part}_{kind}" for part in ("dev", "test") for kind in ("enrolls", "trials_f", "trials_m"))
+EVAL_SETS = tuple(f"libri_{part}_{kind}" for part in ("dev", "test")
+                  for kind in ("enrolls", "trials_f", "trials_m", "trials_mixed"))
 
 # Published sizes (VPC 2024 evaluation plan).
 EXPECTED = {
@@ -28,6 +31,10 @@ EXPECTED = {
     "libri_dev_trials_m": {"utts": 960, "target": 644, "nontarget": 12796},
     "libri_test_trials_f": {"utts": 734, "target": 548, "nontarget": 11196},
     "libri_test_trials_m": {"utts": 762, "target": 449, "nontarget": 9457},
+    # VPC 2026 Track 1: the f and m utterances and target trials together (the added cross-gender
+    # non-target count is not published)
+    "libri_dev_trials_mixed": {"utts": 1978, "target": 1348},
+    "libri_test_trials_mixed": {"utts": 1496, "target": 997},
 }
 
 
@@ -80,8 +87,11 @@ def prepare_vpc_set(name: str, vpc_data_dir: str | Path, vpc_audio_dir: str | Pa
     data_root = require_dir(vpc_data_dir, "VPC 2024 data dir (data.options.vpc_data_dir, the unzipped data.zip)")
     release_dir = data_root / name
     if not (release_dir / "wav.scp").is_file():
-        raise CorpusError(f"VPC 2024: {release_dir}/wav.scp not found; unzip the release's data.zip there "
-                          "(https://github.com/Voice-Privacy-Challenge/Voice-Privacy-Challenge-2024/releases/download/data.zip/data.zip)")
+        where = ("the VPC 2026 Track 1 evaluation data (track1_evaldata.zip of "
+                 "Voice-Privacy-Challenge-2026's 01_download_data_model_track1.sh)" if name.endswith("_mixed") else
+                 "the release's data.zip (https://github.com/Voice-Privacy-Challenge/Voice-Privacy-Challenge-2024"
+                 "/releases/download/data.zip/data.zip)")
+        raise CorpusError(f"VPC 2024: {release_dir}/wav.scp not found; unzip {where} there")
     release = load_data_dir(release_dir)
     part = name.split("_")[1]  # dev | test
     audio_root = require_dir(Path(vpc_audio_dir or data_root) / f"libri_{part}",
@@ -113,6 +123,8 @@ def prepare_vpc_set(name: str, vpc_data_dir: str | Path, vpc_audio_dir: str | Pa
     genders = release.table("spk2gender")
     if genders is None and name.endswith(("_f", "_m")):
         genders = {s: name[-1] for s in spks}
+    if genders is None and name.endswith("_mixed"):
+        raise CorpusError(f"VPC 2026 {name}: {release_dir}/spk2gender missing (the mixed list has both genders)")
     if genders is not None:
         tables["spk2gender"] = {s: g for s, g in genders.items() if s in spks}
 

@@ -8,7 +8,8 @@ siblings the newest by name), so all of them load the same way: the state dict g
 architecture, whose sizes are read from the weights' shapes (input mels, channels, attention
 channels, embedding size). Embeddings are what speechbrain's ``EncoderClassifier.encode_batch``
 gives, as the VPC calls it (no global embedding normalization). Nothing in the model dir is
-executed; ``torch.load(..., weights_only=True)``.
+executed; ``torch.load(..., weights_only=True)``. A VPC 2026 ``asv_ssl`` dir (its weights fuse
+WavLM layers) loads as ``voxanon.eval.asv_ssl.AsvSslModel``.
 """
 from __future__ import annotations
 
@@ -100,10 +101,11 @@ class AsvModel(torch.nn.Module):
         return self.ecapa(self.frontend(wavs)).squeeze(1)
 
     @torch.no_grad()
-    def embed(self, samples: np.ndarray) -> np.ndarray:
+    def embed(self, samples: np.ndarray, raw: np.ndarray | None = None) -> np.ndarray:
         """One utterance (samples,) float32 at 16 kHz -> embedding (emb_dim,) float32.
 
-        Leading and trailing exact zeros are trimmed first (as the VPC scorer does)."""
+        Leading and trailing exact zeros are trimmed first (as the VPC scorer does). ``raw`` (the
+        file's own signal) is for models with a WavLM branch; ECAPA-TDNN does not use it."""
         samples = np.trim_zeros(np.asarray(samples, dtype=np.float32))
         if len(samples) < 400:  # shorter than one 25 ms frame: pad with silence
             samples = np.pad(samples, (0, 400 - len(samples)))
@@ -120,8 +122,9 @@ def find_embedding_ckpt(model_dir: Path) -> Path:
                         "or the VPC 2024 asv_orig release)")
 
 
-def load_asv(model_dir: str | Path, device: str | torch.device = "cpu") -> AsvModel:
-    """An ASV model dir (ours, VPC release, or speechbrain training output) -> eval-mode model."""
+def load_asv(model_dir: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """An ASV model dir (ours, VPC release, or speechbrain training output) -> eval-mode model
+    (``AsvModel``, or ``AsvSslModel`` for the VPC 2026 asv_ssl)."""
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         raise AsvModelError(f"{model_dir}: ASV model dir not found")
@@ -129,6 +132,13 @@ def load_asv(model_dir: str | Path, device: str | torch.device = "cpu") -> AsvMo
     state = torch.load(ckpt, map_location="cpu", weights_only=True)
     if not isinstance(state, dict):
         raise AsvModelError(f"{ckpt}: expected a state dict, got {type(state).__name__}")
+    from voxanon.eval.asv_ssl import is_ssl_state, load_asv_ssl, release_state
+
+    if is_ssl_state(release_state(state)):
+        try:
+            return load_asv_ssl(ckpt, release_state(state), device)
+        except (OSError, ValueError, RuntimeError) as err:
+            raise AsvModelError(str(err).splitlines()[0]) from None
     model = AsvModel(shape_from_state(state, str(ckpt)))
     try:
         model.ecapa.load_state_dict(state)

@@ -130,8 +130,16 @@ def epoch_plan(row_utts: list[int], seed: int, epoch: int, stream: int = 0) -> l
     return [(row_utts[i], float(r)) for i, r in zip(order, rng.random(len(row_utts)))]
 
 
-def global_batches(n_items: int, batch_size: int, start: int = 0) -> list[list[int]]:
-    return [list(range(i, min(i + batch_size, n_items))) for i in range(start * batch_size, n_items, batch_size)]
+def global_batches(n_items: int, batch_size: int, start: int = 0, drop_last: bool = False) -> list[list[int]]:
+    """The epoch's batches from batch ``start`` on; ``drop_last`` leaves out a last, smaller one."""
+    end = n_items - n_items % batch_size if drop_last else n_items
+    return [list(range(i, min(i + batch_size, n_items))) for i in range(start * batch_size, end, batch_size)]
+
+
+def make_optimizer(cfg: AsvConfig, params) -> torch.optim.Optimizer:
+    """Adam (VPC 2024) or AdamW (VPC 2026), at ``base_lr`` until the cyclic schedule sets it."""
+    cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+    return cls(params, lr=cfg.base_lr, weight_decay=cfg.weight_decay)
 
 
 def rank_slice(batch: list[int], rank: int, world: int) -> list[int]:
@@ -220,7 +228,7 @@ class Trainer:
         self.classifier = Classifier(cfg.emb_dim, out_neurons=len(self.speakers)).to(self.device)
         self.loss_fn = LogSoftmaxWrapper(AdditiveAngularMargin(margin=cfg.margin, scale=cfg.scale))
         params = list(self.model.ecapa.parameters()) + list(self.classifier.parameters())
-        self.opt = torch.optim.Adam(params, lr=cfg.base_lr, weight_decay=cfg.weight_decay)
+        self.opt = make_optimizer(cfg, params)
         self.ecapa, self.classifier_ddp = self.model.ecapa, self.classifier
         if self.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
@@ -303,7 +311,7 @@ class Trainer:
 
         A last global batch with fewer than two rows per process is left out: BatchNorm after the
         ECAPA pooling cannot train on one row (speechbrain raises), and a process needs rows."""
-        batches = [b for b in global_batches(len(self.train_rows), self.cfg.batch_size, self.batch)
+        batches = [b for b in global_batches(len(self.train_rows), self.cfg.batch_size, self.batch, self.cfg.drop_last)
                    if len(b) >= 2 * self.world]
         return [rank_slice(b, self.rank, self.world) for b in batches], [len(b) for b in batches]
 
@@ -392,6 +400,9 @@ def train_asv(cfg: AsvConfig, data: DataDir, out_dir: str | Path, allow_pipes: b
     with the same settings and data is kept as it is."""
     if len(set(data.utt2spk.values())) < 2:
         raise ValueError(f"{data.path}: ASV training needs at least 2 speakers")
+    if cfg.init_model:
+        raise NotImplementedError(f"asv.init_model {cfg.init_model!r}: fine-tuning a pre-trained ASV (the VPC 2026 "
+                                  "asv_ssl recipe) is not implemented yet; leave init_model empty to train from scratch")
     trainer = Trainer(cfg, data, Path(out_dir), allow_pipes)
     info_file = Path(out_dir) / INFO_FILE
     if (Path(out_dir) / EMBEDDING_FILE).is_file() and info_file.is_file():

@@ -1,6 +1,7 @@
 """The ``asv``, ``eval`` and ``report`` sections of an experiment conf (run.sh stages 6, 7, 8).
 
-Defaults are the VPC 2024 recipe; the mini conf shrinks them (fewer channels, epochs, chunks).
+Defaults are the VPC 2024 recipe; the mini conf shrinks them (fewer channels, epochs, chunks);
+``conf/base/vpc2026_track1.yaml`` sets the VPC 2026 Track 1 ones (docs/vpc2026.md).
 """
 from __future__ import annotations
 
@@ -46,6 +47,13 @@ class AsvConfig:
     # release's asv_orig) or a registry name. Default: the VPC 2024 release (vpc-asv-orig).
     # Empty: stage 6 trains one on the original asv_train_set with the settings above.
     orig_model: str = "vpc-asv-orig"
+    # Fine-tuning (VPC 2026 Track 1's semi-informed attacker): the model dir or registry name whose
+    # weights the training starts from (its architecture wins over the sizes above; an asv_ssl
+    # model keeps its WavLM frozen). Empty: train from random weights.
+    init_model: str = ""
+    optimizer: Literal["adam", "adamw"] = "adam"  # VPC 2026: AdamW, weight_decay 0.01
+    drop_last: bool = False  # leave out the last, smaller batch of an epoch (VPC 2026)
+    wavlm_crop_s: float = 10.0  # asv_ssl: its WavLM sees the utterance cropped at random / zero-padded to this
 
     def __post_init__(self):
         if not 0.0 <= self.valid_share < 1.0:
@@ -90,6 +98,23 @@ class EvalConfig:
     # utterances are left out and listed, and the figure is marked partial.
     allow_partial: bool = False
     allow_pipes: bool = False  # wav.scp entries that are shell commands
+    # Which challenge's results layout: "vpc2024" (exp/<exp>/results/result_for_rank<suffix>) or
+    # "vpc2026-track1" (also exp/<exp>/results_summary/track1/result_for_rank<suffix>, its ASV_eval
+    # row anonymized/anonymized on the mixed trials, scored by asv.orig_model = vpc-asv-ssl).
+    protocol: Literal["vpc2024", "vpc2026-track1"] = "vpc2024"
+    # Utterance embeddings before the speaker mean and cosine: "" = the protocol's (vpc2024: none,
+    # as speechbrain's encode_batch; vpc2026-track1: l2). "l2": unit length (the 2026 repo's fixed
+    # F.normalize(dim=-1)); "sign": the 2026 repo's F.normalize(dim=1) on [1, 1, 192], i.e. sign(x),
+    # for comparing with figures published with that code; "none".
+    embedding_norm: Literal["", "none", "l2", "sign"] = ""
+    # Trials whose enrollment or trial utterance has no audio in the scored dir stop stage 7 naming
+    # them; true: they are left out and listed (the 2026 repo skips them with a warning).
+    skip_missing_trials: bool = False
+
+    @property
+    def norm(self) -> str:
+        """The embedding normalization in effect."""
+        return self.embedding_norm or ("l2" if self.protocol == "vpc2026-track1" else "none")
 
     def __post_init__(self):
         from voxanon.asr import AsrConfig  # checked here so a typo fails at conf check, not in stage 7

@@ -162,8 +162,9 @@ def _vpc_ser_block(res: dict) -> str | None:
 
 
 def _vpc_asv_block(res: dict, scenario: str) -> str | None:
-    """EER rows of ``scenario`` (original = OO with ASV_eval, semi-informed = AA with ASV_eval^anon),
-    numbered as the VPC's table of the oo, oa, aa scenarios per trials list."""
+    """EER rows of ``scenario`` (original = OO with ASV_eval, semi-informed = AA with ASV_eval^anon,
+    VPC 2026: lazy-informed = AA with ASV_eval), numbered as the VPC's table of the oo, oa, aa
+    scenarios per trials list."""
     enroll, trial = ("original", "original") if scenario == "original" else ("anon", "anon")
     rows = []
     for k, (name, per) in enumerate(res.get("asv", {}).get("trial_sets", {}).items()):
@@ -220,14 +221,16 @@ def mixture_lines(mix: dict | None) -> list[str]:
     return ["", "---- mixture-aware attacker ----", *mixture_summary(mix)] if mix else []
 
 
-def result_for_rank(res: dict) -> str:
-    """The VPC 2024 ``result_for_rank<suffix>``: its eval_pre summary (SER, ASV_eval on original
-    data, ASR), a blank line, its eval_post summary (ASV_eval^anon). Blocks without figures are
-    left out, as the VPC leaves out metrics it did not run."""
+def result_for_rank(res: dict, protocol: str = "vpc2024") -> str:
+    """The VPC's ``result_for_rank<suffix>``: its eval_pre summary (SER, ASV_eval, ASR), a blank
+    line, its eval_post summary (ASV_eval^anon). ASV_eval is scored original/original in VPC 2024,
+    anonymized/anonymized (the lazy-informed scenario, mixed trials) in VPC 2026 Track 1. Blocks
+    without figures are left out, as the VPC leaves out metrics it did not run."""
     stamp = time.strftime("%d-%m-%y_%H:%M", time.strptime(res["created"], "%Y-%m-%dT%H:%M:%S"))
+    asv_eval = "lazy-informed" if protocol == "vpc2026-track1" else "original"
     pre = [f"---- Time: {stamp} ----"]
     for title, block in (("---- SER results ----", _vpc_ser_block(res)),
-                         ("---- ASV_eval results ----", _vpc_asv_block(res, "original")),
+                         ("---- ASV_eval results ----", _vpc_asv_block(res, asv_eval)),
                          ("---- ASR results ----", _vpc_asr_block(res))):
         if block is not None:
             pre += ["", title, block]

@@ -14,8 +14,10 @@ Scenarios (enrollment audio, trial audio, ASV model):
     lazy-informed   anonymized  anonymized  ASV_orig
     semi-informed   anonymized  anonymized  ASV_anon   (trained on anonymized data; ranks in VPC)
 
-Pre-processing before embedding (VPC): loudness to -30 LUFS, peak-normalize to 1.0, 16 kHz.
-Enrollment model = mean of the speaker's utterance embeddings; score = cosine similarity.
+Pre-processing before embedding (VPC): loudness to -30 LUFS, peak-normalize to 1.0, 16 kHz (an
+asv_ssl model's WavLM branch gets the file's own signal). Utterance embeddings are normalized as
+``eval.embedding_norm`` says (``normalize_embedding``; VPC 2024: not at all, VPC 2026: L2);
+enrollment model = mean of the speaker's utterance embeddings; score = cosine similarity.
 Each utterance is embedded once per model, whatever the number of trial lists and scenarios that
 use it (``EmbeddingStore``); embeddings are cached per model and data dir (``emb/<model>/<set>.npz``)
 with the stamp of each utterance's audio, so re-runs only embed what is new or replaced, a killed
@@ -181,7 +183,8 @@ class EmbeddingStore:
             for utt in todo:
                 try:
                     audio = data.audio(utt, self.allow_pipes)
-                    emb[utt] = self.model.embed(preprocess(audio.samples, self.target_lufs, self.peak))
+                    emb[utt] = self.model.embed(preprocess(audio.samples, self.target_lufs, self.peak),
+                                                raw=audio.samples)
                     self.n_embedded += 1
                     self._by_stamp[stamps[utt]] = emb[utt]
                     cache.put(utt, stamps[utt], emb[utt])
@@ -196,6 +199,20 @@ class EmbeddingStore:
         if errors:
             raise AudioError(f"{data.path}: {len(errors)} utterance(s) could not be embedded: {_few(errors, 5)}")
         return emb
+
+
+def normalize_embedding(emb: np.ndarray, norm: str) -> np.ndarray:
+    """An utterance embedding as the scorer uses it. ``l2``: unit length (the VPC 2026 repository's
+    fixed ``F.normalize(vec, dim=-1)``); ``sign``: its pre-fix ``F.normalize(vec, dim=1)`` on the
+    model's (1, 1, emb_dim) output, which divides each value by its own magnitude; ``none``."""
+    emb = np.asarray(emb, dtype=np.float32)
+    if norm == "l2":
+        return emb / max(float(np.linalg.norm(emb)), 1e-12)
+    if norm == "sign":
+        return emb / np.maximum(np.abs(emb), 1e-12)
+    if norm == "none":
+        return emb
+    raise ValueError(f"unknown embedding normalization {norm!r}; known: none, l2, sign")
 
 
 def cosine_scores(trials: tuple[Trial, ...], spk_emb: dict[str, np.ndarray],
@@ -236,8 +253,11 @@ class ListAudio:
         return store.get(self.enroll_dir, self.enroll_name, e_utts), store.get(self.trial_dir, self.trial_name, t_utts)
 
 
-def list_audio(tl: TrialList, data_root: Path, suffix: str, enroll_anon: bool, trial_anon: bool) -> ListAudio:
-    """Trials, enrollment and audio dirs of one trial list, checked against each other."""
+def list_audio(tl: TrialList, data_root: Path, suffix: str, enroll_anon: bool, trial_anon: bool,
+               skip_missing: bool = False) -> ListAudio:
+    """Trials, enrollment and audio dirs of one trial list, checked against each other. Utterances
+    the trials need but the audio dirs lack stop it, naming them; ``skip_missing`` leaves out the
+    trials that need them instead (and enrollment utterances that are missing), with a warning."""
     orig_enroll = load_data_dir(data_root / tl.enroll_set)
     orig_trial = orig_enroll if tl.trial_set == tl.enroll_set else load_data_dir(data_root / tl.trial_set)
     trials = orig_trial.trials
@@ -254,18 +274,30 @@ def list_audio(tl: TrialList, data_root: Path, suffix: str, enroll_anon: bool, t
     e_dir, e_name = audio_dir(tl.enroll_set, enroll_anon)
     t_dir, t_name = audio_dir(tl.trial_set, trial_anon)
     spks = {t.enroll_spk for t in trials}
-    for d, needed in ((e_dir, {u for s in spks for u in enroll[s]}), (t_dir, {t.utt for t in trials})):
-        lost = needed - set(d.utt2spk)
-        if lost:
-            raise TrialError(f"{d.path}: lacks {len(lost)} utterance(s) the trials need: {_few(lost)}")
-    return ListAudio(trials, {s: enroll[s] for s in spks}, e_dir, e_name, t_dir, t_name)
+    lost = {d.path: needed - set(d.utt2spk) for d, needed in
+            ((e_dir, {u for s in spks for u in enroll[s]}), (t_dir, {t.utt for t in trials}))}
+    for path, utts in lost.items():
+        if utts and not skip_missing:
+            raise TrialError(f"{path}: lacks {len(utts)} utterance(s) the trials need: {_few(utts)} "
+                             "(eval.skip_missing_trials: true leaves their trials out)")
+        if utts:
+            log.warning("%s: lacks %d utterance(s), their trials are left out: %s", path, len(utts), _few(utts))
+    enroll = {s: [u for u in enroll[s] if u not in lost[e_dir.path]] for s in spks}
+    kept = tuple(t for t in trials if enroll[t.enroll_spk] and t.utt not in lost[t_dir.path])
+    if not kept:
+        raise TrialError(f"{tl.name}: no trial left with its audio in {e_dir.path} and {t_dir.path}")
+    spks = {t.enroll_spk for t in kept}
+    return ListAudio(kept, {s: enroll[s] for s in spks}, e_dir, e_name, t_dir, t_name)
 
 
-def score_list(tl: TrialList, scenario: str, store: EmbeddingStore, data_root: Path, suffix: str) -> tuple:
-    """(trials, scores) of one trial list in one scenario."""
+def score_list(tl: TrialList, scenario: str, store: EmbeddingStore, data_root: Path, suffix: str,
+               norm: str = "none", skip_missing: bool = False) -> tuple:
+    """(trials, scores) of one trial list in one scenario (embeddings normalized by ``norm``)."""
     enroll_anon, trial_anon, _ = SCENARIOS[scenario]
-    audio = list_audio(tl, data_root, suffix, enroll_anon, trial_anon)
+    audio = list_audio(tl, data_root, suffix, enroll_anon, trial_anon, skip_missing)
     e_emb, t_emb = audio.embeddings(store)
+    e_emb = {u: normalize_embedding(e, norm) for u, e in e_emb.items()}
+    t_emb = {u: normalize_embedding(e, norm) for u, e in t_emb.items()}
     spk_emb = {s: np.mean([e_emb[u] for u in utts], axis=0) for s, utts in audio.enroll.items()}
     return audio.trials, cosine_scores(audio.trials, spk_emb, t_emb)
 
@@ -285,7 +317,8 @@ def list_metrics(trials: tuple[Trial, ...], scores: np.ndarray, path: Path, metr
 
 
 def evaluate_asv(lists: list[TrialList], scenarios, stores: dict[str, EmbeddingStore | str],
-                 data_root: str | Path, suffix: str, out_dir: str | Path, metric_args: dict) -> dict:
+                 data_root: str | Path, suffix: str, out_dir: str | Path, metric_args: dict,
+                 norm: str = "none", skip_missing: bool = False) -> dict:
     """Score every list in every scenario; write ``scores/<scenario>/<list>``; return the results.
 
     ``stores`` maps "orig" / "anon" to an EmbeddingStore, or to a string saying why that model is
@@ -300,7 +333,7 @@ def evaluate_asv(lists: list[TrialList], scenarios, stores: dict[str, EmbeddingS
             log.warning("scenario %s skipped: %s", scenario, store)
             continue
         for tl in lists:
-            trials, scores = score_list(tl, scenario, store, data_root, suffix)
+            trials, scores = score_list(tl, scenario, store, data_root, suffix, norm, skip_missing)
             results["trial_sets"][tl.name][scenario] = list_metrics(
                 trials, scores, out_dir / "scores" / scenario / tl.name, metric_args, f"{tl.name} / {scenario}")
         results["average"][scenario] = average(results["trial_sets"], scenario)

@@ -56,6 +56,9 @@ class WavLMConfig:
     num_buckets: int = 320
     max_distance: int = 800
     gru_rel_pos: bool = True
+    # The input is layer-normalized before the model where a user honours this flag (asv_ssl,
+    # as the VPC 2026 scorer); kNN-VC's reference ignores it.
+    normalize: bool = False
 
     @classmethod
     def from_cfg(cls, cfg: dict[str, Any]) -> "WavLMConfig":
@@ -205,8 +208,9 @@ class Encoder(nn.Module):
         self.layers = nn.ModuleList(EncoderLayer(cfg, i) for i in range(cfg.encoder_layers))
         self.layer_norm = nn.LayerNorm(dim)  # applied after the last layer only: unused to layer L
 
-    def forward(self, x: Tensor, pad: Tensor | None, layer: int) -> Tensor:
-        """x (B, T, D), pad (B, T) True at padded frames -> output of transformer layer ``layer``."""
+    def forward(self, x: Tensor, pad: Tensor | None, layer: int, every: bool = False) -> Tensor:
+        """x (B, T, D), pad (B, T) True at padded frames -> output of transformer layer ``layer``
+        (``every``: the outputs of layers 1..``layer`` stacked, (layer, B, T, D))."""
         if pad is not None:
             x = x.masked_fill(pad.unsqueeze(-1), 0.0)
         conv = self.pos_conv(x.transpose(1, 2))
@@ -217,10 +221,11 @@ class Encoder(nn.Module):
         if pad is not None and pad.any():
             pad_bias = torch.zeros(pad.shape, dtype=x.dtype, device=x.device).masked_fill(pad, float("-inf"))
             pad_bias = pad_bias[:, None, None, :]
-        pos_bias = None
+        pos_bias, outs = None, []
         for block in self.layers[:layer]:
             x, pos_bias = block(x, pad_bias, pos_bias)
-        return x
+            outs.append(x)
+        return torch.stack(outs) if every else x
 
 
 class WavLM(nn.Module):
@@ -247,6 +252,12 @@ class WavLM(nn.Module):
         pad = torch.arange(feats.shape[1], device=wav.device)[None, :] >= frames[:, None]
         x = self.encoder(self.post_extract_proj(feats), pad if pad.any() else None, layer)
         return x, frames
+
+    def all_layers(self, wav: Tensor) -> Tensor:
+        """wav (B, S) without padding -> (layers, B, T, D): every transformer layer's output, as the
+        original's ``extract_features(ret_layer_results=True)`` results after their input entry."""
+        feats = self.layer_norm(self.feature_extractor(wav).transpose(1, 2))
+        return self.encoder(self.post_extract_proj(feats), None, len(self.encoder.layers), every=True)
 
 
 # ---------------------------------------------------------------------------- checkpoints

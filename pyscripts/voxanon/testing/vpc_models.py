@@ -19,6 +19,11 @@ tiny models of the same kinds, loaded by the same speechbrain interfaces:
     ``dir/hyperparams.yaml`` (the VPC's ECAPA inference config, small channels) and
     ``dir/embedding_model.ckpt``: loadable by speechbrain's ``EncoderClassifier`` and by voxanon.
 
+``make_vpc_asv_ssl(dir: Path, channels=32) -> Path``
+    The VPC 2026 ``exp/asv_ssl`` layout: ``embedding_model.ckpt`` (the fused ECAPA-TDNN state dict
+    under ``state_dict`` with DataParallel's ``module.`` prefixes) and ``WavLM-Large.pt`` (the
+    original ``cfg`` + ``model`` layout, 24 layers, ``normalize`` on) of width ``channels``.
+
 Each returns ``dir``. Paths inside the hyperparams are relative to ``pretrained_path``, which the
 loaders (voxanon's and the tests' speechbrain calls) set to the model dir, so the dirs can be
 copied or moved. Nothing is downloaded.
@@ -253,4 +258,23 @@ def make_vpc_asv_orig(dir: Path) -> Path:
     torch.manual_seed(40)
     hp = _build(dir, ASV_HPARAMS)
     torch.save(hp["embedding_model"].state_dict(), dir / "embedding_model.ckpt")
+    return dir
+
+
+def make_vpc_asv_ssl(dir: Path, channels: int = 32) -> Path:
+    from voxanon.eval.asv_ssl import WAVLM_FILE, SslEcapa, SslShape
+    from voxanon.features.wavlm import WavLM, WavLMConfig, save_wavlm
+
+    dir = Path(dir)
+    dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(41)
+    cfg = WavLMConfig(conv_feature_layers="[(32,10,5)] + [(32,3,2)] * 4 + [(32,2,2)] * 2", encoder_layers=24,
+                      encoder_embed_dim=channels, encoder_ffn_embed_dim=2 * channels, encoder_attention_heads=4,
+                      conv_pos=16, conv_pos_groups=4, num_buckets=32, max_distance=800)
+    save_wavlm(WavLM(cfg).eval(), dir / WAVLM_FILE)
+    ecapa = SslEcapa(SslShape(channels=channels, attention_channels=8, layers=24))
+    with torch.no_grad():
+        ecapa.weighted_sum.layer_weights.normal_()  # a non-uniform layer mix
+    state = {f"module.{k}": v for k, v in ecapa.state_dict().items()}
+    torch.save({"state_dict": state}, dir / "embedding_model.ckpt")
     return dir
