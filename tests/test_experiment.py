@@ -67,7 +67,7 @@ def test_data_contents_change_the_stage_keys_and_the_data_key(tmp_path, tiny_dat
 
 
 def test_the_conf_reference_in_docs_is_current(root):
-    from voxanon.bin.conf import schema
+    from voxanon.conf_reference import reference as schema
 
     page = (root / "docs" / "conf_reference.md").read_text()
     assert page == schema() + "\n", "docs/conf_reference.md is stale: python -m voxanon.bin.conf schema > docs/conf_reference.md"

@@ -12,7 +12,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from voxanon.config import fingerprint
+from voxanon.config import ConfigError, fingerprint
 from voxanon.experiment import Experiment
 from voxanon.fileio import atomic_write_bytes
 
@@ -106,3 +106,58 @@ def stale_reason(exp: Experiment, stage: int, key: str, data_root: str) -> str:
         if recorded.get(out) != signature(stage, out):
             return f"{Path(out).parent} was rewritten since (another experiment or run)"
     return ""
+
+
+def plan(exp: Experiment, user_data: str, data_root: str, from_stage: int) -> int:
+    """run.sh's start: write the stage keys (and the data key) and return the first stage from
+    ``from_stage`` whose marker does not vouch for it (9: none)."""
+    keys = stage_keys(exp, user_data)
+    done = Path(exp.exp_dir) / ".done"
+    done.mkdir(parents=True, exist_ok=True)
+    (done / "keys").write_text("\n".join([*keys, data_key(exp, user_data)]) + "\n")
+    return next((n for n in range(from_stage, len(keys)) if stale_reason(exp, n, keys[n], data_root)), len(keys))
+
+
+def begin(exp: Experiment, n: int, data_root: str, force: bool) -> str:
+    """Stage ``n`` starts: 'true' when it must replace earlier outputs (another config made them,
+    an overwrite was interrupted, --force), else 'false' (it resumes). Refuses to rebuild a
+    data dir another experiment built with other data settings, unless forced."""
+    done = Path(exp.exp_dir) / ".done"
+    key = (done / "keys").read_text().split()[n]
+    marker, pending = done / f"stage{n}", done / f"stage{n}.overwrite"
+    overwrite = force or (marker.is_file() and marker.read_text().split("\n", 1)[0] != key) \
+        or (pending.is_file() and pending.read_text().strip() == key)
+    if n == 1 and not force:
+        data_key = (done / "keys").read_text().split()[-1]
+        for out in outputs(exp, 1, data_root):
+            stamp = Path(out).parent / DATA_KEY_FILE
+            if stamp.is_file() and stamp.read_text().strip() != data_key and not _built_by_us(exp, stamp):
+                raise ConfigError(f"{Path(out).parent} was built with other data settings (another experiment's?); "
+                                  "re-run with --force true to rebuild it (that experiment's stages then re-run)")
+    for m in range(n, len(SECTIONS)):  # later stages read what this one writes
+        (done / f"stage{m}").unlink(missing_ok=True)
+    if overwrite:
+        pending.write_text(key + "\n")
+    return "true" if overwrite else "false"
+
+
+def _built_by_us(exp: Experiment, stamp: Path) -> bool:
+    """Whether this experiment's last stage 1 built the data dir of ``stamp`` (its --data changed
+    since): then rebuilding it takes nothing from another experiment."""
+    built = Path(exp.exp_dir) / ".done" / "data_keys"
+    return built.is_file() and f"{stamp.read_text().strip()} {stamp.parent}" in built.read_text().splitlines()
+
+
+def end(exp: Experiment, n: int, data_root: str) -> None:
+    done = Path(exp.exp_dir) / ".done"
+    keys = (done / "keys").read_text().split()
+    key = keys[n]
+    if n == 1:
+        built = []
+        for out in outputs(exp, 1, data_root):
+            if Path(out).parent.is_dir():
+                (Path(out).parent / DATA_KEY_FILE).write_text(keys[-1] + "\n")
+                built.append(f"{keys[-1]} {Path(out).parent}")
+        (done / "data_keys").write_text("".join(f"{line}\n" for line in built))
+    write_marker(exp, n, key, data_root)
+    (done / f"stage{n}.overwrite").unlink(missing_ok=True)
