@@ -24,6 +24,7 @@ LEVEL = 95.0
 SEED = 0
 MIN_TRIALS = 100
 MAX_DRAWS = 20  # redraws of a resample that lacks target or non-target trials
+MIN_SPEAKERS = 3  # with 2 enrolled speakers only the draws of both have non-targets: no spread to see
 
 
 def fast_eer(tar: np.ndarray, non: np.ndarray) -> float:
@@ -38,12 +39,12 @@ def fast_eer(tar: np.ndarray, non: np.ndarray) -> float:
 def eer_interval(trials: tuple[Trial, ...], scores: np.ndarray, resamples: int = RESAMPLES,
                  seed: int = SEED) -> list[float] | None:
     """[low, high] EER percent (``LEVEL`` % bootstrap over enrolled speakers), or None when the
-    list has a single enrolled speaker (nothing to resample)."""
+    list has fewer than ``MIN_SPEAKERS`` enrolled speakers (too few to resample)."""
     by_spk: dict[str, list[int]] = {}
     for i, t in enumerate(trials):
         by_spk.setdefault(t.enroll_spk, []).append(i)
     groups = [np.array(v) for v in by_spk.values()]
-    if len(groups) < 2:
+    if len(groups) < MIN_SPEAKERS:
         return None
     target = np.array([t.target for t in trials])
     scores = np.asarray(scores, dtype=np.float64)
