@@ -158,3 +158,24 @@ def test_compute_eer_command(tmp_path, capsys):
     bad.write_text("s1 u1 high target\n")
     assert cli.main([str(bad)]) == 1
     assert "bad:1" in capsys.readouterr().err
+
+
+def test_eer_interval_over_speakers_and_small_list_warning():
+    from voxanon.data.kaldi import Trial
+    from voxanon.eval.confidence import eer_interval, fast_eer, small_list_warning
+
+    def trial_list(n_spk: int, utts: int, seed: int):
+        rng = np.random.default_rng(seed)
+        trials = tuple(Trial(f"s{e}", f"s{u}-{k}", e == u) for u in range(n_spk) for k in range(utts) for e in range(n_spk))
+        return trials, np.array([rng.normal(1.5 if t.target else 0.0) for t in trials])
+
+    small, big = trial_list(4, 3, 0), trial_list(40, 3, 0)
+    lo, hi = eer_interval(*small)
+    assert eer_interval(*small) == [lo, hi]  # seeded: the same interval every run
+    tar, non = (big[1][[t.target == want for t in big[0]]] for want in (True, False))
+    b_lo, b_hi = eer_interval(*big)
+    assert b_lo <= 100 * compute_eer(tar, non)[0] <= b_hi and b_hi - b_lo < hi - lo  # more speakers: narrower
+    assert abs(fast_eer(tar, non) - 100 * compute_eer(tar, non)[0]) < 1.0
+    one = [i for i, t in enumerate(small[0]) if t.enroll_spk == "s0"]
+    assert eer_interval(tuple(small[0][i] for i in one), small[1][one]) is None  # one speaker: nothing to resample
+    assert "only 12 target / 36 non-target" in small_list_warning(12, 36) and small_list_warning(100, 100) is None

@@ -14,11 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from voxanon.data.kaldi import load_data_dir, write_data_dir
-from voxanon.eval.eer import all_metrics
+from voxanon.data.kaldi import DataDir, load_data_dir, write_data_dir
+from voxanon.data.sets import DataConfig
+from voxanon.eval.components import component_figures
+from voxanon.eval.console import console_summary
 from voxanon.eval.report import write_report
 from voxanon.eval.results import assemble, extended_text, result_for_rank
-from voxanon.eval.scoring import write_scores
+from voxanon.eval.scoring import average, list_metrics
+from voxanon.eval.split import describe_split
 from voxanon.testing.datadirs import iemocap_dir, make_dir
 from voxanon.testing.vpc_models import make_vpc_asr, make_vpc_asv_orig, make_vpc_ser
 
@@ -56,8 +59,14 @@ def render(page: Path, profile: Path) -> dict:
 window.addEventListener('load', () => {
   const imgs = [...document.images];
   const d = document.createElement('div'); d.id = 'probe';
-  d.textContent = `imgs=${imgs.length} loaded=${imgs.filter(i => i.complete && i.naturalWidth > 0).length} ` +
-    `audio=${document.querySelectorAll('audio').length} rows=${document.querySelectorAll('#asv-table tr').length}`;
+  const audio = [...document.querySelectorAll('audio')];
+  const report = () => {
+    d.textContent = `imgs=${imgs.length} loaded=${imgs.filter(i => i.complete && i.naturalWidth > 0).length} ` +
+      `audio=${audio.length} rows=${document.querySelectorAll('#asv-table tr').length} ` +
+      `timed=${audio.filter(a => a.duration > 0).length}`;
+  };
+  audio.forEach(a => a.addEventListener('loadedmetadata', report));
+  report();
   document.body.appendChild(d);
 });
 </script></body>"""))
@@ -65,9 +74,9 @@ window.addEventListener('load', () => {
                            "--no-first-run", "--disable-background-networking", "--disable-component-update",
                            "--disable-sync", f"--user-data-dir={profile}", "--virtual-time-budget=5000",
                            "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=120)
-    m = re.search(r'<div id="probe">imgs=(\d+) loaded=(\d+) audio=(\d+) rows=(\d+)</div>', proc.stdout)
+    m = re.search(r'<div id="probe">imgs=(\d+) loaded=(\d+) audio=(\d+) rows=(\d+) timed=(\d+)</div>', proc.stdout)
     assert m, proc.stdout[-2000:] + proc.stderr[-2000:]
-    return dict(zip(("imgs", "loaded", "audio", "rows"), map(int, m.groups())))
+    return dict(zip(("imgs", "loaded", "audio", "rows", "timed"), map(int, m.groups())))
 
 
 def check_page(report: Path, profile: Path, n_plots: int, n_audio: int) -> None:
@@ -79,38 +88,88 @@ def check_page(report: Path, profile: Path, n_plots: int, n_audio: int) -> None:
         pytest.skip("chromium not installed (utils/setup_env.sh installs it)")
     seen = render(report / "index.html", profile)
     assert seen["imgs"] == n_plots and seen["loaded"] == n_plots and seen["audio"] == 2 * n_audio
-    assert seen["rows"] >= 3
+    assert seen["rows"] >= 3 and seen["timed"] == 2 * n_audio  # preload='metadata': real durations
+
+
+def gendered_list(path: Path, gender: str, spk_offset: int) -> DataDir:
+    """A trials dir (enrolls + trials) whose speakers are all of ``gender``."""
+    make_dir(path, n_spk=3, n_utt=3, n_enroll=1, text=True, seconds=(0.5, 0.6), spk_offset=spk_offset)
+    data = load_data_dir(path)
+    write_data_dir(replace(data, tables={**data.tables, "spk2gender": {s: gender for s in data.spk2utt}}), path)
+    return load_data_dir(path)
 
 
 def test_report_from_results_renders_in_chromium(tmp_path):
-    """results.json + summary + page from stage-7 parts (scores drawn at random, real audio dirs)."""
-    data = tmp_path / "data"
-    make_dir(data / "ev", n_spk=3, n_utt=3, n_enroll=1, text=True, seconds=(0.5, 0.6))
-    shutil.copytree(data / "ev", data / "ev_x")
-    trials = load_data_dir(data / "ev").trials
+    """results.json + summary + page from stage-7 parts (scores drawn at random, real audio dirs):
+    intervals and small-list warnings, the data and split, audio of both genders beside the ASR
+    hypotheses, the utility WER of data without transcripts, per-part figures of an admixture."""
+    data, exp = tmp_path / "data", tmp_path / "exp"
+    results = exp / "results"
     rng = np.random.default_rng(0)
-    results = tmp_path / "exp" / "results"
-    asv = {"metric": "asv", "suffix": "_x", "trial_lists": [{"name": "ev", "enroll_set": "ev", "trial_set": "ev"}],
-           "trial_sets": {"ev": {}}, "average": {}, "skipped": {"semi-informed": "asv_anon: not trained"}}
+    asv = {"metric": "asv", "suffix": "_x", "trial_lists": [], "trial_sets": {}, "average": {},
+           "skipped": {"semi-informed": "asv_anon: not trained"}}
+    hyp, ref = results / "wer" / "ev_x" / "text", results / "wer" / "ev_x" / "ref"
+    hyp.parent.mkdir(parents=True)
+    draws = {}
+    for k, (name, g) in enumerate((("ev_trials_f", "f"), ("ev_trials_m", "m"))):
+        trials = gendered_list(data / name, g, 10 * k).trials
+        shutil.copytree(data / name, data / f"{name}_x")
+        asv["trial_lists"].append({"name": name, "enroll_set": name, "trial_set": name})
+        for scenario in ("original", "ignorant"):
+            scores = np.array([rng.normal(1.0 if t.target else 0.0) for t in trials])
+            m = list_metrics(trials, scores, results / "scores" / scenario / name, {}, name)
+            asv["trial_sets"].setdefault(name, {})[scenario] = m
+        utts = sorted({t.utt for t in trials})
+        draws.update({u: i % 2 for i, u in enumerate(utts)})
+        records = exp / "anon_records" / f"{name}_x" / "records.1.jsonl"
+        records.parent.mkdir(parents=True)
+        records.write_text("".join(json.dumps({"utt": u, "system": ["mcadams", "asr_tts"][draws[u]],
+                                               "component": draws[u], "sub": {}}) + "\n" for u in utts))
     for scenario in ("original", "ignorant"):
-        scores = np.array([rng.normal(1.0 if t.target else 0.0) for t in trials])
-        path = results / "scores" / scenario / "ev"
-        write_scores(path, trials, scores)
-        target = np.array([t.target for t in trials])
-        m = vars(all_metrics(scores[target], scores[~target]))
-        asv["trial_sets"]["ev"][scenario] = {**m, "scores": str(path)}
-        asv["average"][scenario] = {k: m[k] for k in ("eer", "min_dcf", "cllr", "min_cllr", "linkability")}
+        asv["average"][scenario] = average(asv["trial_sets"], scenario)
     (results / "asv.json").write_text(json.dumps(asv))
-    (results / "ser.json").write_text(json.dumps({"metric": "ser", "skipped": "no emotion sets"}))
-    res = assemble(results, "unit")
-    assert res["wer"]["skipped"].endswith("(stage 7 did not evaluate wer)")
+    # no transcripts: WER of the anonymized audio against the ASR of the original
+    hyp.write_text("".join(f"{u} HELLO WORLD\n" for u in sorted(draws)))
+    ref.write_text("".join(f"{u} HELLO {'WORLD' if draws[u] else 'THERE'}\n" for u in sorted(draws)))
+    (results / "wer.json").write_text(json.dumps({
+        "metric": "wer", "suffix": "_x", "reference": "asr_of_original", "asr": {"backend": "faster_whisper", "name": "fw"},
+        "anon": {"sets": {"ev_x": {"wer": 25.0, "n_utts": len(draws), "hyp_file": str(hyp)}}, "mean": 25.0}}))
+
+    res = assemble(results, "unit", requested=("asv", "wer"))
+    res["data"] = describe_split(DataConfig(eval_sets=("ev_trials_f", "ev_trials_m")), data)
+    res["components"] = component_figures(res, exp)
+    assert res["ser"] == {"not_requested": "the conf's eval.metrics has no ser"}
     assert res["headline"]["eer_original"] == asv["average"]["original"]["eer"]
+    per = res["asv"]["trial_sets"]["ev_trials_f"]["original"]
+    assert per["eer_ci"][0] <= per["eer"] <= per["eer_ci"][1] and "only 6 target / 12 non-target" in per["warning"]
+    assert res["warnings"] == [f"{n}: {res['asv']['trial_sets'][n]['original']['warning']}"
+                               for n in ("ev_trials_f", "ev_trials_m")]  # once per list, not per attacker
+    parts = res["components"]["parts"]
+    assert parts["0"]["wer"] == 50.0 and parts["1"]["wer"] == 0.0 and parts["1"]["system"] == "asr_tts"
+    assert set(parts["0"]["eer"]) == {"ignorant"} and set(parts["0"]["eer"]["ignorant"]) == {"ev_trials_f", "ev_trials_m"}
     text = extended_text(res)
-    assert "skipped: asv_anon: not trained" in text and "skipped: no emotion sets" in text
+    assert "skipped: asv_anon: not trained" in text and "not computed (the conf's eval.metrics has no ser)" in text
+    assert "ev_trials_m (trials): 3 speakers (m 3), 9 utterances, 6 target / 12 non-target trials" in text
     rank = result_for_rank(res)  # the VPC layout: only the blocks with figures
     assert "---- ASV_eval results ----" in rank and "SER results" not in rank and "ASV_eval^anon" not in rank
-    write_report(res, tmp_path / "exp" / "report", data, n_audio=2)
-    check_page(tmp_path / "exp" / "report", tmp_path / "profile", n_plots=2, n_audio=2)
+    console = console_summary(res, exp / "report" / "index.html")
+    assert re.search(r"^\d+\s+ev\s+trials\s+m\s+original\s+original\s+\d", console, re.M)  # gender kept
+    assert re.search(r"^\d+\s+ev\s+trials\s+f\s+original\s+anon\s+\d", console, re.M)  # every attacker
+    assert console.count("WARNING ev_trials_") == 2
+    assert re.search(r"^EER ignorant: \d+\.\d\d % \(ev_trials_f \d+\.\d+ % \[95 % ", console, re.M)
+    assert "WER: 25.00 % on anonymized audio against the ASR transcript of the original" in console
+    assert "UAR: not computed" in console and console.endswith(f"report: {exp / 'report' / 'index.html'}\n")
+
+    write_report(res, exp / "report", data, n_audio=2)
+    page = (exp / "report" / "index.html").read_text()
+    audio_rows = re.findall(r"<tr><td class=l>(spk\d+-u\d+)</td><td>spk\d+</td><td>([fm])</td><td>(.*?)</td><td>(.*?)</td>",
+                            page)
+    assert {g for _, g, _, _ in audio_rows} == {"f", "m"} and all(h == "HELLO WORLD" for *_, h in audio_rows)
+    assert all(t.startswith("HELLO WORLD NUMBER") for _, _, t, _ in audio_rows)  # reference beside hypothesis
+    assert "preload='none'" not in page and "UAR skipped" not in page and 'class="note">UAR not computed' in page
+    assert "against the ASR transcript of the original audio" in page and 'id="components"' in page
+    assert "ev_trials_f (trials): 3 speakers (f 3)" in page and "WARNING ev_trials_f: only 6 target" in page
+    check_page(exp / "report", tmp_path / "profile", n_plots=4, n_audio=2)
 
 
 @pytest.fixture(scope="module")
@@ -164,9 +223,38 @@ def test_stages_results_and_summary(experiment):
     extended = (exp / "results" / "results_extended.txt").read_text()
     assert re.search(r"AVERAGE\s+semi-informed\s+\d+\.\d{3}", extended)
     assert "semi-informed" in logs[1] or "EER" in logs[1]
+    console = logs[2]  # stage 8: every attacker in the VPC layout, then the short summary
+    for scenario in ("original", "ignorant", "lazy-informed", "semi-informed"):
+        assert re.search(rf"^EER {scenario}: \d+\.\d\d % \(libri_dev_trials_f \d+\.\d+ % \[95 % ", console, re.M)
+    assert re.search(r"^1\s+libri\s+dev\s+f\s+original\s+anon\s+\d", console, re.M)
+    assert "WARNING libri_dev_trials_f: only 16 target / 48 non-target trials" in console
+    assert re.search(r"^WER: \d+\.\d\d % on anonymized audio, \d+\.\d\d % on the original", console, re.M)
+    assert re.search(r"^UAR: \d+\.\d\d % on anonymized audio", console, re.M)
+    assert console.endswith(f"report: {exp / 'report' / 'index.html'}\n")
+    assert res["data"]["sets"]["libri_dev_trials_f"] == {"role": "trials", "speakers": 4, "utterances": 16,
+                                                         "genders": {"f": 2, "m": 2}, "n_target": 16, "n_nontarget": 48}
 
 
 @pytest.mark.slow
 def test_stage_report_renders_in_chromium(experiment, tmp_path):
     exp, _ = experiment
     check_page(exp / "report", tmp_path / "profile", n_plots=2, n_audio=2)
+
+
+@pytest.mark.slow
+def test_wer_without_transcripts_is_against_the_asr_of_the_original(experiment, tmp_path):
+    from voxanon.bin.evaluate import run_wer
+    from voxanon.eval.config import EvalConfig
+
+    exp, _ = experiment
+    data = tmp_path / "data"
+    for name in ("libri_dev_trials_f", "libri_dev_trials_f_anon"):
+        d = load_data_dir(exp.parent / "data" / name)
+        wav_scp = {u: str((exp.parent / "data" / name / w).resolve()) for u, w in d.wav_scp.items()}
+        write_data_dir(replace(d, wav_scp=wav_scp, tables={k: v for k, v in d.tables.items() if k != "text"}),
+                       data / name)
+    ev = EvalConfig(device="cpu", asr={"backend": "speechbrain", "model": str(exp.parent / "models" / "asr")})
+    res = run_wer(DataConfig(eval_sets=("libri_dev_trials_f",)), ev, data, "_anon", tmp_path / "out")
+    assert res["reference"] == "asr_of_original" and "original" not in res
+    # the "anonymized" audio is the original here: it matches its own transcript
+    assert res["anon"]["sets"]["libri_dev_asr"]["wer"] == 0.0 and res["anon"]["sets"]["libri_dev_asr"]["n_utts"] == 16

@@ -141,13 +141,12 @@ def test_wav_folder_import_speakers_transcripts_and_estimated_gender(tmp_path):
     assert all(Path(p).is_absolute() and Path(p).is_file() for p in load_data_dir(dirs["mini_enrolls"]).wav_scp.values())
 
 
-def test_kaldi_dir_import_keeps_labels_and_makes_its_own_split(tmp_path):
-    src = tmp_path / "kaldi"
+def kaldi_src(src: Path, spks: dict[str, str], n_utt: int = 5) -> tuple[dict, dict]:
+    """A Kaldi dir of tones, ``n_utt`` per speaker; returns (wav.scp, text)."""
     (src / "audio").mkdir(parents=True)
-    spks = {f"{g}{i}": g for g in "fm" for i in range(4)}
     wav_scp, utt2spk, text = {}, {}, {}
     for spk, g in spks.items():
-        for j in range(5):
+        for j in range(n_utt):
             utt = f"{spk}-u{j}"
             sf.write(src / "audio" / f"{utt}.wav", tone(200 if g == "f" else 110), 16000)
             wav_scp[utt], utt2spk[utt], text[utt] = f"audio/{utt}.wav", spk, f"WORDS OF {utt.upper()}"
@@ -163,7 +162,13 @@ def test_kaldi_dir_import_keeps_labels_and_makes_its_own_split(tmp_path):
     for u, s in sorted(utt2spk.items()):
         spk2utt.setdefault(s, []).append(u)
     write("spk2utt", {s: " ".join(u) for s, u in spk2utt.items()})
-    (src / "trials").write_text("f0 f1-u4 nontarget\n")  # the user's own trials are replaced
+    return wav_scp, text
+
+
+def test_kaldi_dir_import_keeps_labels_and_makes_its_own_split(tmp_path):
+    src = tmp_path / "kaldi"
+    spks = {f"{g}{i}": g for g in "fm" for i in range(4)}
+    wav_scp, text = kaldi_src(src, spks)
 
     dirs = prepare(tmp_path / "data", MiniOptions(eval_share=0.5), user_data=src)
     train = set(load_data_dir(dirs["mini_train"]).spk2utt)
@@ -223,3 +228,48 @@ def test_a_kaldi_dir_with_a_pipe_entry_is_refused_at_import(tmp_path):
         (src / name).write_text(text)
     with pytest.raises(CorpusError, match=r"wav.scp entry of s1-u2 is a command \(pipe\), 1 in all"):
         import_user_data(src, tmp_path / "work")
+
+
+def vc_style_dir(src: Path) -> None:
+    """4 speakers (2 f, 2 m) with their own VPC-style enrolls and mixed-gender trials."""
+    spks = {"sf1": "f", "sf2": "f", "sm1": "m", "sm2": "m"}
+    kaldi_src(src, spks, n_utt=4)
+    (src / "enrolls").write_text("".join(f"{s}-u0\n{s}-u1\n" for s in spks))
+    (src / "trials").write_text("".join(f"{e} {s}-u{j} {'target' if e == s else 'nontarget'}\n"
+                                        for s in spks for j in (2, 3) for e in spks))
+
+
+def test_own_trials_with_attacker_from_another_dir(tmp_path):
+    src, train_src = tmp_path / "vcc", tmp_path / "other"
+    vc_style_dir(src)
+    kaldi_src(train_src, {"t1": "f", "t2": "m"}, n_utt=3)
+    dirs = prepare(tmp_path / "data", MiniOptions(asv_train_dir=str(train_src)), user_data=src)
+    enroll = load_data_dir(dirs["mini_enrolls"])
+    assert enroll.enrolls == tuple(f"{s}-u{j}" for s in ("sf1", "sf2", "sm1", "sm2") for j in (0, 1))
+    own = load_data_dir(src).trials
+    for g in "fm":  # the dir's trials split by the trial utterance's gender, cross-gender kept
+        trials = load_data_dir(dirs[f"mini_trials_{g}"]).trials
+        assert trials == tuple(t for t in own if t.utt[1] == g) and len(trials) == 16
+        assert {t.enroll_spk[1] for t in trials} == {"f", "m"}
+    assert set(load_data_dir(dirs["mini_train"]).spk2utt) == {"t1", "t2"}
+    assert "its own trials; attacker trained on" in (tmp_path / "data" / "mini" / "source").read_text()
+
+
+def test_own_trials_without_attacker_data(tmp_path):
+    src = tmp_path / "vcc"
+    vc_style_dir(src)
+    # no training speakers left: the recipe's split is tried instead, and 4 speakers are too few
+    with pytest.raises(CorpusError, match="0 attacker-training speaker.*asv_train_dir.*asv.orig_model"):
+        prepare(tmp_path / "data", MiniOptions(), user_data=src)
+    # a pretrained attacker (data.asv_train_set empty): the trials are used, no mini_train
+    dirs = prepare(tmp_path / "data", MiniOptions(), user_data=src, need_train=False)
+    assert "mini_train" not in dirs and not (tmp_path / "data" / "mini_train").exists()
+    assert len(load_data_dir(dirs["mini_trials_m"]).trials) == 16
+
+
+def test_own_trials_need_both_genders_and_enrolled_speakers(tmp_path):
+    src = tmp_path / "vcc"
+    vc_style_dir(src)
+    (src / "enrolls").write_text("sf1-u0\nsf2-u0\nsm1-u0\n")
+    with pytest.raises(CorpusError, match="speaker sm2, who has no enrollment utterance"):
+        prepare(tmp_path / "data", MiniOptions(), user_data=src, need_train=False)

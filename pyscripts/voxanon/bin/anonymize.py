@@ -77,9 +77,10 @@ def shard(utts: list[str], job: int, nj: int) -> list[str]:
     return utts[(job - 1) * n // nj: job * n // nj]
 
 
-def load_conf(path: str, public_seed: bool) -> AnonymizerConfig:
+def load_conf(path: str, public_seed: bool, warn_public: bool = True) -> AnonymizerConfig:
     """The experiment's anonymizer section, resolved (voxanon.experiment); without a seed of its
-    own it runs only with ``public_seed``."""
+    own it runs only with ``public_seed``. ``warn_public``: log that the seed is the public default
+    (steps/anonymize.sh's --check pass does, once per step, not every job)."""
     experiment = load_experiment(path)
     # params with their defaults: the conf and the resolved exp/<exp>/config.yaml stamp alike
     conf = replace(experiment.anonymizer, params=resolved_params(experiment.anonymizer.system,
@@ -87,7 +88,7 @@ def load_conf(path: str, public_seed: bool) -> AnonymizerConfig:
     if not experiment.seed_given and not public_seed:
         raise ConfigError(f"{path}: no anonymizer.seed: the public default {PUBLIC_SEED} lets anyone recompute every "
                           "random choice; set a private seed, or pass --public-seed true to accept that")
-    if conf.seed == PUBLIC_SEED:
+    if conf.seed == PUBLIC_SEED and warn_public:
         log.warning("%s: anonymizer.seed is the public default %d: anyone can recompute the random choices "
                     "(targets, factors); use a private seed for data you publish", path, PUBLIC_SEED)
     return conf
@@ -358,8 +359,9 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     try:
         # Steps check and prepare with the seed rule; a bare job run (tests, by hand) only warns.
+        # The public-seed warning: once per step (its --check pass), not in every job.
         strict = args.check or args.prepare
-        conf = load_conf(args.conf, args.public_seed == "true" or not strict)
+        conf = load_conf(args.conf, args.public_seed == "true" or not strict, warn_public=args.check)
         out = Path(args.out_dir)
         record_dir = Path(args.record_dir) if args.record_dir else outdir.default_record_dir(out)
         outdir.check_record_dir(record_dir, Path(args.in_dir), out)

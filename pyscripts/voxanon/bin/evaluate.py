@@ -142,21 +142,26 @@ def combined_dir(dirs: list[Path], name: Path) -> DataDir:
 def run_wer(data_cfg, ev: EvalConfig, data_root: Path, suffix: str, out: Path) -> dict:
     from voxanon.asr import AsrConfig, load_asr
     from voxanon.device import resolve_device
-    from voxanon.eval.wer import asr_sets, wer_of_set
+    from voxanon.eval.wer import asr_sets, transcribe_set, wer_of_set
 
     trial_sets = [s for s in data_cfg.eval_sets if (data_root / s / "trials").is_file()] or list(data_cfg.eval_sets)
     groups = asr_sets(trial_sets)
     refs = {name: {u: t for m in members for u, t in (load_data_dir(data_root / m).table("text") or {}).items()}
             for name, members in groups.items()}
-    if not any(refs.values()):
-        return {"skipped": f"no 'text' file in the eval sets ({' '.join(trial_sets)}): no reference transcripts"}
     cfg = from_dict(AsrConfig, ev.asr, "eval.asr")
     asr = load_asr(cfg, resolve_device(ev.device))
     text_norm = "vpc" if cfg.backend == "speechbrain" else "whisper"
     hyp_root = out / "wer" / fingerprint(cfg)  # every setting, defaults included
-    res: dict = {"asr": {**asdict(cfg), "name": asr_name(cfg)}, "sets_used": groups}
+    res: dict = {"asr": {**asdict(cfg), "name": asr_name(cfg)}, "sets_used": groups, "reference": "text"}
+    if not any(refs.values()):  # no transcripts: the utility proxy, the ASR's words on the original
+        log.warning("no 'text' file in the eval sets (%s): WER of the anonymized audio against the ASR "
+                    "transcript of the original audio", " ".join(trial_sets))
+        res["reference"] = "asr_of_original"
+        refs = {name: transcribe_set(combined_dir([data_root / m for m in members], data_root / name), asr,
+                                     cfg.batch_size, hyp_root / f"{name}.hyp.jsonl", ev.allow_pipes)[0]
+                for name, members in groups.items()}
     for side, sfx in (("original", ""), ("anon", suffix)):
-        if side == "original" and not ev.wer_original:
+        if side == "original" and (not ev.wer_original or res["reference"] != "text"):
             continue
         per_set = {}
         for name, members in groups.items():
@@ -211,17 +216,19 @@ def ser_name(model: str) -> str:
 
 def summary(metric: str, res: dict) -> list[str]:
     """The console lines of one metric's figures, each naming its audio (original or anonymized)."""
-    from voxanon.eval.results import mixture_summary
+    from voxanon.eval.results import eer_text, list_warnings, mixture_summary
 
     lines = []
     if metric == "asv":
         for name, per in res.get("trial_sets", {}).items():
-            lines += [f"EER {name} {sc}: {m['eer']:.3f} %" for sc, m in per.items() if "eer" in m]
+            lines += [f"EER {name} {sc}: {eer_text(m)}" for sc, m in per.items() if "eer" in m]
         lines += [f"EER average {sc}: {m['eer']:.3f} %" for sc, m in res.get("average", {}).items() if "eer" in m]
         lines += [f"{sc} skipped: {why}" for sc, why in res.get("skipped", {}).items()]
         lines += mixture_summary(res.get("mixture"))
+        lines += [f"WARNING {w}" for w in list_warnings({"asv": res})]
     elif metric == "wer":
-        for side, label in (("original", "original audio"), ("anon", f"anonymized audio ({res.get('suffix')})")):
+        ref = " against the ASR transcript of the original" if res.get("reference") == "asr_of_original" else ""
+        for side, label in (("original", "original audio"), ("anon", f"anonymized audio ({res.get('suffix')}){ref}")):
             for name, r in res.get(side, {}).get("sets", {}).items():
                 lines.append(f"WER {name}, {label}: " + (f"{r['wer']:.3f} %" if "wer" in r else f"skipped: {r.get('skipped')}"))
     elif metric == "ser":

@@ -4,7 +4,9 @@
 
 Reads ``<exp>/results/{asv,wer,ser}.json`` from stage 7 and writes ``<exp>/results/results.json``
 (schema: ``voxanon.eval.results``), ``<exp>/results/result_for_rank<suffix>`` (the VPC 2024 file's
-layout), ``<exp>/results/results_extended.txt`` (every attacker, minDCF, Cllr, linkability) and ``<exp>/report/index.html`` with ``plots/`` and ``audio/``.
+layout), ``<exp>/results/results_extended.txt`` (every attacker, minDCF, Cllr, linkability) and
+``<exp>/report/index.html`` with ``plots/`` and ``audio/``. Prints the VPC layout with every attack
+scenario that ran, the small-list warnings and a short summary ending with the report's path.
 """
 from __future__ import annotations
 
@@ -14,8 +16,11 @@ import sys
 from pathlib import Path
 
 from voxanon.config import ConfigError
+from voxanon.eval.components import component_figures
 from voxanon.eval.report import write_report
+from voxanon.eval.console import console_summary
 from voxanon.eval.results import assemble, extended_text, result_for_rank
+from voxanon.eval.split import describe_split
 from voxanon.experiment import load_experiment
 from voxanon.fileio import atomic_write_text
 from voxanon.progress import setup_logging
@@ -39,7 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     if not any((results_dir / f"{m}.json").is_file() for m in ("asv", "wer", "ser")):
         print(f"make_report: no results under {results_dir} (run stage 7 first)", file=sys.stderr)
         return 1
-    res = assemble(results_dir, experiment.exp)
+    res = assemble(results_dir, experiment.exp, tuple(experiment.eval.metrics))
+    res["data"] = describe_split(experiment.data, args.data_root)
+    res["components"] = component_figures(res, exp)
     atomic_write_text(results_dir / "results.json", json.dumps(res, indent=1, default=str) + "\n")
     protocol = experiment.eval.protocol
     text = result_for_rank(res, protocol)
@@ -49,8 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         atomic_write_text(exp / "results_summary" / "track1" / rank_file.name, text)
     atomic_write_text(results_dir / "results_extended.txt", extended_text(res))
     index = write_report(res, exp / "report", args.data_root, report.audio_examples, report.copy_audio, report.title)
-    print(text)
-    print(f"make_report: {results_dir}/results.json, {rank_file}, {results_dir}/results_extended.txt, {index}")
+    print(f"make_report: {results_dir}/results.json, {rank_file}, {results_dir}/results_extended.txt")
+    print(console_summary(res, index), end="")
     return 0
 
 

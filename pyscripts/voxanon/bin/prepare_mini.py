@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             raise ConfigError(f"{args.conf}: data names set(s) {', '.join(unknown)}, but recipe mini makes "
                               f"only {', '.join(SET_NAMES)}")
-        prepare(args.data_root, options, args.user_data, args.nj, args.overwrite == "true")
+        prepare(args.data_root, options, args.user_data, args.nj, args.overwrite == "true",
+                need_train=bool(data.asv_train_set))
     except (ConfigError, CorpusError, DataDirError, FileNotFoundError, RuntimeError) as err:
         log.error("%s", err)
         return 1

@@ -58,6 +58,9 @@ class MiniOptions:
     eval_utts: int = 12  # synthetic corpus: utterances per evaluation speaker, enrolls included
     enroll_utts: int = 3  # enrollment utterances per evaluation speaker (its first ones by id)
     eval_share: float = 0.5  # --data: share of each gender's speakers held out for evaluation
+    # --data: attacker-training speech from another Kaldi dir or folder of audio; every speaker of
+    # the --data dir is then an evaluation speaker (or its own trials are used as they are)
+    asv_train_dir: str = ""
     seed: int = 0
 
 
@@ -213,11 +216,12 @@ def synthesize_corpus(wav_root: Path, voices: tuple[Voice, ...], sentences: list
     )
 
 
-def vpc_sets(data: DataDir, eval_spks: list[str], enroll_utts: int) -> dict[str, DataDir]:
+def vpc_sets(data: DataDir, eval_spks: list[str], enroll_utts: int, need_train: bool = True) -> dict[str, DataDir]:
     """Split a corpus VPC-style: training speakers vs enroll + same-gender trials of ``eval_spks``.
 
     Each evaluation speaker enrolls with its first ``enroll_utts`` utterances (by id); each of its
-    other utterances is tried against every enrolled speaker of the same gender.
+    other utterances is tried against every enrolled speaker of the same gender. ``need_train``
+    False: the attacker trains elsewhere, no ``mini_train`` is made.
     """
     gender = data.tables.get("spk2gender") or {}
     spk2utt = data.spk2utt
@@ -228,11 +232,11 @@ def vpc_sets(data: DataDir, eval_spks: list[str], enroll_utts: int) -> dict[str,
         if n < 2:
             problems.append(f"{n} evaluation speaker(s) of gender {g}, need at least 2 for non-target trials")
     train_spks = sorted(set(spk2utt) - set(eval_spks))
-    if len(train_spks) < 2:
-        problems.append(f"{len(train_spks)} attacker-training speaker(s), need at least 2")
+    if need_train and len(train_spks) < 2:
+        problems.append(f"{len(train_spks)} attacker-training speaker(s), need at least 2 ({TRAIN_HINT})")
     if problems:
         raise CorpusError("cannot make the mini sets: " + "; ".join(problems))
-    sets = {"mini_train": data.subset(u for s in train_spks for u in spk2utt[s])}
+    sets = {"mini_train": data.subset(u for s in train_spks for u in spk2utt[s])} if need_train else {}
     enrolls = [u for s in sorted(eval_spks) for u in spk2utt[s][:enroll_utts]]
     sets["mini_enrolls"] = replace(data.subset(enrolls), enrolls=tuple(enrolls))
     for g in GENDERS:
@@ -240,6 +244,41 @@ def vpc_sets(data: DataDir, eval_spks: list[str], enroll_utts: int) -> dict[str,
         utts = sorted(u for s in spks for u in spk2utt[s][enroll_utts:])
         trials = tuple(Trial(e, u, data.utt2spk[u] == e) for u in utts for e in spks)
         sets[f"mini_trials_{g}"] = replace(data.subset(utts), trials=trials)
+    return sets
+
+
+TRAIN_HINT = ("give data.options.asv_train_dir (another dir of speech), or a pretrained attacker: "
+              "asv.orig_model and data.asv_train_set: '' (no semi-informed attacker then)")
+
+
+def user_sets(user_data: Path, work: Path, options: MiniOptions, need_train: bool) -> dict[str, DataDir]:
+    """The mini sets from the user's speech: its own trials when it has them and the attacker can
+    train elsewhere (``asv_train_dir``, speakers the trials leave out, or no training set
+    needed), else the recipe's split; ``mini_train`` from ``asv_train_dir`` when given."""
+    from voxanon.corpora.user_data import import_user_data, own_trial_sets
+
+    data = import_user_data(user_data, work)
+    train = import_user_data(Path(options.asv_train_dir), work / "asv_train") if options.asv_train_dir else None
+    sets = None
+    if data.trials:
+        sets, spare = own_trial_sets(data, "mini")
+        how = f"{user_data}: its own trials"
+        if train is None and need_train and len(spare) < 2:
+            log.warning("%s: its trials leave %d speaker(s) to train the attacker (need 2): it is split by the "
+                        "mini recipe instead, its trials unused. To use its trials, %s", user_data, len(spare), TRAIN_HINT)
+            sets = None
+        elif train is None and need_train:
+            train, how = data.subset(u for s in spare for u in data.spk2utt[s]), how + "; attacker trained on its other speakers"
+    if sets is None:
+        data = replace(data, enrolls=None, trials=None)
+        spks = [s for s, u in data.spk2utt.items() if len(u) > options.enroll_utts] if train \
+            else choose_eval_speakers(data, options)
+        sets = vpc_sets(data, spks, options.enroll_utts, need_train and train is None)
+        how = f"{user_data}: split by the mini recipe ({len(spks)} evaluation speakers)"
+    if train is not None and need_train:
+        sets["mini_train"] = replace(train, enrolls=None, trials=None)
+        how += f"; attacker trained on {options.asv_train_dir}" if options.asv_train_dir else ""
+    atomic_write_text(work / "source", how + "\n")
     return sets
 
 
@@ -259,8 +298,9 @@ def choose_eval_speakers(data: DataDir, options: MiniOptions) -> list[str]:
 # --- the recipe -----------------------------------------------------------------------------------
 
 def prepare(data_root: Path, options: MiniOptions, user_data: Path | None = None, nj: int = 2,
-            overwrite: bool = False, voices: tuple[Voice, ...] = VOICES) -> dict[str, Path]:
-    """Make (or reuse) the mini sets under ``data_root``; returns set name -> dir.
+            overwrite: bool = False, voices: tuple[Voice, ...] = VOICES, need_train: bool = True) -> dict[str, Path]:
+    """Make (or reuse) the mini sets under ``data_root``; returns set name -> dir. ``need_train``
+    False (the conf's ``data.asv_train_set`` is empty): no ``mini_train``.
 
     Finished work is reused when made from the same inputs and options; ``overwrite`` redoes it.
     """
@@ -268,8 +308,8 @@ def prepare(data_root: Path, options: MiniOptions, user_data: Path | None = None
     sentences = read_sentences()
     spec = fingerprint({"options": to_dict(options), "user_data": str(user_data) if user_data else None,
                         "voices": [to_dict(v) for v in voices] if user_data is None else None,
-                        "sentences": sentences if user_data is None else None})
-    dirs = {name: data_root / name for name in SET_NAMES}
+                        "sentences": sentences if user_data is None else None, "need_train": need_train})
+    dirs = {name: data_root / name for name in SET_NAMES if need_train or name != "mini_train"}
     stamp = work / ".spec"
     same = stamp.is_file() and stamp.read_text().strip() == spec
     if same and not overwrite and all(not validate_data_dir(d) for d in dirs.values()):
@@ -283,13 +323,10 @@ def prepare(data_root: Path, options: MiniOptions, user_data: Path | None = None
         data = synthesize_corpus(work / "wav", voices, sentences, options, nj)
         atomic_write_text(work / "voices.tsv", "spk\tgender\trole\tengine\tvoice\tpitch\tspeed\n" + "".join(
             f"{v.spk}\t{v.gender}\t{v.role}\t{v.engine}\t{v.voice}\t{v.pitch}\t{v.speed}\n" for v in voices))
-        eval_spks = [v.spk for v in voices if v.role == "eval"]
+        sets = vpc_sets(data, [v.spk for v in voices if v.role == "eval"], options.enroll_utts, need_train)
     else:
-        from voxanon.corpora.user_data import import_user_data
-
-        data = import_user_data(user_data, work)
-        eval_spks = choose_eval_speakers(data, options)
-    for name, subset in vpc_sets(data, eval_spks, options.enroll_utts).items():
+        sets = user_sets(user_data, work, options, need_train)
+    for name, subset in sets.items():
         shutil.rmtree(dirs[name], ignore_errors=True)
         finish(subset, dirs[name], check_audio=user_data is None)
         if subset.trials:

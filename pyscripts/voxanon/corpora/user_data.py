@@ -2,8 +2,8 @@
 
 * A Kaldi dir (``DIR/wav.scp`` + ``utt2spk``): ids, ``text``, ``spk2gender``, ``utt2emo`` and
   ``spk2fold`` are kept; relative wav paths (relative to DIR) are made absolute; pipe entries
-  (``cmd |``) are refused. Its own ``enrolls``/``trials`` are not used: the recipe also needs
-  speakers for attacker training, so it makes its own split.
+  (``cmd |``) are refused. Its own ``trials`` (VPC format, with ``enrolls`` or without) are used
+  as they are (``own_trial_sets``) instead of the recipe's split.
 * A folder of ``.wav``/``.flac`` files, searched recursively. The speaker of ``DIR/<spk>/.../x.wav``
   is ``<spk>`` (the first folder level under DIR); of a file directly in DIR, the start of its
   name up to the first ``_`` or ``-`` (``anna_001.wav`` -> ``anna``). A ``x.txt`` next to
@@ -58,14 +58,39 @@ def import_kaldi_dir(path: Path) -> DataDir:
     if pipes:
         raise CorpusError(f"--data {path}: wav.scp entry of {pipes[0]} is a command (pipe), {len(pipes)} in all; "
                           "--data takes audio files: decode them to files and list those")
-    if data.enrolls is not None or data.trials is not None:
-        log.info("%s: its enrolls/trials are not used; the mini recipe makes its own split "
-                 "(attacker-training speakers vs evaluation speakers)", path)
+    if data.trials:
+        log.info("%s: its own trials are used (%d trials); no split of its speakers", path, len(data.trials))
     return DataDir(
         wav_scp={u: resolve_wav(data, u) for u in data.wav_scp},
         utt2spk=dict(data.utt2spk),
         tables={k: v for k, v in data.tables.items() if k in KEEP_TABLES},
+        enrolls=data.enrolls if data.trials else None,
+        trials=data.trials or None,
     )
+
+
+def own_trial_sets(data: DataDir, prefix: str) -> tuple[dict[str, DataDir], list[str]]:
+    """A dir's own ``trials`` in the VPC layout: ``<prefix>_enrolls`` (its ``enrolls``, else every
+    utterance of an enrolled speaker that is not a trial utterance) and ``<prefix>_trials_f`` /
+    ``_m`` (the trials split by the gender of the trial utterance's speaker, cross-gender
+    non-targets kept). Returns the sets and the speakers left over for attacker training."""
+    gender = data.tables["spk2gender"]
+    trial_utts = {t.utt for t in data.trials}
+    enrolled = {t.enroll_spk for t in data.trials}
+    enrolls = list(data.enrolls) if data.enrolls is not None else \
+        [u for u in data.utts if data.utt2spk[u] in enrolled and u not in trial_utts]
+    problems = [f"trials name speaker {s}, who has no enrollment utterance"
+                for s in sorted(enrolled - {data.utt2spk[u] for u in enrolls})]
+    sets = {f"{prefix}_enrolls": replace(data.subset(enrolls), enrolls=tuple(enrolls), trials=None)}
+    for g in ("f", "m"):
+        trials = tuple(t for t in data.trials if gender[data.utt2spk[t.utt]] == g)
+        if not trials:
+            problems.append(f"no trial utterance of gender {g} ({prefix}_trials_{g} would be empty)")
+        sets[f"{prefix}_trials_{g}"] = replace(data.subset({t.utt for t in trials}), trials=trials, enrolls=None)
+    if problems:
+        raise CorpusError(f"{data.path or 'the data'}: its trials cannot be used: " + "; ".join(problems))
+    used = enrolled | {data.utt2spk[u] for u in trial_utts | set(enrolls)}
+    return sets, sorted(set(data.spk2utt) - used)
 
 
 def speaker_of(rel: Path) -> str:

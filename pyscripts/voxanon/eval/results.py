@@ -8,8 +8,10 @@ assembles them into ``results/results.json``::
       "asv": {                                   # or {"skipped": why} / {"error": why}
         "trial_lists": [{"name", "enroll_set", "trial_set"}],
         "trial_sets": {"<trials set>": {"<scenario>": {
-            "eer": %, "eer_threshold", "min_dcf", "cllr", "min_cllr", "linkability",
-            "n_target", "n_nontarget", "scores": "<score file>"}      # or {"error": why, ...}
+            "eer": %, "eer_ci": [low, high] % (95 % bootstrap over speakers, voxanon.eval.confidence) | null,
+            "eer_threshold", "min_dcf", "cllr", "min_cllr", "linkability", "n_target", "n_nontarget",
+            "warning": "too few trials ..." (absent when there are enough), "scores": "<score file>"}
+            # or {"error": why, ...}
         }},
         "average": {"<scenario>": {"eer", "min_dcf", "cllr", "min_cllr", "linkability", "n_lists"}},
         "skipped": {"<scenario>": why},
@@ -22,20 +24,24 @@ assembles them into ``results/results.json``::
           "strongest": "semi-informed" | "mixture-aware" | "filtered"   # lowest average EER
         }
       },
-      "wer": {                                   # or {"skipped": why}
+      "wer": {                                   # or {"skipped": why} / {"not_requested": why}
         "asr": {backend, model, ..., "name": who produced the WER}, "sets_used": {asr set: [trial sets]},
+        "reference": "text" | "asr_of_original"  # no text: the anonymized audio against the ASR of the original
         "anon" | "original": {
           "sets": {"<asr set>": {"wer": %, "n_utts", "n_words", "substitutions", "deletions",
                                  "insertions", "partial", "failed": [...], "hyp_file"}}  # or {"skipped": why}
           "mean": %}                             # mean over the ASR sets (Table 1: mean of dev, test)
       },
-      "ser": {                                   # or {"skipped": why}
+      "ser": {                                   # or {"skipped": why} / {"not_requested": why}
         "ser_model", "name": who produced the UAR,
         "sets": {"<set>": {"model", "folds": {fold: [speakers]},
                            "original" | "anon": {"uar": %, "per_class": {emo: ACC %}, "partial", "failed",
                                                  "rows": [{"speaker", "fold", "uar", "acc", "n_utts"}]}}}
       },
       "models": {"asv_orig", "asv_anon", "wer", "ser"},   # which evaluation models made each figure
+      "warnings": ["<trials list>: only n target / m non-target trials ..."],  # lists too small to trust
+      "data": {...},                             # the data and its split (voxanon.eval.split)
+      "components": {"parts": {...}} | null,     # admixture: owner-only per-part figures (voxanon.eval.components)
       "headline": {"eer_semi_informed": %, "eer_lazy_informed": %, "eer_ignorant": %,
                    "eer_original": %, "eer_mixture_aware": %, "eer_filtered": %,
                    "mixture_classifier_accuracy": %, "wer_anon": %, "wer_original": %, "uar_anon": %,
@@ -57,10 +63,15 @@ from pathlib import Path
 
 import numpy as np
 
+from voxanon.eval.split import split_lines
+
 METRICS = ("asv", "wer", "ser")
+GENDER_TAGS = ("f", "m", "mixed")
 
 
-def assemble(results_dir: str | Path, exp: str) -> dict:
+def assemble(results_dir: str | Path, exp: str, requested: tuple[str, ...] = METRICS) -> dict:
+    """results.json from stage 7's parts; a metric outside ``requested`` (the conf's eval.metrics)
+    is marked ``not_requested`` rather than skipped."""
     results_dir = Path(results_dir)
     out: dict = {"exp": exp, "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
     for metric in METRICS:
@@ -69,11 +80,30 @@ def assemble(results_dir: str | Path, exp: str) -> dict:
             data = json.loads(part.read_text())
             out.setdefault("suffix", data.get("suffix"))
             out[metric] = {k: v for k, v in data.items() if k not in ("metric", "suffix", "data_root")}
+        elif metric not in requested:
+            out[metric] = {"not_requested": f"the conf's eval.metrics has no {metric}"}
         else:
             out[metric] = {"skipped": f"{part} missing (stage 7 did not evaluate {metric})"}
     out["models"] = models_used(out)
     out["headline"] = headline(out)
+    out["warnings"] = list_warnings(out)
     return out
+
+
+def list_warnings(res: dict) -> list[str]:
+    """One line per trial list with too few trials to mean much (``voxanon.eval.confidence``)."""
+    out: dict[str, str] = {}
+    for name, per in res.get("asv", {}).get("trial_sets", {}).items():
+        for m in per.values():
+            if m.get("warning"):
+                out.setdefault(name, f"{name}: {m['warning']}")
+    return list(out.values())
+
+
+def eer_text(m: dict) -> str:
+    """``12.500 % [95 % 4.2-20.8]``: an EER with its bootstrap interval when there is one."""
+    ci = m.get("eer_ci")
+    return f"{m['eer']:.3f} %" + (f" [95 % {ci[0]:.1f}-{ci[1]:.1f}]" if ci else "")
 
 
 def headline(res: dict) -> dict:
@@ -140,11 +170,15 @@ def frame_text(columns: list[str], rows: list[tuple[int, list]], sub: list[str] 
 
 
 def _name_parts(name: str) -> list[str]:
+    """dataset, split, _, gender of a set name: ``libri_dev_trials_f`` and ``mini_trials_f`` both
+    end in their gender (``mini trials _ f``), a name without one gets ``_``."""
     parts = name.split("_")
-    return parts + ["_"] * (4 - len(parts))
+    gender = parts[-1] if len(parts) > 2 and parts[-1] in GENDER_TAGS else "_"
+    parts = parts[:-1] if gender != "_" else parts
+    return (parts + ["_"] * 3)[:3] + [gender]
 
 
-def _vpc_ser_block(res: dict) -> str | None:
+def vpc_ser_block(res: dict) -> str | None:
     sets = res.get("ser", {}).get("sets", {})
     groups = []  # (dataset, split, side) -> figures, sorted like the VPC's groupby
     for name, s in sets.items():
@@ -161,23 +195,28 @@ def _vpc_ser_block(res: dict) -> str | None:
                       ["", "", "", "mean", *["mean"] * len(emos)])
 
 
-def _vpc_asv_block(res: dict, scenario: str) -> str | None:
+# scenario -> (enrollment audio, trial audio, row offset in the VPC's oo, oa, aa numbering)
+SCENARIO_AUDIO = {"original": ("original", "original", 0), "ignorant": ("original", "anon", 1),
+                  "lazy-informed": ("anon", "anon", 2), "semi-informed": ("anon", "anon", 2),
+                  "mixture-aware": ("anon", "anon", 2), "filtered": ("anon", "anon", 2)}
+
+
+def vpc_asv_block(res: dict, scenario: str) -> str | None:
     """EER rows of ``scenario`` (original = OO with ASV_eval, semi-informed = AA with ASV_eval^anon,
     VPC 2026: lazy-informed = AA with ASV_eval), numbered as the VPC's table of the oo, oa, aa
     scenarios per trials list."""
-    enroll, trial = ("original", "original") if scenario == "original" else ("anon", "anon")
+    enroll, trial, offset = SCENARIO_AUDIO[scenario]
     rows = []
     for k, (name, per) in enumerate(res.get("asv", {}).get("trial_sets", {}).items()):
         m = per.get(scenario, {})
         if "eer" in m:
             parts = _name_parts(name)
-            rows.append((3 * k + (0 if scenario == "original" else 2),
-                         [parts[0], parts[1], parts[3], enroll, trial, round(m["eer"], 3)]))
+            rows.append((3 * k + offset, [parts[0], parts[1], parts[3], enroll, trial, round(m["eer"], 3)]))
     rows.sort(key=lambda r: (r[1][0], r[1][1]))
     return frame_text(["dataset", "split", "gender", "enrollment", "trial", "EER"], rows) if rows else None
 
 
-def _vpc_asr_block(res: dict) -> str | None:
+def vpc_asr_block(res: dict) -> str | None:
     wer = res.get("wer", {})
     rows = []
     for k, side in enumerate(("original", "anon")):
@@ -221,6 +260,12 @@ def mixture_lines(mix: dict | None) -> list[str]:
     return ["", "---- mixture-aware attacker ----", *mixture_summary(mix)] if mix else []
 
 
+def why_missing(part: dict) -> str:
+    if "not_requested" in part:
+        return f"not computed ({part['not_requested']})"
+    return f"skipped: {part.get('skipped', part.get('error'))}"
+
+
 def result_for_rank(res: dict, protocol: str = "vpc2024") -> str:
     """The VPC's ``result_for_rank<suffix>``: its eval_pre summary (SER, ASV_eval, ASR), a blank
     line, its eval_post summary (ASV_eval^anon). ASV_eval is scored original/original in VPC 2024,
@@ -229,13 +274,13 @@ def result_for_rank(res: dict, protocol: str = "vpc2024") -> str:
     stamp = time.strftime("%d-%m-%y_%H:%M", time.strptime(res["created"], "%Y-%m-%dT%H:%M:%S"))
     asv_eval = "lazy-informed" if protocol == "vpc2026-track1" else "original"
     pre = [f"---- Time: {stamp} ----"]
-    for title, block in (("---- SER results ----", _vpc_ser_block(res)),
-                         ("---- ASV_eval results ----", _vpc_asv_block(res, asv_eval)),
-                         ("---- ASR results ----", _vpc_asr_block(res))):
+    for title, block in (("---- SER results ----", vpc_ser_block(res)),
+                         ("---- ASV_eval results ----", vpc_asv_block(res, asv_eval)),
+                         ("---- ASR results ----", vpc_asr_block(res))):
         if block is not None:
             pre += ["", title, block]
     post = [f"---- Time: {stamp} ----"]
-    block = _vpc_asv_block(res, "semi-informed")
+    block = vpc_asv_block(res, "semi-informed")
     if block is not None:
         post += ["", "---- ASV_eval^anon results ----", block]
     return "\n".join(pre) + "\n\n" + "\n".join(post) + "\n"
@@ -246,11 +291,13 @@ def extended_text(res: dict) -> str:
     set with the ASR's name, UAR per set with per-emotion accuracy and the SER's name."""
     lines = [f"---- Time: {res['created']} ----  experiment {res['exp']}, anonymized suffix {res.get('suffix')}",
              "", "---- evaluation models ----",
-             *[f"{k}: {v}" for k, v in res.get("models", models_used(res)).items()], ""]
+             *[f"{k}: {v}" for k, v in res.get("models", models_used(res)).items()], "",
+             *([*split_lines(res["data"]), ""] if res.get("data") else []),
+             *[f"WARNING {w}" for w in res.get("warnings", [])]]
     asv = res.get("asv", {})
     lines.append("---- ASV (all attack scenarios) ----")
     if "trial_sets" not in asv:
-        lines.append(f"skipped: {asv.get('skipped', asv.get('error'))}")
+        lines.append(why_missing(asv))
     else:
         rows = []
         for scenario in SCENARIO_ORDER:
@@ -270,8 +317,10 @@ def extended_text(res: dict) -> str:
     lines.append("")
     wer = res.get("wer", {})
     lines.append(f"---- WER ({wer.get('asr', {}).get('name', '-')}) ----")
-    if "skipped" in wer or "error" in wer:
-        lines.append(f"skipped: {wer.get('skipped', wer.get('error'))}")
+    if wer.get("reference") == "asr_of_original":
+        lines.append("no reference text: WER of the anonymized audio against the ASR transcript of the original")
+    if "anon" not in wer:
+        lines.append(why_missing(wer))
     else:
         rows = []
         for side in ("original", "anon"):
@@ -285,7 +334,7 @@ def extended_text(res: dict) -> str:
     ser = res.get("ser", {})
     lines.append(f"---- UAR ({ser.get('name', '-')}) ----")
     if "sets" not in ser:
-        lines.append(f"skipped: {ser.get('skipped', ser.get('error'))}")
+        lines.append(why_missing(ser))
     else:
         emos = sorted({e for s in ser["sets"].values() for side in ("original", "anon")
                        for e in (s.get(side) or {}).get("per_class", {})})

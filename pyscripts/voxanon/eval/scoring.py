@@ -37,6 +37,7 @@ from voxanon.audio import SAMPLE_RATE, Audio, AudioError, loudness_normalize, pe
 from voxanon.data.kaldi import DataDir, DataDirError, Trial, load_data_dir
 from voxanon.eval.asv_model import AsvModel, model_tag
 from voxanon.eval.cache import ArrayCache, audio_stamp
+from voxanon.eval.confidence import eer_interval, small_list_warning
 from voxanon.eval.eer import MetricUndefined, all_metrics
 from voxanon.fileio import atomic_write_text
 from voxanon.progress import Progress
@@ -308,11 +309,16 @@ def list_metrics(trials: tuple[Trial, ...], scores: np.ndarray, path: Path, metr
     target = np.array([t.target for t in trials])
     try:
         m = asdict(all_metrics(scores[target], scores[~target], **metric_args))
+        m["eer_ci"] = eer_interval(trials, scores)
     except MetricUndefined as err:
         m = {"error": f"EER undefined: {err}", "n_target": int(target.sum()), "n_nontarget": int((~target).sum())}
         log.warning("%s: %s", where, m["error"])
+    warning = small_list_warning(m["n_target"], m["n_nontarget"])
+    if warning:
+        m["warning"] = warning
     m["scores"] = str(path)
-    log.info("%s: EER %s", where, f"{m['eer']:.3f} %" if "eer" in m else "undefined")
+    ci = f" (95 % interval {m['eer_ci'][0]:.1f}-{m['eer_ci'][1]:.1f})" if m.get("eer_ci") else ""
+    log.info("%s: EER %s%s", where, f"{m['eer']:.3f} %" if "eer" in m else "undefined", ci)
     return m
 
 

@@ -122,7 +122,8 @@ def transcribe_set(data: DataDir, asr, batch_size: int, cache: Path, allow_pipes
 
 def wer_of_set(name: str, data: DataDir, refs: dict[str, str], asr, text_norm: TextNorm, batch_size: int,
                out_dir: Path, allow_pipes: bool = False, allow_partial: bool = False) -> dict:
-    """WER of one ASR set; writes ``out_dir/<name>/text`` (the hypotheses, Kaldi format)."""
+    """WER of one ASR set; writes ``out_dir/<name>/text`` (the hypotheses, Kaldi format) and
+    ``out_dir/<name>/ref`` (the references of the scored utterances)."""
     lost = sorted(set(refs) - set(data.wav_scp))
     if lost and not allow_partial:
         raise AudioError(f"{data.path}: no audio for {len(lost)} utterance(s) with a reference: "
@@ -133,6 +134,7 @@ def wer_of_set(name: str, data: DataDir, refs: dict[str, str], asr, text_norm: T
     if not utts:
         return {"skipped": f"no utterance could be transcribed ({len(failed)} failed)", "failed": failed[:20]}
     atomic_write_text(out_dir / name / "text", "".join(f"{u} {hyps[u]}\n" for u in sorted(hyps)))
+    atomic_write_text(out_dir / name / "ref", "".join(f"{u} {refs[u]}\n" for u in utts))  # what it was scored on
     res = corpus_wer([words(refs[u], True, text_norm) for u in utts], [words(hyps[u], False, text_norm) for u in utts])
     log.info("WER %s: %.3f %% (%d utterances)", name, res["wer"], len(utts))
     return {**res, "partial": bool(failed), "failed": failed, "hyp_file": str(out_dir / name / "text")}
