@@ -40,7 +40,7 @@ def test_part_confs_are_the_admixture_with_one_part(tmp_path):
         anon = read_conf(path)["anonymizer"]
         assert anon["suffix"] == f"_mix_part{i}" and anon["seed"] == 7
         assert [s["p"] for s in anon["params"]["systems"]] == [1.0 - i, float(i)]
-        assert [s["params"] for s in anon["params"]["systems"]] == [{"alpha": 0.5}, {"alpha": 0.95}]
+        assert [s["params"]["alpha"] for s in anon["params"]["systems"]] == [0.5, 0.95]  # resolved params
 
 
 def test_classifier_and_per_trial_choice():
