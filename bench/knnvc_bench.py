@@ -261,7 +261,9 @@ def runner_compare(n: int, baseline: str, threads: int) -> dict:
         out = work / f"out{len(rows)}"
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "voxanon.bin.anonymize", "--conf", str(conf), "--record-dir",
+        cli = (Path(tree) / "pyscripts" / "voxanon" / "bin" / "anonymize.py").read_text()
+        step = ["job"] if "add_subparsers" in cli else []  # checkouts before the runner's steps took flags
+        proc = subprocess.run([sys.executable, "-m", "voxanon.bin.anonymize", *step, "--conf", str(conf), "--record-dir",
                                str(work / f"rec{len(rows)}"), str(work / "src"), str(out)],
                               env={**env, "PYTHONPATH": str(Path(tree) / "pyscripts")}, capture_output=True, text=True)
         wall = time.perf_counter() - t

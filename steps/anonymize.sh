@@ -34,10 +34,13 @@ done
 [ -f "$conf" ] || { echo "$0: conf $conf not found" >&2; exit 1; }
 [ -f "$in/wav.scp" ] || { echo "$0: $in is not a data dir (no wav.scp)" >&2; exit 1; }
 
-anon() { python -m voxanon.bin.anonymize --conf "$conf" --public-seed "$public_seed" --record-dir "$record_dir" "$@"; }
+anon() {  # <step> [options] IN OUT
+  local step=$1; shift
+  python -m voxanon.bin.anonymize "$step" --conf "$conf" --public-seed "$public_seed" --record-dir "$record_dir" "$@"
+}
 # Read-only checks first, so a refused output dir (foreign, the input) is left untouched; the
 # input is validated under the lock (a second run fails at once, not after reading the audio).
-anon --check "$in" "$out" || exit 1
+anon check "$in" "$out" || exit 1
 
 mkdir -p "$out"
 exec 9>>"$out/.lock"
@@ -48,12 +51,12 @@ fi
 # fd 9 is inherited by the jobs: the lock holds until the last writer exits, even if this shell is killed.
 echo "pid $$ on $(hostname) since $(date '+%F %T'): $0 $*" > "$out/.lock"
 
-anon --prepare --allow-pipes "$allow_pipes" --overwrite "$overwrite" "$in" "$out" || exit 1
+anon prepare --allow-pipes "$allow_pipes" --overwrite "$overwrite" "$in" "$out" || exit 1
 n=$(wc -l < "$in/utt2spk")
 [ "$nj" -le "$n" ] || nj=$n
 echo "$0: anonymizing $in ($n utterances) -> $out with $conf, $nj job(s)"
 $cmd JOB=1:"$nj" "$out/log/anonymize.JOB.log" \
-  python -m voxanon.bin.anonymize --conf "$conf" --public-seed "$public_seed" --job JOB --nj "$nj" \
+  python -m voxanon.bin.anonymize job --conf "$conf" --job JOB --nj "$nj" \
     --allow-pipes "$allow_pipes" --record-dir "$record_dir" "$in" "$out" \
   || { echo "$0: some jobs failed; see $out/log/anonymize.*.log (failed utterances in $out/log/failed.*); re-run to retry them" >&2; exit 1; }
-anon --finalize "$in" "$out"
+anon finalize "$in" "$out"

@@ -13,7 +13,7 @@ import yaml
 from voxanon.anonymize.admixture import derived_seed
 from voxanon.anonymize.base import BuildContext, Utterance, build_system
 from voxanon.audio import Audio
-from voxanon.bin import anonymize as runner
+from voxanon.bin import anonymize as cli
 from voxanon.config import ConfigError
 
 SR = 16000
@@ -116,9 +116,9 @@ def test_runner_keeps_the_choice_out_of_the_data_dir(tmp_path, with_trials):
                     {"system": "mcadams", "p": 0.5, "params": {"alpha": 0.9}}]}}}))
     out, records = tmp_path / "out", tmp_path / "private" / "records"
     for job in (1, 2):
-        assert runner.main(["--conf", str(conf), "--job", str(job), "--nj", "2", "--record-dir", str(records),
+        assert cli.main(["job", "--conf", str(conf), "--job", str(job), "--nj", "2", "--record-dir", str(records),
                             str(tmp_path / "in"), str(out)]) == 0
-    assert runner.main(["--conf", str(conf), "--finalize", "--nj", "2", "--record-dir", str(records),
+    assert cli.main(["finalize", "--conf", str(conf), "--record-dir", str(records),
                         str(tmp_path / "in"), str(out)]) == 0
 
     # records: owner-only dir and files, one line per utterance, naming the drawn component
@@ -180,7 +180,7 @@ def test_a_part_that_cannot_be_built_fails_the_job_once(tmp_path, capfd):
                                                                 "params": {"systems": [
         {"system": "mcadams", "p": 0.5, "params": {"alpha": 0.6}},
         {"system": "knnvc", "p": 0.5, "params": {"matching_sets": str(tmp_path / "no_sets")}}]}}}))
-    code = runner.main(["--conf", str(conf), "--record-dir", str(tmp_path / "rec"), str(tmp_path / "in"),
+    code = cli.main(["job", "--conf", str(conf), "--record-dir", str(tmp_path / "rec"), str(tmp_path / "in"),
                         str(tmp_path / "out")])
     errors = [line for line in capfd.readouterr().err.splitlines() if " ERROR " in line]
     assert code != 0 and len(errors) == 1, errors

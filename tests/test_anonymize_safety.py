@@ -11,6 +11,7 @@ import signal
 import stat
 import subprocess
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +19,10 @@ import pytest
 import soundfile as sf
 
 from conftest import tone_audio
-from voxanon.anonymize import base, outdir
+from voxanon.anonymize import base, outdir, runner
 from voxanon.audio import read_audio
-from voxanon.bin import anonymize as runner
+from voxanon.bin import anonymize as cli
+from voxanon.config import fingerprint
 from voxanon.data.ids import UnsafeIdError, child_path, id_problem
 from voxanon.data.kaldi import DataDir, Trial, load_data_dir, validate_data_dir, write_data_dir
 
@@ -219,10 +221,10 @@ def test_a_failed_record_write_never_publishes_the_wav(gain_system, tmp_path, mo
 
     args = ["--conf", str(gain_system), "--record-dir", str(rec), str(src), str(out)]
     monkeypatch.setattr(runner, "append_record", failing(errno.EIO))
-    assert runner.main(args) == 1  # one utterance failed, the rest done
+    assert cli.main(["job", *args]) == 1  # one utterance failed, the rest done
     assert (out / "log" / "failed.1").read_text() == "spkA-1\n"
     monkeypatch.setattr(runner, "append_record", failing(errno.ENOSPC))
-    assert runner.main(args) == 2  # a full disk stops the job with one line
+    assert cli.main(["job", *args]) == 2  # a full disk stops the job with one line
     err = capfd.readouterr().err
     assert f"disk full writing the record of spkA-1 to {rec / 'records.1.jsonl'};" in err and "Traceback" not in err
     assert not (out / "wav" / "spkA-1.wav").exists() and not (out / ".done" / "spkA-1").exists()
@@ -233,10 +235,10 @@ def test_a_failed_record_write_never_publishes_the_wav(gain_system, tmp_path, mo
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(outdir, "open_records", full)
-    assert runner.main(args) == 2  # a full record dir at the start names the dir and the utterance
+    assert cli.main(["job", *args]) == 2  # a full record dir at the start names the dir and the utterance
     assert f"disk full writing the records of job 1 to {rec} (first utterance spkA-1);" in capfd.readouterr().err
     monkeypatch.setattr(outdir, "open_records", real_open)
-    assert runner.main(args) == 0 and runner.main(["--finalize", *args]) == 0
+    assert cli.main(["job", *args]) == 0 and cli.main(["finalize", *args]) == 0
     published = load_data_dir(out).utts
     recorded = {json.loads(line)["utt"] for p in rec.glob("records.*.jsonl") for line in p.read_text().splitlines()}
     assert recorded == set(published) == set(two_speakers())
@@ -247,8 +249,8 @@ def test_record_dirs_are_keyed_by_the_full_output_path(gain_system, tmp_path, ca
     a, b = tmp_path / "a" / "anon", tmp_path / "b" / "anon"
     assert outdir.default_record_dir(a) != outdir.default_record_dir(b)
     shared = ["--record-dir", str(tmp_path / "rec")]
-    assert runner.main(["--conf", str(gain_system), *shared, str(src), str(a)]) == 0
-    assert runner.main(["--conf", str(gain_system), *shared, "--prepare", "--overwrite", "true", str(src), str(b)]) == 2
+    assert cli.main(["job", "--conf", str(gain_system), *shared, str(src), str(a)]) == 0
+    assert cli.main(["prepare", "--conf", str(gain_system), *shared, "--overwrite", "true", str(src), str(b)]) == 2
     assert "holds the records of" in capfd.readouterr().err
     assert len(list((tmp_path / "rec").glob("records.*.jsonl"))) == 1  # a's records kept
 
@@ -259,7 +261,7 @@ def test_output_above_full_scale_is_scaled_not_clipped(gain_system, tmp_path, ca
     src = make_data(tmp_path / "in", two_speakers(1))
     out, rec = tmp_path / "out", tmp_path / "rec"
     args = ["--conf", str(gain_system), "--record-dir", str(rec), str(src), str(out)]
-    assert runner.main(args) == 0 and runner.main(["--finalize", *args]) == 0
+    assert cli.main(["job", *args]) == 0 and cli.main(["finalize", *args]) == 0
     assert "2 of 2 output(s) went above full scale and were scaled down" in capfd.readouterr().err
     data, anon = load_data_dir(src), load_data_dir(out)
     for utt in data.utts:
@@ -288,7 +290,7 @@ def test_validator_reports_nan_inf_and_clipping(tmp_path):
 
 def test_bad_inputs_are_refused_before_any_job_naming_the_ids(gain_system, tmp_path, capfd):
     def prepare(src):
-        rc = runner.main(["--conf", str(gain_system), "--prepare", str(src), str(tmp_path / f"out_{src.name}")])
+        rc = cli.main(["prepare", "--conf", str(gain_system), str(src), str(tmp_path / f"out_{src.name}")])
         return rc, capfd.readouterr().err
 
     src = make_data(tmp_path / "extra", two_speakers(1))
@@ -350,7 +352,7 @@ def test_a_bad_converter_checkpoint_is_one_line_naming_it(tmp_path, monkeypatch,
     conf = tmp_path / "w.yaml"
     conf.write_text(f"exp: t\nanonymizer: {{system: wavlm_conv, seed: 2, device: cpu, params: {{checkpoint: {ckpt}}}}}\n")
     src = make_data(tmp_path / "in", two_speakers(1))
-    assert runner.main(["--conf", str(conf), "--record-dir", str(tmp_path / "rec"), str(src), str(tmp_path / "o")]) == 2
+    assert cli.main(["job", "--conf", str(conf), "--record-dir", str(tmp_path / "rec"), str(src), str(tmp_path / "o")]) == 2
     err = capfd.readouterr().err
     expected = "does not match this model (missing keys:" if content == "wrong_keys" else "not a readable PyTorch checkpoint"
     assert f"{ckpt}: " in err and expected in err
@@ -364,12 +366,12 @@ def test_stamps_in_the_output_do_not_reveal_the_seed(work):
     src = make_data(work / "data" / "in", two_speakers())
     out = work / "data" / "out"
     assert step(work, "c.yaml", src, out).returncode == 0
-    conf = runner.load_conf(str(work / "c.yaml"), True)
+    conf, _ = cli.load_conf(str(work / "c.yaml"), True)
     published = {json.loads((out / ".anonymizer.json").read_text())["config"],
                  *(p.read_text().strip() for p in (out / ".done").iterdir())}
     data = load_data_dir(src)
     for seed in range(conf.seed - 50, conf.seed + 50):  # an attacker's guesses, the true seed among them
-        plain = runner.fingerprint(runner.replace(conf, seed=seed))
+        plain = fingerprint(replace(conf, seed=seed))
         assert plain not in published
         assert not {outdir.utt_stamp(plain, data, u) for u in data.utts} & published
     (records,) = (work / "exp" / "anon_records").iterdir()
@@ -433,7 +435,7 @@ def test_planted_keys_and_records_are_refused(gain_system, tmp_path, capfd, plan
         (rec / ".stamp_key").chmod(0o644)
     else:
         (rec / "records.1.jsonl").symlink_to(victim)
-    assert runner.main(["--conf", str(gain_system), "--record-dir", str(rec), str(src), str(out)]) == 2
+    assert cli.main(["job", "--conf", str(gain_system), "--record-dir", str(rec), str(src), str(out)]) == 2
     err = capfd.readouterr().err
     assert ("is not a private file of yours" if plant == "readable key" else "records.1.jsonl is a symlink") in err
     assert victim.read_text() == "keep me\n" and stat.S_IMODE(victim.stat().st_mode) == 0o644

@@ -75,8 +75,8 @@ def test_end_to_end_through_the_runner(speech_dir, tmp_path):
     conf = write_conf(tmp_path / "conf.yaml", SMALL_PARAMS)
     out, records = tmp_path / "out", tmp_path / "records"
     args = ["--conf", str(conf), "--record-dir", str(records), str(speech_dir), str(out)]
-    assert anonymize.main(args) == 0
-    assert anonymize.main(["--finalize", *args]) == 0
+    assert anonymize.main(["job", *args]) == 0
+    assert anonymize.main(["finalize", *args]) == 0
 
     result = load_data_dir(out)
     source = load_data_dir(speech_dir)
@@ -169,7 +169,7 @@ def test_missing_voice_fails_the_job_with_one_line(packaged, speech_dir, tmp_pat
         build_system("asr_tts", params, BuildContext(1, "cpu", tmp_path / "work"))
     assert "en_US-gone-medium.onnx" in str(err.value) and "\n" not in str(err.value)
     conf = write_conf(tmp_path / "conf.yaml", params)
-    code = anonymize.main(["--conf", str(conf), "--record-dir", str(tmp_path / "rec"), str(speech_dir),
+    code = anonymize.main(["job", "--conf", str(conf), "--record-dir", str(tmp_path / "rec"), str(speech_dir),
                            str(tmp_path / "out")])
     errors = [line for line in capfd.readouterr().err.splitlines() if " ERROR " in line]
     assert code != 0 and len(errors) == 1 and "en_US-gone-medium.onnx" in errors[0]

@@ -19,7 +19,7 @@ from voxanon.anonymize.base import BuildContext, Utterance, build_system, conver
 from voxanon.anonymize.wavlm_conv import Params as ConvParams
 from voxanon.anonymize.wavlm_conv import WavLMConversion
 from voxanon.audio import Audio, AudioError
-from voxanon.bin import anonymize as runner
+from voxanon.bin import anonymize as cli
 from voxanon.data.kaldi import DataDir, load_data_dir, write_data_dir
 from voxanon.features.config import FeaturesConfig
 from voxanon.features.wavlm import save_wavlm
@@ -120,7 +120,7 @@ def test_runner_batches_resume_and_a_broken_wav(prepared, tmp_path):  # noqa: F8
             "system": "knnvc", "device": "cpu", "seed": 5, "params": {
                 "matching_sets": str(prepared / "targets" / "pool"), "batch_size": batch_size, "bucket": 2,
                 "vocoder": str(prepared / "models" / "prematch_g.pt")}}}))
-        return runner.main(["--conf", str(conf), "--record-dir", str(tmp_path / f"rec_{out}"), str(tmp_path / "src"),
+        return cli.main(["job", "--conf", str(conf), "--record-dir", str(tmp_path / f"rec_{out}"), str(tmp_path / "src"),
                             str(tmp_path / out)])
 
     assert run("batched", 2) == 1
@@ -153,7 +153,7 @@ def test_source_features_follow_the_conf(prepared, monkeypatch, tmp_path):  # no
     assert seen == [(2.0, 0.5, 9)]
     conf = tmp_path / "c.yaml"
     conf.write_text("features: {chunk_seconds: 12, context_seconds: 2}\n")
-    assert runner.load_features_conf(str(conf)) == FeaturesConfig(chunk_seconds=12, context_seconds=2)
+    assert cli.load_conf(str(conf), True)[1].features == FeaturesConfig(chunk_seconds=12, context_seconds=2)
 
 
 def test_knnvc_refuses_a_wavlm_other_than_the_matching_sets(prepared, tmp_path):  # noqa: F811

@@ -16,7 +16,7 @@ from voxanon.anonymize.base import BuildContext
 from voxanon.anonymize.wavlm_conv import Params, WavLMConversion
 from voxanon.audio import read_audio
 from voxanon.features.wavlm import save_wavlm
-from voxanon.bin import anonymize as runner
+from voxanon.bin import anonymize as cli
 from voxanon.bin import make_targets, make_wavlm, train_converter
 from voxanon.data.kaldi import load_data_dir, validate_data_dir
 
@@ -90,8 +90,8 @@ def test_python_end_to_end(root, tmp_path, monkeypatch):
     # the conf names no checkpoint: it is exp/<exp>/converter/final.pt, stage 4's output
     anon = tmp_path / "train_anon"
     src = root / "data" / "train"
-    assert runner.main(["--conf", str(conf), "--record-dir", str(tmp_path / "rec"), str(src), str(anon)]) == 0
-    assert runner.main(["--conf", str(conf), "--finalize", "--record-dir", str(tmp_path / "rec"), str(src),
+    assert cli.main(["job", "--conf", str(conf), "--record-dir", str(tmp_path / "rec"), str(src), str(anon)]) == 0
+    assert cli.main(["finalize", "--conf", str(conf), "--record-dir", str(tmp_path / "rec"), str(src),
                         str(anon)]) == 0
     validate_data_dir(anon)
     data = load_data_dir(anon)

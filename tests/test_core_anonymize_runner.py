@@ -6,7 +6,8 @@ import pytest
 
 from voxanon.anonymize import base, outdir
 from voxanon.audio import read_audio
-from voxanon.bin import anonymize as runner
+from voxanon.anonymize import runner
+from voxanon.bin import anonymize as cli
 from voxanon.data.kaldi import load_data_dir, validate_data_dir
 
 
@@ -20,8 +21,8 @@ def write_conf(path, gain=0.5, fail_on="broken"):
     return path
 
 
-def run(conf, src, out, *extra):
-    return runner.main(["--conf", str(conf), *extra, str(src), str(out)])
+def run(conf, src, out, *extra, step="job"):
+    return cli.main([step, "--conf", str(conf), *extra, str(src), str(out)])
 
 
 def test_shards_cover_all_once():
@@ -36,10 +37,10 @@ def test_complete_dir_resume_and_records(tiny_data_dir, tmp_path, monkeypatch):
     conf = write_conf(tmp_path / "c.yaml")
     out = tmp_path / "anon"
     assert run(conf, tiny_data_dir, out, "--job", "1", "--nj", "2") == 0
-    assert run(conf, tiny_data_dir, out, "--finalize") == 1  # job 2 not done yet: no incomplete dir
+    assert run(conf, tiny_data_dir, out, step="finalize") == 1  # job 2 not done yet: no incomplete dir
     assert not (out / "wav.scp").exists()
     assert run(conf, tiny_data_dir, out, "--job", "2", "--nj", "2") == 0
-    assert run(conf, tiny_data_dir, out, "--finalize") == 0
+    assert run(conf, tiny_data_dir, out, step="finalize") == 0
     assert validate_data_dir(out, check_audio=True, expect_rate=16000) == []
     src, dst = load_data_dir(tiny_data_dir), load_data_dir(out)
     assert dst.utts == src.utts and dst.tables == src.tables and dst.trials == src.trials
@@ -71,17 +72,17 @@ def test_one_bad_utterance_does_not_sink_the_job(tiny_data_dir, tmp_path, monkey
     assert run(conf, tiny_data_dir, out) == 1
     assert (out / "log" / "failed.1").read_text() == "spkB-u1\n"
     assert len(list((out / "wav").glob("*.wav"))) == 5
-    assert run(conf, tiny_data_dir, out, "--finalize") == 1
+    assert run(conf, tiny_data_dir, out, step="finalize") == 1
     # Fixing the cause and re-running finishes only the missing utterance.
     write_conf(conf, fail_on="nothing")
     assert run(conf, tiny_data_dir, out) == 2  # changed config: refused
-    assert run(conf, tiny_data_dir, out, "--prepare") == 2
-    assert run(conf, tiny_data_dir, out, "--prepare", "--overwrite", "true") == 0
+    assert run(conf, tiny_data_dir, out, step="prepare") == 2
+    assert run(conf, tiny_data_dir, out, "--overwrite", "true", step="prepare") == 0
     # Overwrite forgets our finished outputs (their stamps); the wavs are rewritten, never taken as done.
     assert not list((out / ".done").iterdir()) and not (out / "log" / "failed.1").exists()
-    assert run(conf, tiny_data_dir, out, "--finalize") == 1
+    assert run(conf, tiny_data_dir, out, step="finalize") == 1
     assert run(conf, tiny_data_dir, out) == 0
-    assert run(conf, tiny_data_dir, out, "--finalize") == 0
+    assert run(conf, tiny_data_dir, out, step="finalize") == 0
 
 
 def test_new_audio_behind_same_ids_redoes_only_that_utterance(tiny_data_dir, tmp_path, monkeypatch):
@@ -91,14 +92,14 @@ def test_new_audio_behind_same_ids_redoes_only_that_utterance(tiny_data_dir, tmp
     monkeypatch.setenv("VOXANON_EXP", str(tmp_path / "exp"))
     conf = write_conf(tmp_path / "c.yaml")
     out = tmp_path / "anon"
-    assert run(conf, tiny_data_dir, out, "--prepare") == 0 and run(conf, tiny_data_dir, out) == 0
-    assert run(conf, tiny_data_dir, out, "--finalize") == 0
+    assert run(conf, tiny_data_dir, out, step="prepare") == 0 and run(conf, tiny_data_dir, out) == 0
+    assert run(conf, tiny_data_dir, out, step="finalize") == 0
     before = {p.name: p.stat().st_mtime_ns for p in (out / "wav").iterdir()}
     wav = load_data_dir(tiny_data_dir).wav_scp["spkA-u0"]
     sf.write(wav, np.zeros(4000, dtype=np.float32), 16000)  # the corpus was regenerated
-    assert run(conf, tiny_data_dir, out, "--finalize") == 1  # the old output is not taken for finished
-    assert run(conf, tiny_data_dir, out, "--prepare") == 0 and not (out / "wav.scp").exists()
-    assert run(conf, tiny_data_dir, out) == 0 and run(conf, tiny_data_dir, out, "--finalize") == 0
+    assert run(conf, tiny_data_dir, out, step="finalize") == 1  # the old output is not taken for finished
+    assert run(conf, tiny_data_dir, out, step="prepare") == 0 and not (out / "wav.scp").exists()
+    assert run(conf, tiny_data_dir, out) == 0 and run(conf, tiny_data_dir, out, step="finalize") == 0
     assert len(read_audio(str(out / "wav" / "spkA-u0.wav")).samples) == 4000
     after = {p.name: p.stat().st_mtime_ns for p in (out / "wav").iterdir()}
     assert [n for n in before if before[n] != after[n]] == ["spkA-u0.wav"]

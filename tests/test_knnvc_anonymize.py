@@ -16,7 +16,7 @@ from knnvc_helpers import make_pool, save_tiny_models, voiced, one_torch_thread 
 from voxanon.anonymize.base import BuildContext, Utterance, build_system
 from voxanon.anonymize.knnvc import resample_frames, speed_perturb
 from voxanon.audio import Audio, AudioError, read_audio
-from voxanon.bin import anonymize as runner
+from voxanon.bin import anonymize as cli
 from voxanon.bin import make_targets, make_wavlm
 from voxanon.data.kaldi import load_data_dir, validate_data_dir, write_data_dir
 from voxanon.features.wavlm import extract_layer
@@ -149,8 +149,8 @@ def test_end_to_end_python(prepared, tmp_path, monkeypatch):
     src = make_pool(tmp_path / "src", {"spkA": [voiced(0.4, 130, 1), voiced(0.3, 140, 2)],
                                        "spkB": [voiced(0.35, 220, 3)]})
     out = tmp_path / "anon"
-    assert runner.main(["--conf", str(conf), "--record-dir", str(tmp_path / "rec"), str(src), str(out)]) == 0
-    assert runner.main(["--conf", str(conf), "--finalize", "--record-dir", str(tmp_path / "rec"), str(src),
+    assert cli.main(["job", "--conf", str(conf), "--record-dir", str(tmp_path / "rec"), str(src), str(out)]) == 0
+    assert cli.main(["finalize", "--conf", str(conf), "--record-dir", str(tmp_path / "rec"), str(src),
                         str(out)]) == 0
     validate_data_dir(out)
     data = load_data_dir(out)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import yaml
 
-from voxanon.bin import anonymize as runner
+from voxanon.bin import anonymize as cli
 from voxanon.config import read_conf
 from voxanon.data.kaldi import Trial
 from voxanon.eval.mixture_attack import Classifier, accuracy_vs_draws, mixture_aware_scores, part_confs
@@ -78,8 +78,8 @@ def experiment(tmp_path_factory):
     conf.write_text(yaml.safe_dump(CONF))
     for s in ("train", "ev"):
         records = ["--record-dir", str(exp / "anon_records" / f"{s}_mix")]
-        assert runner.main(["--conf", str(conf), *records, str(data / s), str(data / f"{s}_mix")]) == 0
-        assert runner.main(["--conf", str(conf), "--finalize", *records, str(data / s), str(data / f"{s}_mix")]) == 0
+        assert cli.main(["job", "--conf", str(conf), *records, str(data / s), str(data / f"{s}_mix")]) == 0
+        assert cli.main(["finalize", "--conf", str(conf), *records, str(data / s), str(data / f"{s}_mix")]) == 0
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     for script in ("local/train_attacker.sh", "local/evaluate.sh", "local/make_report.sh"):
         nj = ["--nj", "1"] if script == "local/train_attacker.sh" else []
