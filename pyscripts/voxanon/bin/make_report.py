@@ -15,7 +15,7 @@ from pathlib import Path
 
 from voxanon.config import ConfigError
 from voxanon.eval.report import write_report
-from voxanon.eval.results import assemble, extended_text, result_for_rank
+from voxanon.eval.results import assemble, extended_text, privacy_lines, result_for_rank
 from voxanon.experiment import load_experiment
 from voxanon.fileio import atomic_write_text
 from voxanon.progress import setup_logging
@@ -50,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     atomic_write_text(results_dir / "results_extended.txt", extended_text(res))
     index = write_report(res, exp / "report", args.data_root, report.audio_examples, report.copy_audio, report.title)
     print(text)
+    for line in privacy_lines(res["headline"]) + [f"WARNING: {w}" for w in res["warnings"]]:
+        print(line)
     print(f"make_report: {results_dir}/results.json, {rank_file}, {results_dir}/results_extended.txt, {index}")
     return 0
 
