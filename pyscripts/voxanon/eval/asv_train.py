@@ -234,17 +234,16 @@ class Trainer:
         # what the weights depend on (not where or how fast they are computed)
         # (epochs is left out: raising it continues a finished run)
         recipe = {k: v for k, v in asdict(cfg).items() if k not in NOT_IN_KEY}
-        init = model_tag(self.init_dir) if self.init_dir else None
-        self.key = fingerprint({"cfg": recipe, "train": self.train_utts, "spk": self.speakers, "init": init})
+        key = {"cfg": recipe, "train": self.train_utts, "spk": self.speakers}
+        if self.init_dir:  # the initial weights too (training from scratch keeps its key)
+            key["init"] = model_tag(self.init_dir)
+        self.key = fingerprint(key)
         self.out.mkdir(parents=True, exist_ok=True)
         rows = self._rows(utts, allow_pipes)
         feats_scp = None
         torch.manual_seed(cfg.seed)
-        if self.init_dir:
-            self.model = load_asv(self.init_dir, self.device)
-        else:
-            self.model = AsvModel(EcapaShape(cfg.n_mels, cfg.channels, cfg.attention_channels, cfg.emb_dim))
-        self.model.to(self.device)
+        shape = EcapaShape(cfg.n_mels, cfg.channels, cfg.attention_channels, cfg.emb_dim)
+        self.model = (load_asv(self.init_dir) if self.init_dir else AsvModel(shape)).to(self.device)
         self.ssl = isinstance(self.model, AsvSslModel)
         if self.ssl and cfg.features == "precomputed":
             raise ValueError("asv.features: precomputed cannot fine-tune an asv_ssl model (its WavLM needs the audio)")
