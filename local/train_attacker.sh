@@ -2,12 +2,15 @@
 # Stage 6: ECAPA-TDNN ASV attackers (VPC 2024 recipe, conf section 'asv').
 #   asv_orig: on the original data.asv_train_set (ignorant and lazy-informed attackers), unless
 #             asv.orig_model names a pretrained one (e.g. the VPC release: vpc-asv-orig);
-#   asv_anon: on the anonymized <asv_train_set><suffix> (semi-informed attacker).
+#   asv_anon: on the anonymized <asv_train_set><suffix> (semi-informed attacker);
+#   asv_anon_ft: with the opt-in scenario semi-informed-finetuned, ASV_orig fine-tuned on the
+#             anonymized set for asv.finetuned_epochs (0: asv.epochs): a stronger semi-informed attacker.
 # An admixture with the 'mixture-aware' scenario also gets the mixture-aware attacker and
 # training-set filtering (voxanon.eval.mixture_attack): <asv_train_set> anonymized by each part
 # alone into <asv_train_set><suffix>_part<i>, an ASV per part (mixture/asv_part<i>), the component
 # classifier (mixture/classifier.json) and an ASV per cluster of the mixed training set.
-# Writes <expdir>/asv_orig, asv_anon, mixture; logs in <expdir>/log. Resumable.
+# Writes <expdir>/asv_orig, asv_anon, asv_anon_ft, mixture; logs in <expdir>/log. Resumable.
+# Each model's asv.json has its validation EER per epoch; an attacker that had not converged is warned about.
 # Several GPUs visible and asv.device auto|cuda: DDP through torchrun.
 set -euo pipefail
 nj=2
@@ -20,10 +23,10 @@ conf=$1
 data=$2
 exp=$3
 mapfile -t v < <(python -m voxanon.bin.conf get "$conf" data.asv_train_set anonymizer.suffix asv.device \
-  asv.orig_model eval.metrics anonymizer.system eval.scenarios anonymizer.device)
-[ ${#v[@]} -eq 8 ] || exit 1
+  asv.orig_model eval.metrics anonymizer.system eval.scenarios anonymizer.device asv.epochs asv.finetuned_epochs)
+[ ${#v[@]} -eq 10 ] || exit 1
 train_set=${v[0]}; suffix=${v[1]}; device=${v[2]}; orig_model=${v[3]}; metrics=" ${v[4]} "
-system=${v[5]}; scenarios=" ${v[6]} "; anon_device=${v[7]}
+system=${v[5]}; scenarios=" ${v[6]} "; anon_device=${v[7]}; epochs=${v[8]}; ft_epochs=${v[9]}
 if [[ $metrics != *" asv "* ]]; then
   echo "$0: eval.metrics has no 'asv': no attackers to train"; exit 0
 fi
@@ -34,13 +37,13 @@ fi
 . "$VOXANON_ROOT/utils/select_launcher.sh"
 select_launcher "$device" voxanon.bin.train_asv
 
-train() {  # <data dir> <model dir> <name>
+train() {  # <data dir> <model dir> <name> [--set key=value ...]
   [ -f "$1/wav.scp" ] || { echo "$0: $1: data dir missing (run stages 1 and 5)" >&2; exit 1; }
   [ "$overwrite" = true ] && rm -rf "$2"
   echo "$0: training $3 on $1 -> $2 (log: $exp/log/train_$3.log)"
-  $cmd $gpu_opt "$exp/log/train_$3.log" $launcher --conf "$conf" "$1" "$2" \
+  $cmd $gpu_opt "$exp/log/train_$3.log" $launcher --conf "$conf" "${@:4}" "$1" "$2" \
     || { echo "$0: training $3 failed; see $exp/log/train_$3.log" >&2; exit 1; }
-  grep "^train_asv:" "$exp/log/train_$3.log" | tail -n 1 || true
+  grep "^train_asv:" "$exp/log/train_$3.log" || true  # its summary, and the convergence warning
 }
 
 if [ -n "$orig_model" ]; then
@@ -51,6 +54,12 @@ else
   train "$data/$train_set" "$exp/asv_orig" asv_orig
 fi
 train "$data/$train_set$suffix" "$exp/asv_anon" asv_anon
+if [[ $scenarios == *" semi-informed-finetuned "* ]]; then
+  init=${orig_model:-$exp/asv_orig}
+  [ "$ft_epochs" -gt 0 ] || ft_epochs=$epochs
+  echo "$0: semi-informed-finetuned: ASV_orig ($init) fine-tuned on $train_set$suffix for $ft_epochs epoch(s)"
+  train "$data/$train_set$suffix" "$exp/asv_anon_ft" asv_anon_ft --set "init_model=$init" --set "epochs=$ft_epochs"
+fi
 
 if [ "$system" = admixture ] && [[ $scenarios != *" mixture-aware "* ]]; then
   echo "$0: admixture without the mixture-aware attacker (add mixture-aware to eval.scenarios for it:" \

@@ -135,6 +135,29 @@ def test_shipped_conf_runs_stages_0_to_8(name, recipe):
     run_conf(name, recipe)
 
 
+def test_admixture_runs_under_the_vpc2026_protocol(recipe):
+    """The submitted admixture composed with conf/base/vpc2026_track1.yaml, dev sets only: the mixed
+    trials, asv_ssl as ASV_eval, the semi-informed attacker fine-tuned from it (chunks and WavLM crops
+    shrunk, batches small enough to be full with drop_last), the Track 1 results layout."""
+    top, cache, _ = recipe
+    name = DEFAULT[0]
+    conf = overlay(name, recipe)
+    conf.update({"conf": [conf["conf"], str(ROOT / "conf" / "base" / "vpc2026_track1.yaml")], "exp": f"{name}_vpc26",
+                 "asv": {**ASV, "chunk_s": 1.0, "batch_size": 16, "wavlm_crop_s": 0.5}})
+    conf["data"] = {"eval_sets": ["libri_dev_enrolls", "libri_dev_trials_mixed"], "emotion_sets": ["IEMOCAP_dev"]}
+    path = top / "confs" / f"{conf['exp']}.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(yaml.safe_dump(conf, sort_keys=False))
+    done = run(top, cache, "./run.sh", "--conf", str(path), "--nj", "1")
+    assert done.returncode == 0, f"{path.name} failed:\n{done.stderr[-2000:]}\n{newest_log(top)}"
+    check_results(top, conf["exp"])
+    exp = top / "exp" / conf["exp"]
+    info = yaml.safe_load((exp / "asv_anon" / "asv.json").read_text())
+    assert info["init_model"].endswith("asv_ssl") and info["steps"] > 0
+    track1 = (exp / "results_summary" / "track1" / f"result_for_rank_{conf['exp']}").read_text()
+    assert "mixed" in track1.split("---- ASV_eval^anon results ----")[1]
+
+
 @pytest.mark.parametrize("rows", sorted((ROOT / "egs").glob("*/rows*.tsv")), ids=lambda p: p.name)
 def test_every_egs_row_is_a_shipped_conf(rows):
     """The studies run their rows' confs through run.sh: each must be one the conf test runs."""

@@ -39,7 +39,8 @@ anonymizer:
   suffix: _anon
 asv: {n_mels: 40, channels: 32, emb_dim: 24, attention_channels: 16, epochs: 1, batch_size: 8,
       chunk_s: 1.0, step_size: 20, features: online, num_workers: 0, device: cpu, orig_model: MODELS/asv_orig}
-eval: {device: cpu, ser_model: MODELS/ser, asr: {backend: speechbrain, model: MODELS/asr}}
+eval: {device: cpu, ser_model: MODELS/ser, asr: {backend: speechbrain, model: MODELS/asr},
+       scenarios: [original, ignorant, lazy-informed, semi-informed, semi-informed-finetuned]}
 report: {audio_examples: 2}
 """
 
@@ -201,7 +202,13 @@ def test_stages_results_and_summary(experiment):
     res = json.loads((exp / "results" / "results.json").read_text())
     assert not (exp / "asv_orig").exists()  # ASV_orig is the given (VPC-layout) model, not trained
     per = res["asv"]["trial_sets"]["libri_dev_trials_f"]
-    assert set(per) == {"original", "ignorant", "lazy-informed", "semi-informed"}
+    assert set(per) == {"original", "ignorant", "lazy-informed", "semi-informed", "semi-informed-finetuned"}
+    # the stronger attacker: ASV_orig fine-tuned on the anonymized set, in ASV_orig's architecture
+    ft = json.loads((exp / "asv_anon_ft" / "asv.json").read_text())
+    assert ft["init_model"].endswith("models/asv_orig") and ft["settings"]["init_model"] == ft["init_model"]
+    assert set(res["asv"]["convergence"]) == {"asv_anon", "asv_anon_ft"}
+    eers = {sc: m["eer"] for sc, m in per.items() if sc != "original"}
+    assert res["headline"]["eer_strongest"] == min(eers.values()) == eers[res["headline"]["strongest_attacker"]]
     for m in per.values():
         assert 0 <= m["eer"] <= 100 and m["n_target"] == 16 and m["n_nontarget"] == 48
         assert Path(m["scores"]).is_file()

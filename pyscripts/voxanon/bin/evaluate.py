@@ -6,8 +6,9 @@ Reads the conf's ``data``, ``anonymizer`` (the suffix of the anonymized dirs), `
 ``eval`` sections. Original dirs are ``<data-root>/<set>``, anonymized ones
 ``<data-root>/<set><suffix>``. ASV models: ``asv.orig_model`` (a dir or registry name) or
 ``<exp>/asv_orig`` for the ignorant / lazy-informed attackers, ``<exp>/asv_anon`` for the
-semi-informed one (both from stage 6); for an admixture also the mixture-aware attacker and
-training-set filtering (``<exp>/mixture``, voxanon.eval.mixture_attack). Writes under ``<exp>/results/``: ``asv.json``,
+semi-informed one, ``<exp>/asv_anon_ft`` for the opt-in semi-informed-finetuned one (from stage 6;
+each trained attacker's validation EER per epoch goes into the results as its convergence); for an
+admixture also the mixture-aware attacker and training-set filtering (``<exp>/mixture``, voxanon.eval.mixture_attack). Writes under ``<exp>/results/``: ``asv.json``,
 ``wer.json``, ``ser.json`` (one per metric, each atomically; stage 8 assembles ``results.json``),
 ``scores/<scenario>/<trial set>`` score files, ``wer/`` hypotheses, caches. A metric whose inputs
 are missing (no ``text``, no ``utt2emo``, no model) is recorded as skipped with the reason; the
@@ -91,6 +92,8 @@ def run_asv(experiment: Experiment, data_cfg, asv: AsvConfig, ev: EvalConfig, da
                               ev.allow_pipes)
 
     stores = {"orig": store("orig", resolve_orig_model(asv, exp)), "anon": store("anon", exp / "asv_anon")}
+    if "semi-informed-finetuned" in ev.scenarios:
+        stores["anon_ft"] = store("anon_ft", exp / "asv_anon_ft")
     metric_args = {"p_target": ev.dcf_p_target, "c_miss": ev.dcf_c_miss, "c_fa": ev.dcf_c_fa,
                    "omega": ev.linkability_omega}
     res = evaluate_asv(lists, [s for s in ev.scenarios if s != "mixture-aware"], stores, data_root, suffix, out,
@@ -100,6 +103,10 @@ def run_asv(experiment: Experiment, data_cfg, asv: AsvConfig, ev: EvalConfig, da
     res["models"] = {"orig": orig_model_name(asv, exp) if not isinstance(stores["orig"], str) else stores["orig"],
                      "anon": f"{anon_path} (trained by stage 6)" if not isinstance(stores["anon"], str)
                      else stores["anon"]}
+    if "anon_ft" in stores:
+        res["models"]["anon_ft"] = stores["anon_ft"] if isinstance(stores["anon_ft"], str) else \
+            f"{exp / 'asv_anon_ft'} (fine-tuned from ASV_orig by stage 6)"
+    res["convergence"] = attacker_convergence(asv, exp)
     if experiment.anonymizer.system == "admixture" and {"semi-informed", "mixture-aware"} <= set(ev.scenarios) and data_cfg.asv_train_set:
         n_parts = len(experiment.anonymizer.params["systems"])
         mix = mixture_dir(exp)
@@ -124,6 +131,24 @@ def run_asv(experiment: Experiment, data_cfg, asv: AsvConfig, ev: EvalConfig, da
         res["models"]["mixture"] = f"{mix}/asv_part<i> (one per admixture part) and asv_cluster<i> (trained by stage 6)"
     res["trial_lists"] = [{"name": t.name, "enroll_set": t.enroll_set, "trial_set": t.trial_set} for t in lists]
     return res
+
+
+# model dirs stage 6 trains -> the attacker they are
+TRAINED = {"asv_orig": "ASV_orig (original, ignorant, lazy-informed)", "asv_anon": "semi-informed",
+           "asv_anon_ft": "semi-informed-finetuned"}
+
+
+def attacker_convergence(asv: AsvConfig, exp: Path) -> dict:
+    """Each attacker stage 6 trained: its validation EER per epoch and whether it had converged."""
+    from voxanon.eval.asv_model import read_info
+    from voxanon.eval.convergence import convergence
+
+    out = {}
+    for name, attacker in TRAINED.items():
+        history = read_info(exp / name).get("history") if name != "asv_orig" or not asv.orig_model else None
+        if history:
+            out[name] = {"attacker": attacker, **convergence(history, asv.convergence_margin, asv.convergence_epochs)}
+    return out
 
 
 def combined_dir(dirs: list[Path], name: Path) -> DataDir:
@@ -216,7 +241,7 @@ def ser_name(model: str) -> str:
 
 def summary(metric: str, res: dict) -> list[str]:
     """The console lines of one metric's figures, each naming its audio (original or anonymized)."""
-    from voxanon.eval.results import eer_text, list_warnings, mixture_summary
+    from voxanon.eval.results import convergence_warnings, eer_text, list_warnings, mixture_summary
 
     lines = []
     if metric == "asv":
@@ -226,6 +251,7 @@ def summary(metric: str, res: dict) -> list[str]:
         lines += [f"{sc} skipped: {why}" for sc, why in res.get("skipped", {}).items()]
         lines += mixture_summary(res.get("mixture"))
         lines += [f"WARNING {w}" for w in list_warnings({"asv": res})]
+        lines += [f"WARNING: {w}" for w in convergence_warnings(res.get("convergence"))]
     elif metric == "wer":
         ref = " against the ASR transcript of the original" if res.get("reference") == "asr_of_original" else ""
         for side, label in (("original", "original audio"), ("anon", f"anonymized audio ({res.get('suffix')}){ref}")):

@@ -16,8 +16,9 @@ import yaml
 
 from voxanon.config import ConfigError, from_dict, read_conf
 from voxanon.data.kaldi import DataDirError, load_data_dir
-from voxanon.eval.config import AsvConfig
 from voxanon.eval.asv_train import train_asv
+from voxanon.eval.config import AsvConfig
+from voxanon.eval.convergence import warning
 from voxanon.progress import setup_logging
 
 
@@ -45,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     last = info["history"][-1] if info.get("history") else {}
     print(f"train_asv: {args.out}: {len(info['speakers'])} speakers, {info['train_utts']} training utterances; "
           f"last epoch: {last}")
+    if warning(args.out, info.get("convergence") or {}):
+        print(f"train_asv: WARNING: {warning(args.out, info['convergence'])}")
     return 0
 
 

@@ -96,6 +96,11 @@ class AsvSslModel(nn.Module):
         self.ecapa = SslEcapa(shape)
         self.wavlm = wavlm.eval().requires_grad_(False)  # frozen, also when fine-tuning
 
+    def train(self, mode: bool = True) -> AsvSslModel:
+        super().train(mode)
+        self.wavlm.eval()  # frozen: its dropout stays off while the ECAPA part fine-tunes
+        return self
+
     def wavlm_layers(self, raw: torch.Tensor) -> torch.Tensor:
         """raw (B, S) equal-length signals -> (L, B, T, C), no gradient."""
         if self.wavlm.cfg.normalize:

@@ -9,7 +9,14 @@ the same batch. Loss: AAM-softmax (speechbrain ``AdditiveAngularMargin`` on the 
 ``Classifier``); Adam with the triangular cyclic learning rate, which speechbrain steps before
 each batch's update (batch n trains with lr(n)). After each epoch the valid rows are classified
 (classification error, as the VPC's checkpointer ``min_keys=["ErrorRate"]``) and the best epoch's
-model is the one kept.
+model is the one kept. After each epoch the validation EER is measured too
+(``voxanon.eval.convergence``: held-out utterances of the training speakers), to show convergence.
+
+Fine-tuning (``init_model``: a model dir or registry name, e.g. ASV_orig or the VPC 2026
+``asv_ssl``): the ECAPA-TDNN starts from that model's weights, in its architecture, with a new
+classifier for the training speakers. An asv_ssl model keeps its WavLM frozen (eval mode, no
+gradient); its WavLM branch sees a ``wavlm_crop_s`` crop of the whole utterance at a random place
+(zero-padded when shorter), its fbank branch the row's chunk. No augmentation.
 
 Output dir::
 
@@ -18,7 +25,9 @@ Output dir::
     embedding_model.ckpt   ECAPA-TDNN state dict of the best epoch, written when training ends
     classifier.ckpt        speaker classifier state dict (same epoch)
     rows.json              training rows per utterance (the epoch plan's input)
-    asv.json               settings, speakers, per-epoch loss / valid error, best epoch
+    asv.json               settings, speakers, per-epoch loss / valid error / valid EER, best epoch,
+                           convergence
+    WavLM-Large.pt         asv_ssl fine-tuning: the frozen WavLM, linked from the initial model
     feats/                 fbank ark/scp when features: precomputed
 
 Several GPUs: start with ``torchrun --nproc_per_node N -m voxanon.bin.train_asv ...``. As the VPC's
@@ -32,6 +41,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -48,13 +58,19 @@ from voxanon.data.features import load_scp, shard_paths, write_shard
 from voxanon.data.kaldi import DataDir
 from voxanon.device import resolve_device
 from voxanon.eval.asv_model import (CLASSIFIER_FILE, EMBEDDING_FILE, INFO_FILE, AsvModel, EcapaShape,
-                                    normalize_feats)
+                                    find_embedding_ckpt, load_asv, model_tag, normalize_feats)
+from voxanon.eval.asv_ssl import WAVLM_FILE, AsvSslModel
 from voxanon.eval.config import AsvConfig
+from voxanon.eval.convergence import convergence, validation_eer, warning
 from voxanon.fileio import atomic_write_text
 from voxanon.progress import Progress
+from voxanon.registry import resolve_model
 
 log = logging.getLogger("voxanon.asv_train")
 FRAMES_PER_SECOND = 100  # fbank hop: 10 ms
+# settings that do not change the weights (epochs neither: raising it continues a finished run)
+NOT_IN_KEY = ("device", "num_workers", "checkpoint_minutes", "epochs", "valid_eer_utts", "convergence_margin",
+              "convergence_epochs", "finetuned_epochs")
 
 
 def split_utts(utts: list[str], valid_share: float, seed: int) -> tuple[list[str], list[str]]:
@@ -96,15 +112,25 @@ def count_rows(data: DataDir, utts: list[str], chunk: int, min_amplitude: float,
     return rows
 
 
+def crop_or_pad(x: np.ndarray, length: int, rel: float) -> np.ndarray:
+    """``length`` samples of ``x`` starting at relative place ``rel``, or ``x`` zero-padded to it."""
+    if len(x) < length:
+        return np.pad(x, (0, length - len(x)))
+    offset = int(rel * (len(x) - length + 1))
+    return x[offset:offset + length]
+
+
 class ChunkSet(torch.utils.data.Dataset):
-    """Item i of an epoch plan -> (chunk, speaker index). Chunks are waveforms (online) or fbank
-    frames (precomputed); the plan fixes which utterance and where the crop starts."""
+    """Item i of an epoch plan -> (chunk, WavLM crop, speaker index). Chunks are waveforms (online)
+    or fbank frames (precomputed); the plan fixes which utterance and where the crop starts. The
+    WavLM crop (``raw_len`` samples, asv_ssl fine-tuning; else empty) starts at ``raw_starts[i]``."""
 
     def __init__(self, data: DataDir, utts: list[str], spk_index: dict[str, int], chunk: int,
-                 feats_scp, allow_pipes: bool):
+                 feats_scp, allow_pipes: bool, raw_len: int = 0):
         self.data, self.utts, self.spk_index, self.chunk = data, utts, spk_index, chunk
-        self.feats_scp, self.allow_pipes = feats_scp, allow_pipes
+        self.feats_scp, self.allow_pipes, self.raw_len = feats_scp, allow_pipes, raw_len
         self.plan: list[tuple[int, float]] = []  # (utt index, relative start in [0, 1))
+        self.raw_starts: list[float] = []  # relative start of each item's WavLM crop
 
     def __len__(self) -> int:
         return len(self.plan)
@@ -119,8 +145,9 @@ class ChunkSet(torch.utils.data.Dataset):
         utt = self.utts[ui]
         x = self.load(utt)
         offset = int(rel * (max(len(x) - self.chunk, 0) + 1))  # uniform over every start, both ends included
+        raw = crop_or_pad(x, self.raw_len, self.raw_starts[i]) if self.raw_len else np.zeros(0)
         return torch.from_numpy(np.array(fit_length(x, self.chunk, offset), dtype=np.float32)), \
-            self.spk_index[self.data.utt2spk[utt]]
+            torch.from_numpy(np.array(raw, dtype=np.float32)), self.spk_index[self.data.utt2spk[utt]]
 
 
 def epoch_plan(row_utts: list[int], seed: int, epoch: int, stream: int = 0) -> list[tuple[int, float]]:
@@ -128,6 +155,11 @@ def epoch_plan(row_utts: list[int], seed: int, epoch: int, stream: int = 0) -> l
     rng = np.random.default_rng([seed, epoch, stream])
     order = rng.permutation(len(row_utts))
     return [(row_utts[i], float(r)) for i, r in zip(order, rng.random(len(row_utts)))]
+
+
+def crop_starts(n: int, seed: int, epoch: int, stream: int = 0) -> list[float]:
+    """The epoch's relative WavLM crop places (a stream of their own: the epoch plan is unchanged)."""
+    return np.random.default_rng([seed, epoch, stream, 1]).random(n).tolist()
 
 
 def global_batches(n_items: int, batch_size: int, start: int = 0, drop_last: bool = False) -> list[list[int]]:
@@ -198,14 +230,23 @@ class Trainer:
         self.train_utts, self.valid_utts = split_utts(utts, cfg.valid_share, cfg.seed)
         self.speakers = sorted({data.utt2spk[u] for u in utts})
         spk_index = {s: i for i, s in enumerate(self.speakers)}
+        self.init_dir = resolve_model(cfg.init_model) if cfg.init_model else None
         # what the weights depend on (not where or how fast they are computed)
         # (epochs is left out: raising it continues a finished run)
-        recipe = {k: v for k, v in asdict(cfg).items()
-                  if k not in ("device", "num_workers", "checkpoint_minutes", "epochs")}
-        self.key = fingerprint({"cfg": recipe, "train": self.train_utts, "spk": self.speakers})
+        recipe = {k: v for k, v in asdict(cfg).items() if k not in NOT_IN_KEY}
+        key = {"cfg": recipe, "train": self.train_utts, "spk": self.speakers}
+        if self.init_dir:  # the initial weights too (training from scratch keeps its key)
+            key["init"] = model_tag(self.init_dir)
+        self.key = fingerprint(key)
         self.out.mkdir(parents=True, exist_ok=True)
         rows = self._rows(utts, allow_pipes)
         feats_scp = None
+        torch.manual_seed(cfg.seed)
+        shape = EcapaShape(cfg.n_mels, cfg.channels, cfg.attention_channels, cfg.emb_dim)
+        self.model = (load_asv(self.init_dir) if self.init_dir else AsvModel(shape)).to(self.device)
+        self.ssl = isinstance(self.model, AsvSslModel)
+        if self.ssl and cfg.features == "precomputed":
+            raise ValueError("asv.features: precomputed cannot fine-tune an asv_ssl model (its WavLM needs the audio)")
         if cfg.features == "precomputed":
             if self.rank == 0:
                 precompute_fbank(data, utts, self.out / "feats", cfg.n_mels, allow_pipes)
@@ -214,18 +255,18 @@ class Trainer:
             chunk = int(cfg.chunk_s * FRAMES_PER_SECOND)
         else:
             chunk = int(cfg.chunk_s * SAMPLE_RATE)
-        self.train_set = ChunkSet(data, self.train_utts, spk_index, chunk, feats_scp, allow_pipes)
-        self.valid_set = ChunkSet(data, self.valid_utts, spk_index, chunk, feats_scp, allow_pipes)
+        raw_len = int(cfg.wavlm_crop_s * SAMPLE_RATE) if self.ssl else 0
+        self.train_set = ChunkSet(data, self.train_utts, spk_index, chunk, feats_scp, allow_pipes, raw_len)
+        self.valid_set = ChunkSet(data, self.valid_utts, spk_index, chunk, feats_scp, allow_pipes, raw_len)
+        rng = np.random.default_rng(cfg.seed)
+        self.eer_utts = sorted(rng.permutation(self.valid_utts)[:cfg.valid_eer_utts].tolist())
         self.train_rows = [i for i, u in enumerate(self.train_utts) for _ in range(rows[u])]
         self.valid_rows = [i for i, u in enumerate(self.valid_utts) for _ in range(rows[u])]
         if not self.train_rows:
             raise ValueError(f"{data.path}: no training rows (every utterance is shorter than {cfg.chunk_s} s "
                              f"or quieter than mean |x| {cfg.min_amplitude})")
 
-        torch.manual_seed(cfg.seed)
-        shape = EcapaShape(cfg.n_mels, cfg.channels, cfg.attention_channels, cfg.emb_dim)
-        self.model = AsvModel(shape).to(self.device)
-        self.classifier = Classifier(cfg.emb_dim, out_neurons=len(self.speakers)).to(self.device)
+        self.classifier = Classifier(self.model.shape.emb_dim, out_neurons=len(self.speakers)).to(self.device)
         self.loss_fn = LogSoftmaxWrapper(AdditiveAngularMargin(margin=cfg.margin, scale=cfg.scale))
         params = list(self.model.ecapa.parameters()) + list(self.classifier.parameters())
         self.opt = make_optimizer(cfg, params)
@@ -298,8 +339,15 @@ class Trainer:
         return True
 
     # -- training ----------------------------------------------------------------------------
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model.frontend(x) if self.cfg.features == "online" else normalize_feats(x)
+    def embed_rows(self, ecapa, x: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
+        """A batch of rows (chunks, and WavLM crops for asv_ssl) -> embeddings (B, 1, emb_dim)."""
+        if self.ssl:
+            return ecapa(self.model.frontend(x), self.model.wavlm_layers(raw))
+        return ecapa(self.model.frontend(x) if self.cfg.features == "online" else normalize_feats(x))
+
+    def set_plan(self, dataset: ChunkSet, rows: list[int], stream: int) -> None:
+        dataset.plan = epoch_plan(rows, self.cfg.seed, self.epoch, stream)
+        dataset.raw_starts = crop_starts(len(rows), self.cfg.seed, self.epoch, stream) if dataset.raw_len else []
 
     def loader(self, dataset: ChunkSet, batches: list[list[int]]):
         workers = self.cfg.num_workers if self.cfg.features == "online" else 0
@@ -324,18 +372,18 @@ class Trainer:
                  len(self.train_rows), len(self.valid_rows), cfg.chunk_s, len(self.speakers), cfg.epochs,
                  n_batches, self.device, self.world)
         while self.epoch < cfg.epochs:
-            self.train_set.plan = epoch_plan(self.train_rows, cfg.seed, self.epoch)
+            self.set_plan(self.train_set, self.train_rows, 0)
             self.model.train(), self.classifier.train()
             total, count = 0.0, 0
             last_save = time.monotonic()
             mine, sizes = self.train_batches()
             prog = Progress(len(mine), f"epoch {self.epoch + 1}/{cfg.epochs}")
-            for (x, y), n_global in zip(self.loader(self.train_set, mine), sizes):
-                x, y = x.to(self.device), y.to(self.device)
+            for (x, raw, y), n_global in zip(self.loader(self.train_set, mine), sizes):
+                x, raw, y = x.to(self.device), raw.to(self.device), y.to(self.device)
                 self.iteration += 1  # speechbrain steps the cyclic lr before the update
                 for group in self.opt.param_groups:
                     group["lr"] = cyclic_lr(self.iteration, cfg.base_lr, cfg.lr, cfg.step_size)
-                loss = self.loss_fn(self.classifier_ddp(self.ecapa(self.features(x))), y.unsqueeze(1))
+                loss = self.loss_fn(self.classifier_ddp(self.embed_rows(self.ecapa, x, raw)), y.unsqueeze(1))
                 # DDP averages gradients over processes: weight each share so the sum is the global mean
                 (loss * (len(y) * self.world / n_global)).backward()
                 self.opt.step()
@@ -350,11 +398,12 @@ class Trainer:
         return self.finish()
 
     def end_epoch(self, loss: float) -> None:
-        valid_err = self.validate()
-        self.history.append({"epoch": self.epoch + 1, "loss": loss, "valid_error": valid_err,
+        valid_err, valid_eer = self.validate(), self.validation_eer()
+        self.history.append({"epoch": self.epoch + 1, "loss": loss, "valid_error": valid_err, "valid_eer": valid_eer,
                              "lr": cyclic_lr(self.iteration, self.cfg.base_lr, self.cfg.lr, self.cfg.step_size)})
-        log.info("epoch %d: train loss %.4f, valid error %s", self.epoch + 1, loss,
-                 "n/a" if valid_err is None else f"{100 * valid_err:.2f} %")
+        log.info("epoch %d: train loss %.4f, valid error %s, valid EER %s", self.epoch + 1, loss,
+                 "n/a" if valid_err is None else f"{100 * valid_err:.2f} %",
+                 "n/a" if valid_eer is None else f"{valid_eer:.2f} %")
         # the kept model: the lowest valid error (the earliest on ties); without valid rows, the last
         if valid_err is None or not self.best or valid_err < self.best["valid_error"]:
             self.best = {"epoch": self.epoch + 1, "valid_error": valid_err}
@@ -369,25 +418,47 @@ class Trainer:
         if not self.valid_rows or self.rank != 0:
             return None
         self.model.eval(), self.classifier.eval()
-        self.valid_set.plan = epoch_plan(self.valid_rows, self.cfg.seed, self.epoch, stream=1)
+        self.set_plan(self.valid_set, self.valid_rows, 1)
         batches = global_batches(len(self.valid_rows), self.cfg.batch_size)
         wrong = 0
-        for x, y in self.loader(self.valid_set, batches):
-            pred = self.classifier(self.model.ecapa(self.features(x.to(self.device)))).squeeze(1).argmax(-1).cpu()
+        for x, raw, y in self.loader(self.valid_set, batches):
+            emb = self.embed_rows(self.model.ecapa, x.to(self.device), raw.to(self.device))
+            pred = self.classifier(emb).squeeze(1).argmax(-1).cpu()
             wrong += int((pred != y).sum())
         return wrong / len(self.valid_rows)
 
+    @torch.no_grad()
+    def validation_eer(self) -> float | None:
+        """EER % of the validation trials (``voxanon.eval.convergence``) on whole valid utterances,
+        embedded as in training (no loudness normalization); rank 0 only."""
+        if not self.eer_utts or self.rank != 0:
+            return None
+        self.model.eval()
+        emb = {}
+        for utt in self.eer_utts:
+            if self.train_set.feats_scp is not None:
+                feats = torch.from_numpy(np.array(self.train_set.feats_scp[utt], dtype=np.float32))[None].to(self.device)
+                emb[utt] = self.model.ecapa(normalize_feats(feats))[0, 0].cpu().numpy()
+            else:
+                emb[utt] = self.model.embed(self.data.audio(utt, self.train_set.allow_pipes).samples)
+        return validation_eer(emb, self.data.utt2spk)
+
     def finish(self) -> dict:
+        conv = convergence(self.history, self.cfg.convergence_margin, self.cfg.convergence_epochs)
         info = {
             "key": self.key, "settings": asdict(self.cfg), "data": str(self.data.path), "speakers": self.speakers,
-            "train_utts": len(self.train_utts), "valid_utts": len(self.valid_utts),
-            "train_rows": len(self.train_rows), "valid_rows": len(self.valid_rows), "steps": self.iteration,
-            "history": self.history, "best": self.best,
+            "init_model": str(self.init_dir or ""), "train_utts": len(self.train_utts),
+            "valid_utts": len(self.valid_utts), "train_rows": len(self.train_rows), "valid_rows": len(self.valid_rows),
+            "steps": self.iteration, "history": self.history, "best": self.best, "convergence": conv,
         }
         if self.rank == 0:
             best = torch.load(self.out / "best.pt", map_location="cpu", weights_only=True)
             self._save(best["model"], EMBEDDING_FILE)
             self._save(best["classifier"], CLASSIFIER_FILE)
+            if self.ssl:
+                link_wavlm(find_embedding_ckpt(self.init_dir).parent / WAVLM_FILE, self.out / WAVLM_FILE)
+            if warning(str(self.out), conv):
+                log.warning("%s", warning(str(self.out), conv))
             atomic_write_text(self.out / INFO_FILE, json.dumps(info, indent=1) + "\n")
         self._barrier()
         if self.world > 1:
@@ -395,14 +466,20 @@ class Trainer:
         return info
 
 
+def link_wavlm(src: Path, dst: Path) -> None:
+    """The frozen WavLM beside the fine-tuned weights (a hard link; a copy across file systems)."""
+    dst.unlink(missing_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
 def train_asv(cfg: AsvConfig, data: DataDir, out_dir: str | Path, allow_pipes: bool = False) -> dict:
     """Train (or resume) and write the model dir; returns the training summary. A finished model
     with the same settings and data is kept as it is."""
     if len(set(data.utt2spk.values())) < 2:
         raise ValueError(f"{data.path}: ASV training needs at least 2 speakers")
-    if cfg.init_model:
-        raise NotImplementedError(f"asv.init_model {cfg.init_model!r}: fine-tuning a pre-trained ASV (the VPC 2026 "
-                                  "asv_ssl recipe) is not implemented yet; leave init_model empty to train from scratch")
     trainer = Trainer(cfg, data, Path(out_dir), allow_pipes)
     info_file = Path(out_dir) / INFO_FILE
     if (Path(out_dir) / EMBEDDING_FILE).is_file() and info_file.is_file():

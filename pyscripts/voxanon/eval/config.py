@@ -54,6 +54,16 @@ class AsvConfig:
     optimizer: Literal["adam", "adamw"] = "adam"  # VPC 2026: AdamW, weight_decay 0.01
     drop_last: bool = False  # leave out the last, smaller batch of an epoch (VPC 2026)
     wavlm_crop_s: float = 10.0  # asv_ssl: its WavLM sees the utterance cropped at random / zero-padded to this
+    # Convergence (voxanon.eval.convergence): after every epoch, the validation EER on at most
+    # valid_eer_utts held-out utterances (a seeded subset; 0: not measured); stages 6-8 warn when it
+    # fell by more than convergence_margin EER points over the last convergence_epochs epochs.
+    valid_eer_utts: int = 2000
+    convergence_margin: float = 1.0
+    convergence_epochs: int = 2
+    # The stronger semi-informed attacker (eval.scenarios: semi-informed-finetuned, exp/<exp>/asv_anon_ft):
+    # the recipe above started from ASV_orig (orig_model, else exp/<exp>/asv_orig) with a new
+    # classifier, for finetuned_epochs epochs (0: epochs).
+    finetuned_epochs: int = 0
 
     def __post_init__(self):
         if not 0.0 <= self.valid_share < 1.0:
@@ -61,6 +71,8 @@ class AsvConfig:
         for name in ("n_mels", "channels", "emb_dim", "attention_channels", "epochs", "batch_size", "step_size"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.valid_eer_utts < 0 or self.convergence_epochs < 1 or self.finetuned_epochs < 0:
+            raise ValueError("valid_eer_utts and finetuned_epochs must be >= 0, convergence_epochs >= 1")
         if self.chunk_s <= 0:
             raise ValueError(f"chunk_s must be positive, got {self.chunk_s}")
 
@@ -74,7 +86,10 @@ class EvalConfig:
     # semi-informed; "original" = original enroll and trials, the privacy reference).
     # "mixture-aware": for admixture systems only, the mixture-aware attacker and training-set
     # filtering (voxanon.eval.mixture_attack; stage 6 trains 2 ASVs per part); needs semi-informed.
-    scenarios: tuple[Literal["original", "ignorant", "lazy-informed", "semi-informed", "mixture-aware"], ...] = (
+    # "semi-informed-finetuned" (opt-in): a stronger semi-informed attacker next to the VPC's,
+    # fine-tuned from ASV_orig (asv.finetuned_epochs; stage 6 trains exp/<exp>/asv_anon_ft).
+    scenarios: tuple[Literal["original", "ignorant", "lazy-informed", "semi-informed", "semi-informed-finetuned",
+                             "mixture-aware"], ...] = (
         "original", "ignorant", "lazy-informed", "semi-informed", "mixture-aware")
     # Scoring pre-processing (VPC 2024): loudness to -30 LUFS, then peak-normalize to 1.0.
     target_lufs: float = -30.0

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from voxanon.eval.results import (SCENARIO_ORDER, vpc_asr_block, vpc_asv_block, vpc_ser_block, why_missing,
-                                  eer_text)
+from voxanon.eval.results import (SCENARIO_ORDER, eer_text, privacy_lines, vpc_asr_block, vpc_asv_block,
+                                  vpc_ser_block, why_missing)
 
 ASV_TITLES = {  # the VPC's own block titles for its two tables, voxanon's for the other attackers
     "original": "---- ASV_eval results ----",
     "ignorant": "---- ignorant attacker: ASV_eval, original enrollment, anonymized trials ----",
     "lazy-informed": "---- lazy-informed attacker: ASV_eval, anonymized enrollment and trials ----",
     "semi-informed": "---- ASV_eval^anon results ----",
+    "semi-informed-finetuned": "---- semi-informed attacker fine-tuned from ASV_eval ----",
     "mixture-aware": "---- mixture-aware attacker: an ASV per admixture part ----",
     "filtered": "---- filtered attacker: the ASV of the best training-set cluster ----",
 }
@@ -31,6 +32,7 @@ def console_summary(res: dict, report: str | Path) -> str:
             lines += [ASV_TITLES[scenario], block, ""]
     lines += [f"WARNING {w}" for w in res.get("warnings", [])]
     lines.append("---- summary ----")
+    lines += privacy_lines(res.get("headline", {}))
     asv = res.get("asv", {})
     for scenario in SCENARIO_ORDER:
         avg = asv.get("average", {}).get(scenario, {})

@@ -86,3 +86,26 @@ def plot_asv(asv: dict, out_dir: Path) -> list[dict]:
         histogram_plot(curves, f"scores: {name}", out_dir / hist)
         made.append({"title": name, "det": det, "hist": hist})
     return made
+
+
+def plot_convergence(conv: dict, path: Path) -> bool:
+    """Validation EER per epoch of each attacker stage 6 trained (``asv.convergence`` of
+    results.json); False when no attacker has one."""
+    curves = {f"{name} ({c['attacker']})": c["valid_eer"] for name, c in conv.items()
+              if any(e is not None for e in c["valid_eer"])}
+    if not curves:
+        return False
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for label, eers in curves.items():
+        epochs = [i + 1 for i, e in enumerate(eers) if e is not None]
+        ax.plot(epochs, [e for e in eers if e is not None], "o-", label=label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("validation EER (%)")
+    ax.set_title("attacker convergence")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return True

@@ -1,5 +1,6 @@
-"""The HTML report of an experiment: results tables, DET curves and score histograms, and audio
-players for a few original / anonymized pairs. One self-contained folder::
+"""The HTML report of an experiment: the privacy figures to quote, results tables, the attackers'
+convergence, DET curves and score histograms, and audio players for a few original / anonymized
+pairs. One self-contained folder::
 
     report/index.html   report/plots/*.png   report/audio/<utt>.{orig,anon}.wav
 """
@@ -11,8 +12,8 @@ from pathlib import Path
 
 from voxanon.audio import AudioError, load_16k, write_wav
 from voxanon.data.kaldi import load_data_dir, read_table, resolve_wav
-from voxanon.eval.plots import plot_asv
-from voxanon.eval.results import mixture_summary
+from voxanon.eval.plots import plot_asv, plot_convergence
+from voxanon.eval.results import mixture_summary, privacy_lines
 from voxanon.eval.split import split_lines
 from voxanon.fileio import atomic_write_text
 
@@ -68,6 +69,19 @@ def _missing(what: str, part: dict) -> str:
     if "not_requested" in part:
         return f'<p class="note">{what} not computed: {_e(part["not_requested"])}</p>'
     return f'<p class="skip">{what} skipped: {_e(part.get("skipped", part.get("error")))}</p>'
+
+
+def convergence_section(conv: dict, out_dir: Path) -> str:
+    """The validation EER per epoch of each attacker stage 6 trained, plotted (the warnings are
+    at the top of the page)."""
+    plot = "plots/convergence.png"
+    if not conv or not plot_convergence(conv, out_dir / plot):
+        return ""
+    verdicts = {True: "converged", False: "had not converged", None: "too few epochs to tell"}
+    rows = [[_e(f"{name} ({c['attacker']})"), " ".join("-" if e is None else _num(e) for e in c["valid_eer"]),
+             _e(verdicts[c["converged"]])] for name, c in conv.items()]
+    return ("<h2>Attacker convergence</h2>" + _table(["attacker", "validation EER % per epoch", ""], rows, "convergence")
+            + f"<figure><img src='{plot}' alt='validation EER per epoch'></figure>")
 
 
 def wer_section(wer: dict) -> str:
@@ -216,6 +230,7 @@ def write_report(res: dict, out_dir: str | Path, data_root: str | Path, n_audio:
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{_e(title)}</title><style>{CSS}</style>"
              "</head><body>", f"<h1>{_e(title)}</h1>",
              f"<p>created {_e(res['created'])}; anonymized data suffix <code>{_e(res.get('suffix'))}</code></p>"]
+    parts += [f"<p><b>{_e(line)}</b></p>" for line in privacy_lines(head)]
     if res.get("data"):
         parts.append("<h2>Data</h2><ul id='data'>" + "".join(f"<li>{_e(x)}</li>" for x in split_lines(res["data"]))
                      + "</ul>")
@@ -226,6 +241,7 @@ def write_report(res: dict, out_dir: str | Path, data_root: str | Path, n_audio:
     if models:
         parts.append(_table(["evaluation model", "used"], [[_e(k), _e(v or "-")] for k, v in models.items()], "models"))
     parts += ["<h2>Privacy: speaker verification</h2>", asv_section(asv),
+              convergence_section(asv.get("convergence", {}), out_dir),
               "<h2>Utility: word error rate</h2>", wer_section(res.get("wer", {})),
               "<h2>Utility: emotion (UAR)</h2>", ser_section(res.get("ser", {}))]
     if plots:

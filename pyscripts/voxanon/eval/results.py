@@ -22,7 +22,10 @@ assembles them into ``results/results.json``::
           "calibration": {"parts": [[a, b], ...], "semi-informed": [a, b]},   # log-odds = a * cosine + b
           "filtered": {"clusters": {"<i>": {"utts", "eer"}}, "chosen": <i>},
           "strongest": "semi-informed" | "mixture-aware" | "filtered"   # lowest average EER
-        }
+        },
+        "convergence": {"asv_orig" | "asv_anon" | "asv_anon_ft": {   # the attackers stage 6 trained
+            "attacker", "valid_eer": [% per epoch], "fell_by": points over the last "epochs",
+            "margin", "converged": bool | null}}  # voxanon.eval.convergence
       },
       "wer": {                                   # or {"skipped": why} / {"not_requested": why}
         "asr": {backend, model, ..., "name": who produced the WER}, "sets_used": {asr set: [trial sets]},
@@ -38,14 +41,17 @@ assembles them into ``results/results.json``::
                            "original" | "anon": {"uar": %, "per_class": {emo: ACC %}, "partial", "failed",
                                                  "rows": [{"speaker", "fold", "uar", "acc", "n_utts"}]}}}
       },
-      "models": {"asv_orig", "asv_anon", "wer", "ser"},   # which evaluation models made each figure
-      "warnings": ["<trials list>: only n target / m non-target trials ..."],  # lists too small to trust
+      "models": {"asv_orig", "asv_anon", ["asv_anon_ft",] "wer", "ser"},   # which models made each figure
+      "warnings": ["<trials list>: only n target / m non-target trials ...", "<attacker> had not converged ..."],
       "data": {...},                             # the data and its split (voxanon.eval.split)
       "components": {"parts": {...}} | null,     # admixture: owner-only per-part figures (voxanon.eval.components)
-      "headline": {"eer_semi_informed": %, "eer_lazy_informed": %, "eer_ignorant": %,
-                   "eer_original": %, "eer_mixture_aware": %, "eer_filtered": %,
+      "headline": {"eer_semi_informed": % (the VPC attacker), "eer_semi_informed_finetuned": %,
+                   "eer_lazy_informed": %, "eer_ignorant": %, "eer_original": %, "eer_mixture_aware": %,
+                   "eer_filtered": %, "strongest_attacker": the attacker on anonymized data with the
+                   lowest average EER, "eer_strongest": its EER %,
                    "mixture_classifier_accuracy": %, "wer_anon": %, "wer_original": %, "uar_anon": %,
-                   "uar_original": %}             # averages; absent when not computed
+                   "uar_original": %},            # averages; absent when not computed
+      "warnings": ["<attacker>: this attacker had not converged: ..."]
     }
 
 The text files: ``result_for_rank<suffix>`` in the VPC 2024 layout (``result_for_rank``) and
@@ -63,10 +69,19 @@ from pathlib import Path
 
 import numpy as np
 
+from voxanon.eval.convergence import warning
 from voxanon.eval.split import split_lines
 
 METRICS = ("asv", "wer", "ser")
 GENDER_TAGS = ("f", "m", "mixed")
+# the attackers on anonymized data, the VPC's first (it wins ties)
+ANON_ATTACKERS = ("semi-informed", "semi-informed-finetuned", "mixture-aware", "filtered", "lazy-informed", "ignorant")
+
+
+def strongest_attacker(eers: dict[str, float | None]) -> str | None:
+    """The attacker on anonymized data with the lowest average EER (``eers``: attacker -> EER %)."""
+    ran = [a for a in ANON_ATTACKERS if eers.get(a) is not None]
+    return min(ran, key=lambda a: eers[a]) if ran else None
 
 
 def assemble(results_dir: str | Path, exp: str, requested: tuple[str, ...] = METRICS) -> dict:
@@ -86,7 +101,7 @@ def assemble(results_dir: str | Path, exp: str, requested: tuple[str, ...] = MET
             out[metric] = {"skipped": f"{part} missing (stage 7 did not evaluate {metric})"}
     out["models"] = models_used(out)
     out["headline"] = headline(out)
-    out["warnings"] = list_warnings(out)
+    out["warnings"] = list_warnings(out) + convergence_warnings(out["asv"].get("convergence"))
     return out
 
 
@@ -106,11 +121,28 @@ def eer_text(m: dict) -> str:
     return f"{m['eer']:.3f} %" + (f" [95 % {ci[0]:.1f}-{ci[1]:.1f}]" if ci else "")
 
 
+def convergence_warnings(conv: dict | None) -> list[str]:
+    return [w for name, c in (conv or {}).items() if (w := warning(f"{name} ({c['attacker']})", c))]
+
+
+def privacy_lines(head: dict) -> list[str]:
+    """The two privacy figures, labelled: the VPC attacker's and the strongest measured."""
+    lines = []
+    if "eer_semi_informed" in head:
+        lines.append(f"EER, VPC attacker (semi-informed; quote it for a VPC submission): {head['eer_semi_informed']:.2f} %")
+    if "strongest_attacker" in head:
+        lines.append(f"EER, strongest attacker measured ({head['strongest_attacker']}; quote it when claiming "
+                     f"privacy): {head['eer_strongest']:.2f} %")
+    return lines
+
+
 def headline(res: dict) -> dict:
     h = {}
-    for scenario, avg in res.get("asv", {}).get("average", {}).items():
-        if "eer" in avg:
-            h[f"eer_{scenario.replace('-', '_')}"] = avg["eer"]
+    eers = {sc: avg["eer"] for sc, avg in res.get("asv", {}).get("average", {}).items() if "eer" in avg}
+    h.update((f"eer_{sc.replace('-', '_')}", eer) for sc, eer in eers.items())
+    best = strongest_attacker(eers)
+    if best:
+        h["strongest_attacker"], h["eer_strongest"] = best, eers[best]
     acc = res.get("asv", {}).get("mixture", {}).get("classifier", {}).get("held_out_accuracy")
     if acc is not None:
         h["mixture_classifier_accuracy"] = 100 * acc
@@ -127,8 +159,10 @@ def headline(res: dict) -> dict:
 
 def models_used(res: dict) -> dict:
     asv_models = res.get("asv", {}).get("models", {})
-    return {"asv_orig": asv_models.get("orig"), "asv_anon": asv_models.get("anon"),
-            "wer": res.get("wer", {}).get("asr", {}).get("name"), "ser": res.get("ser", {}).get("name")}
+    used = {"asv_orig": asv_models.get("orig"), "asv_anon": asv_models.get("anon")}
+    if "anon_ft" in asv_models:
+        used["asv_anon_ft"] = asv_models["anon_ft"]
+    return {**used, "wer": res.get("wer", {}).get("asr", {}).get("name"), "ser": res.get("ser", {}).get("name")}
 
 
 # -- text tables -------------------------------------------------------------------------------
@@ -228,7 +262,8 @@ def vpc_asr_block(res: dict) -> str | None:
     return frame_text(["dataset", "split", "asr", "WER"], rows) if rows else None
 
 
-SCENARIO_ORDER = ("original", "ignorant", "lazy-informed", "semi-informed", "mixture-aware", "filtered")
+SCENARIO_ORDER = ("original", "ignorant", "lazy-informed", "semi-informed", "semi-informed-finetuned",
+                  "mixture-aware", "filtered")
 
 
 def _percent(x) -> str:
@@ -264,6 +299,16 @@ def why_missing(part: dict) -> str:
     if "not_requested" in part:
         return f"not computed ({part['not_requested']})"
     return f"skipped: {part.get('skipped', part.get('error'))}"
+
+
+def convergence_lines(conv: dict | None) -> list[str]:
+    """Each trained attacker's validation EER per epoch, and the warnings."""
+    if not conv:
+        return []
+    fmt = lambda e: "-" if e is None else f"{e:.2f}"  # noqa: E731
+    return ["", "---- attacker convergence (validation EER % per epoch) ----",
+            *[f"{name} ({c['attacker']}): {' '.join(fmt(e) for e in c['valid_eer'])}" for name, c in conv.items()],
+            *[f"WARNING: {w}" for w in convergence_warnings(conv)]]
 
 
 def result_for_rank(res: dict, protocol: str = "vpc2024") -> str:
@@ -313,7 +358,9 @@ def extended_text(res: dict) -> str:
             if "eer" in avg:
                 rows.append(["AVERAGE", scenario, avg["eer"], avg["min_dcf"], avg["min_cllr"], avg["linkability"]])
         lines.append(_table(["trials", "attacker", "EER", "minDCF", "min-Cllr", "linkability"], rows))
+        lines += ["", *privacy_lines(res.get("headline", {}))]
         lines += mixture_lines(asv.get("mixture"))
+        lines += convergence_lines(asv.get("convergence"))
     lines.append("")
     wer = res.get("wer", {})
     lines.append(f"---- WER ({wer.get('asr', {}).get('name', '-')}) ----")

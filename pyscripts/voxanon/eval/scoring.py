@@ -13,6 +13,7 @@ Scenarios (enrollment audio, trial audio, ASV model):
     ignorant        original    anonymized  ASV_orig
     lazy-informed   anonymized  anonymized  ASV_orig
     semi-informed   anonymized  anonymized  ASV_anon   (trained on anonymized data; ranks in VPC)
+    semi-informed-finetuned  anonymized  anonymized  ASV_anon_ft  (fine-tuned from ASV_orig; opt-in)
 
 Pre-processing before embedding (VPC): loudness to -30 LUFS, peak-normalize to 1.0, 16 kHz (an
 asv_ssl model's WavLM branch gets the file's own signal). Utterance embeddings are normalized as
@@ -50,6 +51,7 @@ SCENARIOS = {
     "ignorant": (False, True, "orig"),
     "lazy-informed": (True, True, "orig"),
     "semi-informed": (True, True, "anon"),
+    "semi-informed-finetuned": (True, True, "anon_ft"),
 }
 
 

@@ -1,8 +1,8 @@
 """The privacy-utility trade-off of finished experiments, against the strongest attacker each met.
 
 A privacy figure is only as good as the attacker behind it: for every experiment the plot takes the
-lowest average EER over the attackers that ran on anonymized data (semi-informed, mixture-aware,
-filtered, lazy-informed, ignorant), beside the VPC's semi-informed figure (hollow marker). The pure
+lowest average EER over the attackers that ran on anonymized data
+(``voxanon.eval.results.strongest_attacker``, as results.json's headline), beside the VPC's semi-informed figure (hollow marker). The pure
 systems are joined by a dashed line: a mixture of two of them is worth its randomness only where
 its point lies above that line.
 """
@@ -11,9 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from voxanon.eval.results import ANON_ATTACKERS, strongest_attacker
 from voxanon.studies.metrics import Metrics, ResultsError, load_metrics
-
-ATTACKERS = ("semi-informed", "mixture-aware", "filtered", "lazy-informed", "ignorant")
 
 
 @dataclass(frozen=True)
@@ -29,18 +28,16 @@ class Point:
 
 def strongest(results: dict, where: str) -> tuple[str, Metrics]:
     """The attacker with the lowest average EER on the anonymized data, and its metrics."""
-    found = []
-    for attacker in ATTACKERS:
+    found = {}
+    for attacker in ANON_ATTACKERS:
         try:
-            metrics = load_metrics(results, attacker, where)
+            found[attacker] = load_metrics(results, attacker, where)
         except ResultsError:
             continue
-        if metrics.average("eer") is not None:
-            found.append((metrics.average("eer"), attacker, metrics))
-    if not found:
+    attacker = strongest_attacker({a: m.average("eer") for a, m in found.items()})
+    if attacker is None:
         raise ResultsError(f"{where}: no EER of an attacker on anonymized data")
-    _, attacker, metrics = min(found, key=lambda f: f[0])
-    return attacker, metrics
+    return attacker, found[attacker]
 
 
 def point(label: str, results: dict, mixture: bool, where: str) -> Point:
