@@ -232,7 +232,8 @@ def vpc_ser_block(res: dict) -> str | None:
 # scenario -> (enrollment audio, trial audio, row offset in the VPC's oo, oa, aa numbering)
 SCENARIO_AUDIO = {"original": ("original", "original", 0), "ignorant": ("original", "anon", 1),
                   "lazy-informed": ("anon", "anon", 2), "semi-informed": ("anon", "anon", 2),
-                  "mixture-aware": ("anon", "anon", 2), "filtered": ("anon", "anon", 2)}
+                  "semi-informed-finetuned": ("anon", "anon", 2), "mixture-aware": ("anon", "anon", 2),
+                  "filtered": ("anon", "anon", 2)}
 
 
 def vpc_asv_block(res: dict, scenario: str) -> str | None:
