@@ -250,7 +250,7 @@ def test_stage_report_renders_in_chromium(experiment, tmp_path):
 
 @pytest.mark.slow
 def test_wer_without_transcripts_is_against_the_asr_of_the_original(experiment, tmp_path):
-    from voxanon.bin.evaluate import run_wer
+    from voxanon.eval.pipeline import run_wer
     from voxanon.eval.config import EvalConfig
 
     exp, _ = experiment

@@ -335,7 +335,7 @@ def evaluate_asv(lists: list[TrialList], scenarios, stores: dict[str, EmbeddingS
     data_root, out_dir = Path(data_root), Path(out_dir)
     results: dict = {"trial_sets": {tl.name: {} for tl in lists}, "average": {}, "skipped": {}}
     for scenario in scenarios:
-        store = stores[SCENARIOS[scenario][2]]
+        store = stores.get(SCENARIOS[scenario][2], f"no {SCENARIOS[scenario][2]} model given")
         if isinstance(store, str):
             results["skipped"][scenario] = store
             log.warning("scenario %s skipped: %s", scenario, store)
