@@ -16,7 +16,8 @@ from voxanon.audio import Audio
 from voxanon.bin import make_wavlm
 from voxanon.data.kaldi import read_table
 from voxanon.knn.config import TargetsConfig
-from voxanon.knn.matching_set import FRAMES_PER_MINUTE, MatchingSets, build_matching_sets, trim_silence
+from voxanon.audio import trim_silence
+from voxanon.knn.matching_set import FRAMES_PER_MINUTE, MatchingSets, build_matching_sets
 
 
 def reference_trim(x: np.ndarray) -> np.ndarray:

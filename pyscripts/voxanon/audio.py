@@ -172,3 +172,18 @@ def loudness_normalize(audio: Audio, target_lufs: float) -> Audio:
         return audio
     gain = 10.0 ** ((target_lufs - loudness) / 20.0)
     return Audio((audio.samples * gain).astype(np.float32), audio.sample_rate)
+
+
+def trim_silence(audio: Audio, trigger_level: float = 7.0) -> Audio:
+    """Leading and trailing silence cut as the kNN-VC reference cuts its matching-set audio:
+    sox's VAD (``torchaudio.functional.vad``, default settings) trims the front, then the front of
+    the reversed rest. Empty when it finds no voice."""
+    import torch
+    import torchaudio.functional as AF
+
+    x = torch.from_numpy(np.ascontiguousarray(audio.samples, dtype=np.float32))[None]
+    for _ in range(2):  # front, then (reversed) back; the second flip restores the order
+        if x.shape[-1] == 0:
+            break
+        x = AF.vad(x, audio.sample_rate, trigger_level=trigger_level).flip(-1)
+    return Audio(x[0].numpy(), audio.sample_rate)

@@ -38,7 +38,7 @@ from voxanon.anonymize.config import AnonymizerConfig
 from voxanon.audio import SAMPLE_RATE, Audio, AudioError, load_16k, resample
 from voxanon.config import ConfigError, fingerprint
 from voxanon.data.ids import id_problems
-from voxanon.data.kaldi import DataDir, load_data_dir, validate_data_dir, write_data_dir
+from voxanon.data.kaldi import DataDir, load_data_dir, shard, validate_data_dir, write_data_dir
 from voxanon.device import resolve_device
 from voxanon.features.config import FeaturesConfig
 from voxanon.fileio import atomic_write_bytes, atomic_write_text
@@ -61,12 +61,6 @@ def disk_full(err: OSError, what: str) -> OSError:
         return err
     return DiskFull(err.errno, f"disk full writing {what}; free space there and re-run: finished utterances "
                                "are kept")
-
-
-def shard(utts: list[str], job: int, nj: int) -> list[str]:
-    """Contiguous split of sorted ids into ``nj`` near-equal parts; ``job`` counts from 1."""
-    n = len(utts)
-    return utts[(job - 1) * n // nj: job * n // nj]
 
 
 def config_key(conf: AnonymizerConfig, record_dir: Path) -> str:

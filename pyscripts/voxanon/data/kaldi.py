@@ -325,6 +325,12 @@ def _check_audio(data: DataDir, path: Path, allow_pipes: bool, expect_rate: int 
     return problems
 
 
+def shard(utts: list[str], job: int, nj: int) -> list[str]:
+    """Job ``job``'s (from 1) contiguous share of sorted ids split into ``nj`` near-equal parts."""
+    n = len(utts)
+    return utts[(job - 1) * n // nj: job * n // nj]
+
+
 def resolve_wav(data: DataDir, utt: str) -> str:
     """wav.scp entry of ``utt`` with a relative path made absolute against the dir (never the
     working dir: see voxanon.audio.audio_file)."""

@@ -2,7 +2,7 @@
 
 Built once from a target-pool data dir and its WavLM features (stage 2), then reused by every
 set and run. The pool's audio was trimmed of leading and trailing silence before WavLM, as the
-kNN-VC reference does (``trim_silence``, applied by stage 2 to ``data.target_pool`` only), so a
+kNN-VC reference does (``voxanon.audio.trim_silence``, applied by stage 2 to ``data.target_pool`` only), so a
 matching set is the concatenation of the speaker's utterance features. They are not copied:
 the dir indexes the stage-2 features, which must stay where they are. Layout::
 
@@ -25,7 +25,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from voxanon.audio import Audio
 from voxanon.config import fingerprint, to_dict
 from voxanon.data.features import load_scp
 from voxanon.data.kaldi import load_data_dir, read_table, write_table
@@ -37,20 +36,6 @@ from voxanon.knn.config import TargetsConfig
 log = logging.getLogger("voxanon.targets")
 FRAMES_PER_MINUTE = 60 * 16000 // HOP  # 3000
 STAMP = ".targets.json"
-
-
-def trim_silence(audio: Audio, trigger_level: float = 7.0) -> Audio:
-    """Leading and trailing silence cut as the kNN-VC reference cuts its matching-set audio:
-    sox's VAD (``torchaudio.functional.vad``, default settings) trims the front, then the front of
-    the reversed rest. Empty when it finds no voice."""
-    import torchaudio.functional as AF
-
-    x = torch.from_numpy(np.ascontiguousarray(audio.samples, dtype=np.float32))[None]
-    for _ in range(2):  # front, then (reversed) back; the second flip restores the order
-        if x.shape[-1] == 0:
-            break
-        x = AF.vad(x, audio.sample_rate, trigger_level=trigger_level).flip(-1)
-    return Audio(x[0].numpy(), audio.sample_rate)
 
 
 @dataclass(frozen=True)
