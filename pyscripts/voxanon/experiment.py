@@ -99,7 +99,6 @@ def load_experiment(path: str | Path, exp_suffix: str = "", setup: str | Path | 
         if not (chosen.get("data") or {}).get("recipe"):
             raise ConfigError(f"{setup}: not a setup conf (a setup names its data.recipe)")
         raw = with_setup(raw, chosen)
-        exp_suffix = f"_{Path(setup).stem}{exp_suffix}"
     unknown = sorted(set(raw) - set(SECTIONS) - {"exp"})
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {', '.join(unknown)}; known: exp, {', '.join(SECTIONS)}")
@@ -108,11 +107,12 @@ def load_experiment(path: str | Path, exp_suffix: str = "", setup: str | Path | 
         raise ConfigError(f"{path}: 'exp' (the experiment name, used for exp/<exp>) must be a non-empty string")
     hints = {f.name: f for f in dataclasses.fields(Experiment)}
     sections = {name: from_dict(_section_class(hints[name]), raw.get(name), name) for name in SECTIONS}
-    exp = raw["exp"] + exp_suffix
+    name = raw["exp"] + (f"_{Path(setup).stem}" if setup else "")
+    exp = name + exp_suffix  # data dirs are per --data already: the suffix need not carry its tag
     anon = sections["anonymizer"]
     seed_given = "seed" in (raw.get("anonymizer") or {})
     params = _derive_params(anon.system, anon.params, exp, sections)
-    sections["anonymizer"] = dataclasses.replace(anon, suffix=anon.suffix or f"_{raw['exp']}", params=params)
+    sections["anonymizer"] = dataclasses.replace(anon, suffix=anon.suffix or f"_{name}", params=params)
     experiment = Experiment(exp=exp, seed_given=seed_given, **sections)
     experiment.params  # checks every part's params: a typo fails here, named by its dotted key
     return experiment
