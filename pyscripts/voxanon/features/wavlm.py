@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from voxanon.audio import SAMPLE_RATE, Audio, AudioError
+from voxanon.batching import run_halving
 from voxanon.weight_norm import WNConv1d
 
 log = logging.getLogger("voxanon.wavlm")
@@ -483,20 +484,14 @@ def extract_tensors(model: WavLM, audios: list[Audio], layer: int = 6, chunk_sec
     queue = _batches(segs, int(batch_seconds * SAMPLE_RATE))
     pieces: dict[int, list[tuple[int, Tensor]]] = {i: [] for i in range(len(audios))}
     retry: set[int] = set()
-    while queue:
-        group = queue.pop()
-        try:
-            results = _run(model, samples, group, layer, device)
-        except torch.cuda.OutOfMemoryError:
-            torch.cuda.empty_cache()
-            if len(group) > 1:
-                log.warning("GPU out of memory on a batch of %d segments; splitting it", len(group))
-                queue += [group[: len(group) // 2], group[len(group) // 2:]]
-            elif chunk_seconds / 2 > 2 * context_seconds:
-                retry.add(group[0].item)
-            else:
-                raise
-            continue
+
+    def shorter_chunks(seg) -> bool:  # a segment that does not fit alone: its audio again, chunks halved
+        if chunk_seconds / 2 <= 2 * context_seconds:
+            return False
+        retry.add(seg.item)
+        return True
+
+    for group, results in run_halving(queue, lambda g: _run(model, samples, g, layer, device), shorter_chunks):
         for s, r in zip(group, results):
             pieces[s.item].append((s.out, r))
     outs = [torch.cat([p for _, p in sorted(pieces[i], key=lambda p: p[0])]) if i not in retry else None

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from voxanon.audio import SAMPLE_RATE, Audio, loudness_normalize, peak_normalize
+from voxanon.batching import run_halving
 from voxanon.weight_norm import WNConv1d, WNConvTranspose1d, init_normal_
 
 LRELU = 0.1
@@ -170,16 +171,7 @@ def vocode_batch(model: Generator, feats: list[Tensor], target_lufs: float | Non
         else:
             queue.append([c])
     pieces: list[dict[int, Tensor]] = [{} for _ in feats]
-    while queue:
-        group = queue.pop()
-        try:
-            wavs = _generate(model, feats, group)
-        except torch.cuda.OutOfMemoryError:
-            if len(group) == 1:
-                raise
-            torch.cuda.empty_cache()
-            queue += [group[:len(group) // 2], group[len(group) // 2:]]
-            continue
+    for group, wavs in run_halving(queue, lambda g: _generate(model, feats, g)):
         for c, w in zip(group, wavs):
             pieces[c.item][c.start + c.keep[0]] = w
     return [_normalized(Audio(torch.cat([p[s] for s in sorted(p)]).numpy(), SAMPLE_RATE), target_lufs)
