@@ -12,6 +12,7 @@ Parameter names match the published ``prematch_g_02500000.pt`` / ``g_02500000.pt
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from torch import Tensor, nn
 from voxanon.audio import SAMPLE_RATE, Audio, loudness_normalize, peak_normalize
 from voxanon.weight_norm import WNConv1d, WNConvTranspose1d, init_normal_
 
+log = logging.getLogger("voxanon.vocoder")
 LRELU = 0.1
 
 
@@ -178,6 +180,7 @@ def vocode_batch(model: Generator, feats: list[Tensor], target_lufs: float | Non
             if len(group) == 1:
                 raise
             torch.cuda.empty_cache()
+            log.warning("GPU out of memory on a vocoder pass of %d chunks; splitting it", len(group))
             queue += [group[:len(group) // 2], group[len(group) // 2:]]
             continue
         for c, w in zip(group, wavs):
