@@ -12,7 +12,8 @@ ECAPA embedding), the VPC ASR_eval (wav2vec2-large + CTC head) and SER (wav2vec2
 linear) forward passes. FLOPs: torch.utils.flop_counter.FlopCounterMode (matmuls, convolutions
 and attention; CPU attention registered here, torch counts only the GPU kernels); elementwise
 ops are not counted. Peak: the best of square float32 / bfloat16 GEMMs, measured before and after
-the stages (the higher one counts: the machine is shared). Time: the best of ``--reps`` runs after
+the stages (the higher one counts); the load of a shared machine changes during the run, so each
+stage is also set against a 2048 GEMM timed just before it. Time: the best of ``--reps`` runs after
 a warm-up. Split: one profiled run, op self-time in matmul/conv/attention ops ("GEMM") against
 the other ops and the time outside any op (Python, framework).
 """
@@ -51,28 +52,30 @@ _SDPA_CPU = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _sdpa,
 
 
 LOSSES = {
-    "WavLM": "half the time is outside the GEMMs: layout copies around attention and the relative position "
-             "bias, LayerNorm and GELU are memory-bound; the conv feature extractor's first layers (512 "
-             "channels over 16k samples/s, kernel 10/3) run below the GEMM rate.",
+    "WavLM": "outside the GEMMs, layout copies (copy_) around attention and the gated relative position "
+             "bias, LayerNorm and GELU are memory-bound; within them, the conv feature extractor's first "
+             "layers (512 channels, kernels 10 and 3, over 16k samples/s) run below the GEMM rate.",
     "kNN matcher": "one (500 x 15k) GEMM, then passes over the pool and the similarities (norms, scaling, "
                    "the running top-k, the gather of the neighbours) that are memory-bound.",
-    "vocoder (float32)": "leaky ReLU, residual adds and the weight-norm recomputation on every call stream "
-                         "activations of up to 16k samples/s x 512 channels through memory; the late "
-                         "convolutions have 32-64 channels, too few to fill the GEMM kernel.",
-    "vocoder (bfloat16)": "the same elementwise ops, now with casts; the convolutions gain most, so "
-                          "the rest weighs more.",
-    "converter forward": "one utterance is an M = 500-row GEMM of width 512: small; the padding masks "
-                         "multiplied after every sublayer and the layout copies are memory-bound.",
-    "converter training": "backward doubles the memory-bound passes, and Adam and gradient clipping "
-                          "touch all 40 M parameters per step whatever the batch size (batch 1 here).",
+    "vocoder (float32)": "its convolutions themselves run well below the GEMM rate (the late ones have 32-64 "
+                         "channels over 8k-16k samples/s; transposed convolutions take a slower kernel); "
+                         "leaky ReLU, residual adds and the weight norm recomputed on every call are "
+                         "memory-bound passes over those activations.",
+    "vocoder (bfloat16)": "the convolutions gain less than the GEMM peak does, and the casts (copy_) add "
+                          "memory-bound passes: the GEMM-op share of the time falls.",
+    "converter forward": "one utterance gives GEMMs of 500 rows by 512, already near the GEMM rate; the "
+                         "padding masks, residual adds and layout copies are what is left.",
+    "converter training": "the optimizer: Adam and gradient clipping are memory-bound passes over all "
+                          "~40 M parameters per step (batch 1 here; bigger batches amortize them), plus "
+                          "dropout masks (bernoulli_).",
     "ECAPA-TDNN training": "BatchNorm, reflection padding (and its backward) and the Fbank front end are "
-                           "not GEMMs; the VPC batch of 256 rows would fill the GEMMs better than 4, and "
-                           "reading and cropping audio for every row (not measured here) is the real "
-                           "bottleneck of stage 6.",
-    "ASV scoring": "one utterance at a time: convolutions over ~1,000 frames, BatchNorm and reflection "
-                   "padding dominate, and per-utterance Python (pre-processing) shows.",
-    "ASR_eval / SER": "wav2vec2's conv feature extractor and layout copies (copy_) plus LayerNorm take "
-                      "~45 %; in the recipe, batches of 8 sorted by length add the padding (no mask).",
+                           "not GEMMs, and 4 rows make small ones (the VPC batch is 256); reading and "
+                           "cropping audio for every row is not in this figure (stage 6 is data-bound).",
+    "ASV scoring": "one utterance at a time: convolutions over ~700 frames, BatchNorm and reflection "
+                   "padding, and per-utterance Python (the time outside ops).",
+    "ASR_eval / SER": "layout copies (copy_) in the conv feature extractor and attention, LayerNorm and "
+                      "GELU are memory-bound; in the recipe, ASR batches of 8 sorted by length also compute "
+                      "on padding (the VPC's EncoderASR passes no mask), not counted here (one utterance).",
 }
 
 
@@ -184,7 +187,7 @@ def stages(seconds: float) -> list[tuple[str, str, float, object]]:
 def commit() -> str:
     def git(*args):
         return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    return git("rev-parse", "--short", "HEAD") + (" (uncommitted changes)" if git("status", "--porcelain") else "")
+    return git("rev-parse", "--short", "HEAD") + (" (uncommitted changes)" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
 def measure(args) -> dict:
@@ -193,17 +196,19 @@ def measure(args) -> dict:
     rows = []
     for name, precision, audio_s, fn in stages(args.seconds):
         flops = count_flops(fn)  # also the warm-up
+        local = gemm_peak(getattr(torch, precision), sizes=(2048,))  # the load right now
         seconds = best_time(fn, args.reps)
         split = time_split(fn)
         rows.append({"stage": name, "precision": precision, "audio_s": audio_s, "gflop": flops / 1e9,
                      "gflop_per_audio_s": flops / 1e9 / audio_s, "seconds": seconds, "rtf": seconds / audio_s,
-                     "gflop_s": flops / 1e9 / seconds, **split})
+                     "gflop_s": flops / 1e9 / seconds, "local_peak": local, **split})
         print({k: rows[-1][k] for k in ("stage", "precision", "gflop_per_audio_s", "seconds", "gflop_s")}, flush=True)
     after = {"float32": gemm_peak(torch.float32), "bfloat16": gemm_peak(torch.bfloat16)}
     print(f"peak GFLOP/s after: {after}", flush=True)
     peak = {k: max(peaks[k], after[k]) for k in peaks}
     for r in rows:
         r["utilization"] = r["gflop_s"] / peak[r["precision"]]
+        r["local_utilization"] = r["gflop_s"] / r["local_peak"]
         r["gemm_util"] = r["gflop"] / max(r["gemm_s"], 1e-9) / peak[r["precision"]]
     return {"command": "python bench/flops.py " + " ".join(sys.argv[1:]), "commit": commit(),
             "machine": machine("cpu"), "load_average": {"start": args.load_start, "end": os.getloadavg()},
@@ -219,12 +224,14 @@ def markdown(res: dict) -> str:
              "Attainable peak (best square GEMM, before / after the stages; the higher is used): float32 "
              f"{peak['before']['float32']:.0f} / {peak['after']['float32']:.0f} GFLOP/s, bfloat16 "
              f"{peak['before']['bfloat16']:.0f} / {peak['after']['bfloat16']:.0f} GFLOP/s.", "",
-             "| stage | precision | GFLOP per audio s | RTF | GFLOP/s | utilization | time in GEMM ops "
-             "(their rate / peak) | other ops (largest) | outside ops |", "|---|---|---|---|---|---|---|---|---|"]
+             "| stage | precision | GFLOP per audio s | RTF | GFLOP/s | utilization | vs the GEMM just before | time "
+             "in GEMM ops (their rate / peak) | other ops (largest) | outside ops |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in res["stages"]:
         top = ", ".join(f"{k} {100 * v:.0f} %" for k, v in r["top_other"])
         lines.append(f"| {r['stage']} | {r['precision']} | {r['gflop_per_audio_s']:.2f} | {r['rtf']:.3f} | "
-                     f"{r['gflop_s']:.1f} | {100 * r['utilization']:.0f} % | {100 * r['gemm_s'] / r['wall_s']:.0f} % "
+                     f"{r['gflop_s']:.1f} | {100 * r['utilization']:.0f} % | {100 * r['local_utilization']:.0f} % "
+                     f"({r['local_peak']:.0f}) | {100 * r['gemm_s'] / r['wall_s']:.0f} % "
                      f"({100 * r['gemm_util']:.0f} %) | {100 * r['other_s'] / r['wall_s']:.0f} % ({top}) | "
                      f"{100 * r['outside_s'] / r['wall_s']:.0f} % |")
     lines += ["", "Where each stage loses (the split above is one profiled run; no stage reads or writes files, "
