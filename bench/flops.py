@@ -57,12 +57,11 @@ LOSSES = {
              "layers (512 channels, kernels 10 and 3, over 16k samples/s) run below the GEMM rate.",
     "kNN matcher": "one (500 x 15k) GEMM, then passes over the pool and the similarities (norms, scaling, "
                    "the running top-k, the gather of the neighbours) that are memory-bound.",
-    "vocoder (float32)": "its convolutions themselves run well below the GEMM rate (the late ones have 32-64 "
-                         "channels over 8k-16k samples/s; transposed convolutions take a slower kernel); "
-                         "leaky ReLU, residual adds and the weight norm recomputed on every call are "
-                         "memory-bound passes over those activations.",
-    "vocoder (bfloat16)": "the convolutions gain less than the GEMM peak does, and the casts (copy_) add "
-                          "memory-bound passes: the GEMM-op share of the time falls.",
+    "vocoder (float32)": "the convolutions (transposed and dilated, down to 32 channels in the last "
+                         "stages) take most of the time; leaky ReLU and the residual adds are memory-bound "
+                         "passes over activations of up to 512 channels x 16k samples/s.",
+    "vocoder (bfloat16)": "bfloat16 convolutions (this CPU has AVX-512 BF16) run at a much higher GEMM "
+                          "rate; leaky ReLU, the adds and the casts (copy_) stay memory-bound.",
     "converter forward": "one utterance gives GEMMs of 500 rows by 512, already near the GEMM rate; the "
                          "padding masks, residual adds and layout copies are what is left.",
     "converter training": "the optimizer: Adam and gradient clipping are memory-bound passes over all "
