@@ -43,20 +43,22 @@ def peak_mb(device: str) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def bench(adv: bool, disc: bool, model_cfg: dict, args) -> dict:
+def make_step(adv: bool, disc: bool, model_cfg: dict, device: str, b: int, t: int):
+    """(model, step): one stage-4 training step (forward, backward, clipping, Adam) on random
+    features of ``b`` x ``t`` frames, as ``step()``."""
     cfg = from_dict(TrainConfig, {"model": model_cfg,
                                   "objectives": {"adversary": {"enabled": adv}, "discrete": {"enabled": disc}}})
     torch.manual_seed(0)
-    model = ConverterObjectives(cfg, n_speakers=921, centroids=torch.randn(cfg.objectives.discrete.units, 1024))
-    model.to(args.device).train()
+    feat_dim = cfg.model.feat_dim
+    model = ConverterObjectives(cfg, n_speakers=921, centroids=torch.randn(cfg.objectives.discrete.units, feat_dim))
+    model.to(device).train()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr, betas=cfg.optim.betas, eps=cfg.optim.eps)
-    autocast, fp16 = amp_autocast(args.device, cfg.optim.amp)
+    autocast, fp16 = amp_autocast(device, cfg.optim.amp)
     scaler = torch.amp.GradScaler("cuda", enabled=fp16)
-    b, t = args.batch_size, args.frames
-    src = torch.randn(b, t, 1024, device=args.device)
+    src = torch.randn(b, t, feat_dim, device=device)
     tgt = src + 0.1 * torch.randn_like(src)
-    lengths = torch.full((b,), t, device=args.device)
-    speakers = torch.randint(0, 921, (b,), device=args.device)
+    lengths = torch.full((b,), t, device=device)
+    speakers = torch.randint(0, 921, (b,), device=device)
 
     def step():
         with autocast:
@@ -68,6 +70,12 @@ def bench(adv: bool, disc: bool, model_cfg: dict, args) -> dict:
         scaler.step(opt)
         scaler.update()
 
+    return model, step
+
+
+def bench(adv: bool, disc: bool, model_cfg: dict, args) -> dict:
+    b, t = args.batch_size, args.frames
+    model, step = make_step(adv, disc, model_cfg, args.device, b, t)
     if args.device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats(args.device)
     step()  # warm-up

@@ -66,13 +66,13 @@ def training_chunks(n: int) -> tuple[list[np.ndarray], str]:
     return [0.1 * rng.standard_normal(chunk).astype(np.float32) for _ in range(n)], "generated noise"
 
 
-def bench_training(channels: int, batch: int, batches: int, device: str) -> tuple[float, float]:
-    """(utterances per wall-clock second, per CPU-second of this process)"""
+def make_training_step(channels: int, batch: int, device: str, speakers: int = 100):
+    """One stage-6 step (Fbank, ECAPA-TDNN, AAM-softmax, Adam) on ``batch`` 3 s chunks, as ``step()``."""
     chunks, _ = training_chunks(batch)
     x = torch.from_numpy(np.stack(chunks)).to(device)
-    y = torch.arange(batch, device=device) % 100
+    y = torch.arange(batch, device=device) % speakers
     model = AsvModel(EcapaShape(80, channels, 128, 192)).to(device).train()
-    clf = Classifier(192, out_neurons=100).to(device)
+    clf = Classifier(192, out_neurons=speakers).to(device)
     loss_fn = LogSoftmaxWrapper(AdditiveAngularMargin(margin=0.2, scale=30))
     opt = torch.optim.Adam(list(model.ecapa.parameters()) + list(clf.parameters()), lr=1e-3)
 
@@ -82,6 +82,12 @@ def bench_training(channels: int, batch: int, batches: int, device: str) -> tupl
         loss.backward()
         opt.step()
 
+    return step
+
+
+def bench_training(channels: int, batch: int, batches: int, device: str) -> tuple[float, float]:
+    """(utterances per wall-clock second, per CPU-second of this process)"""
+    step = make_training_step(channels, batch, device)
     step()  # warm-up
     if device.startswith("cuda"):
         torch.cuda.synchronize()
@@ -134,15 +140,17 @@ def utility_audio(n: int) -> tuple[list, str]:
     return [Audio(speaker_wave(i % 8, i, 3.0), 16000) for i in range(n)], "generated"
 
 
-def bench_asr_ser(n: int, device: str, work: Path) -> tuple[float, float, float, str]:
-    """Audio seconds, and audio seconds per wall second of the ASR (batches of 8) and of one SER fold."""
+def bench_asr_ser(n: int, device: str, work: Path, asr_size: str = "large",
+                  ser_size: str = "base") -> tuple[float, float, float, str]:
+    """Audio seconds, and audio seconds per wall second of the ASR (batches of 8) and of one SER fold
+    (wav2vec2 sizes of voxanon.testing.vpc_models)."""
     from voxanon.asr import AsrConfig, load_asr
     from voxanon.eval.ser import FoldModel, fold_dir
     from voxanon.testing.vpc_models import make_vpc_asr, make_vpc_ser
 
     audios, what = utility_audio(n)
     seconds = sum(a.duration for a in audios)
-    asr = load_asr(AsrConfig(backend="speechbrain", model=str(make_vpc_asr(work / "asr", size="large")),
+    asr = load_asr(AsrConfig(backend="speechbrain", model=str(make_vpc_asr(work / "asr", size=asr_size)),
                              batch_size=8), device)
     ordered = sorted(audios, key=lambda a: -a.duration)
     asr.transcribe_batch(ordered[:1])  # warm-up
@@ -150,7 +158,7 @@ def bench_asr_ser(n: int, device: str, work: Path) -> tuple[float, float, float,
     for i in range(0, len(ordered), 8):
         asr.transcribe_batch(ordered[i:i + 8])
     asr_rate = seconds / (time.perf_counter() - t0)
-    ser = FoldModel(fold_dir(make_vpc_ser(work / "ser", size="base", folds=1), "1"), device)
+    ser = FoldModel(fold_dir(make_vpc_ser(work / "ser", size=ser_size, folds=1), "1"), device)
     ser.posteriors(audios[0].samples)
     t0 = time.perf_counter()
     for a in audios:

@@ -204,16 +204,16 @@ def precision_errors(device: str, precisions: list[str], seconds: float = 10.0) 
     return rows
 
 
-def fake_matching_sets(dest: Path, wavlm_path: Path, frames: int = 15000, speakers: int = 1) -> Path:
+def fake_matching_sets(dest: Path, wavlm_path: Path, frames: int = 15000, speakers: int = 1, dim: int = DIM) -> Path:
     """A matching-set dir (stage 3's layout: an index of stage-2 features in ``dest/feats``) of
-    ``speakers`` random sets of ``frames`` frames each (5 min: 15k)."""
+    ``speakers`` random sets of ``frames`` frames of ``dim`` values each (5 min: 15k)."""
     from voxanon.config import fingerprint
     from voxanon.data.features import combine_scps, write_shard
 
     feats, sets = dest / "feats", dest / "sets"
     sets.mkdir(parents=True)
     rng = np.random.default_rng(0)
-    scp = write_shard(feats, "wavlm", 1, ((f"t{i}-u", rng.standard_normal((frames, DIM)).astype(np.float32))
+    scp = write_shard(feats, "wavlm", 1, ((f"t{i}-u", rng.standard_normal((frames, dim)).astype(np.float32))
                                           for i in range(speakers)))
     combine_scps([scp], feats / "feats.scp")
     wavlm = {"checkpoint": str(wavlm_path), "layer": 6}

@@ -197,14 +197,20 @@ pretrainer: !new:speechbrain.utils.parameter_transfer.Pretrainer
 """
 
 
+def wav2vec2_config(size: str):
+    """The HF ``Wav2Vec2Config`` of the stand-ins (layer-norm extractor, stable layer norm)."""
+    from transformers import Wav2Vec2Config
+
+    return Wav2Vec2Config(**WAV2VEC2_SIZES[size], feat_extract_norm="layer", do_stable_layer_norm=True,
+                          vocab_size=len(CHARS) + 1)
+
+
 def _hf_wav2vec2(out: Path, seed: int, size: str) -> None:
     """An HF-format wav2vec2 (config, feature-extractor config, random weights) in ``out``."""
-    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
+    from transformers import Wav2Vec2FeatureExtractor, Wav2Vec2Model
 
     torch.manual_seed(seed)
-    config = Wav2Vec2Config(**WAV2VEC2_SIZES[size], feat_extract_norm="layer", do_stable_layer_norm=True,
-                            vocab_size=len(CHARS) + 1)
-    Wav2Vec2Model(config).save_pretrained(out)
+    Wav2Vec2Model(wav2vec2_config(size)).save_pretrained(out)
     Wav2Vec2FeatureExtractor(do_normalize=True, return_attention_mask=True).save_pretrained(out)
 
 
