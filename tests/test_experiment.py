@@ -54,15 +54,15 @@ def test_data_contents_change_the_stage_keys_and_the_data_key(tmp_path, tiny_dat
     (tmp_path / "c.yaml").write_text("exp: d\nanonymizer: {system: mcadams, seed: 3}\n")
     exp = load_experiment(tmp_path / "c.yaml")
     before = stages.stage_keys(exp, str(tiny_data_dir))
-    data_key = stages.data_key(exp, str(tiny_data_dir))
+    data_key = stages.data_key(exp, str(tiny_data_dir), "data/mini_train")
     (tmp_path / "other.yaml").write_text("exp: other\nanonymizer: {system: mcadams, seed: 4}\n")
-    assert stages.data_key(load_experiment(tmp_path / "other.yaml"), str(tiny_data_dir)) == data_key  # shared
+    assert stages.data_key(load_experiment(tmp_path / "other.yaml"), str(tiny_data_dir), "data/mini_train") == data_key  # shared
     assert stages.stage_keys(exp, str(tiny_data_dir)) == before 
     utt2spk = tiny_data_dir / "utt2spk"
     lines = utt2spk.read_text().splitlines(keepends=True)
     utt2spk.write_text("".join(lines[1:]))  # one utterance less
     after = stages.stage_keys(exp, str(tiny_data_dir))
-    assert stages.data_key(exp, str(tiny_data_dir)) != data_key
+    assert stages.data_key(exp, str(tiny_data_dir), "data/mini_train") != data_key
     assert before[0] == after[0] and all(a != b for a, b in zip(before[1:], after[1:]))  # stage 0 reads no data
 
 

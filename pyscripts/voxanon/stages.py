@@ -48,10 +48,13 @@ def stage_keys(exp: Experiment, user_data: str = "") -> list[str]:
                          **{s: resolved[s] for s in SECTIONS[:n + 1]}}) for n in range(len(SECTIONS))]
 
 
-def data_key(exp: Experiment, user_data: str = "") -> str:
-    """What a stage-1 set dir is stamped with: the data section and the --data contents, nothing
-    of the experiment, so experiments on the same data share their dirs."""
-    return fingerprint({"data": exp.to_dict()["data"], "data_contents": content_stamp(user_data) if user_data else ""})
+def data_key(exp: Experiment, user_data: str, set_dir: str | Path) -> str:
+    """What stage-1 set dir ``set_dir`` is stamped with: the corpus recipe and its options, the
+    --data contents and the set's name; nothing of the experiment, not even the other sets it
+    names, so experiments on the same data share their dirs."""
+    data = exp.to_dict()["data"]
+    return fingerprint({"recipe": data["recipe"], "options": data["options"], "set": Path(set_dir).name,
+                        "data_contents": content_stamp(user_data) if user_data else ""})
 
 
 def outputs(exp: Experiment, stage: int, data_root: str) -> list[str]:
@@ -109,12 +112,14 @@ def stale_reason(exp: Experiment, stage: int, key: str, data_root: str) -> str:
 
 
 def plan(exp: Experiment, user_data: str, data_root: str, from_stage: int) -> int:
-    """run.sh's start: write the stage keys (and the data key) and return the first stage from
+    """run.sh's start: write the stage keys and each stage-1 set's data key; return the first stage from
     ``from_stage`` whose marker does not vouch for it (9: none)."""
     keys = stage_keys(exp, user_data)
     done = Path(exp.exp_dir) / ".done"
     done.mkdir(parents=True, exist_ok=True)
-    (done / "keys").write_text("\n".join([*keys, data_key(exp, user_data)]) + "\n")
+    (done / "keys").write_text("\n".join(keys) + "\n")
+    (done / "set_keys").write_text("".join(f"{data_key(exp, user_data, Path(out).parent)} {Path(out).parent}\n"
+                                           for out in outputs(exp, 1, data_root)))
     return next((n for n in range(from_stage, len(keys)) if stale_reason(exp, n, keys[n], data_root)), len(keys))
 
 
@@ -128,10 +133,11 @@ def begin(exp: Experiment, n: int, data_root: str, force: bool) -> str:
     overwrite = force or (marker.is_file() and marker.read_text().split("\n", 1)[0] != key) \
         or (pending.is_file() and pending.read_text().strip() == key)
     if n == 1 and not force:
-        data_key = (done / "keys").read_text().split()[-1]
+        wanted = _set_keys(done)
         for out in outputs(exp, 1, data_root):
             stamp = Path(out).parent / DATA_KEY_FILE
-            if stamp.is_file() and stamp.read_text().strip() != data_key and not _built_by_us(exp, stamp):
+            if stamp.is_file() and stamp.read_text().strip() != wanted[str(Path(out).parent)] \
+                    and not _built_by_us(exp, stamp):
                 raise ConfigError(f"{Path(out).parent} was built with other data settings (another experiment's?); "
                                   "re-run with --force true to rebuild it (that experiment's stages then re-run)")
     for m in range(n, len(SECTIONS)):  # later stages read what this one writes
@@ -139,6 +145,11 @@ def begin(exp: Experiment, n: int, data_root: str, force: bool) -> str:
     if overwrite:
         pending.write_text(key + "\n")
     return "true" if overwrite else "false"
+
+
+def _set_keys(done: Path) -> dict[str, str]:
+    """Each stage-1 set dir's data key, as plan() wrote them: dir -> key."""
+    return {d: k for k, d in (line.split(" ", 1) for line in (done / "set_keys").read_text().splitlines())}
 
 
 def _built_by_us(exp: Experiment, stamp: Path) -> bool:
@@ -156,8 +167,9 @@ def end(exp: Experiment, n: int, data_root: str) -> None:
         built = []
         for out in outputs(exp, 1, data_root):
             if Path(out).parent.is_dir():
-                (Path(out).parent / DATA_KEY_FILE).write_text(keys[-1] + "\n")
-                built.append(f"{keys[-1]} {Path(out).parent}")
+                key_of_set = _set_keys(done)[str(Path(out).parent)]
+                (Path(out).parent / DATA_KEY_FILE).write_text(key_of_set + "\n")
+                built.append(f"{key_of_set} {Path(out).parent}")
         (done / "data_keys").write_text("".join(f"{line}\n" for line in built))
     write_marker(exp, n, key, data_root)
     (done / f"stage{n}.overwrite").unlink(missing_ok=True)
