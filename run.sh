@@ -91,6 +91,12 @@ if [ "${exp_vars[seed_given]}" != true ] && [ "$stage" -le 5 ] && [ "$stop_stage
   echo "$0: WARNING: $conf has no anonymizer.seed; using the PUBLIC default seed (--public-seed true)" >&2
 fi
 mkdir -p "$expdir/log"
+# One run.sh per experiment at a time. Every job inherits the lock (run.pl passes its fds on), so
+# jobs left running by a killed run.sh hold it until they end: a new run waits for none of them.
+exec 8>>"$expdir/.lock"
+flock -n 8 || { echo "$0: $expdir is being run by another run.sh or its jobs ($(cat "$expdir/.lock"));" \
+  "wait for it or stop it" >&2; exit 1; }
+echo "pid $$ on $(hostname) since $(date '+%F %T'): $0 $*" > "$expdir/.lock"
 
 # begin_stage N NAME: clears the done-markers from N on, sets $overwrite and $stage_log.
 begin_stage() {

@@ -202,3 +202,15 @@ def test_any_system_on_the_offline_setup_with_your_data_and_a_changed_dir_is_not
     again = run_sh(top, *args, env=env)
     assert again.returncode == 0 and "resuming at stage 1" in again.stdout, again.stdout
     assert "spk7" not in (top / "data" / tag / "mini_train" / "utt2spk").read_text() + trials.read_text()
+
+
+def test_one_run_per_experiment_while_a_run_or_its_left_over_jobs_hold_the_lock(recipe):
+    import fcntl
+
+    top, conf = recipe
+    assert run_sh(top, "--conf", str(conf), "--stage", "4", "--stop-stage", "4").returncode == 0
+    with open(top / "exp" / "driver" / ".lock", "a") as held:  # as a job of a killed run.sh would
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        busy = run_sh(top, "--conf", str(conf), "--stage", "4", "--stop-stage", "4")
+    assert busy.returncode == 1 and "exp/driver is being run by another run.sh or its jobs" in busy.stderr
+    assert run_sh(top, "--conf", str(conf), "--stage", "4", "--stop-stage", "4").returncode == 0
