@@ -1,5 +1,5 @@
 """VPC 2024 release lists + organizers' audio -> eval dirs; and stage 1 of a full VPC conf
-(local/prepare_data.sh -> local/prepare_vpc2024.sh) on fake corpora in their real layouts."""
+(local/prepare_data.sh, recipe vpc2024) on fake corpora in their real layouts."""
 from __future__ import annotations
 
 import os
