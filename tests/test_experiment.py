@@ -72,3 +72,11 @@ def test_the_conf_reference_in_docs_is_current(root):
     page = (root / "docs" / "conf_reference.md").read_text()
     assert page == schema() + "\n", "docs/conf_reference.md is stale: python -m voxanon.bin.conf schema > docs/conf_reference.md"
     assert "| matching_sets | str |" in page and "## anonymizer.params (mcadams)" in page
+
+
+def test_sets_outside_the_target_pool_do_not_depend_on_the_pool_settings(root):
+    knnvc, mcadams = load_experiment(root / "conf" / "knnvc.yaml"), load_experiment(root / "conf" / "mcadams.yaml")
+    assert knnvc.data.options != mcadams.data.options  # the kNN-VC conf names its VoxCeleb pool
+    assert stages.data_key(knnvc, "", "data/libri_dev_enrolls") == stages.data_key(mcadams, "", "data/libri_dev_enrolls")
+    libri100 = load_experiment(root / "conf" / "knnvc_libri100.yaml")
+    assert stages.data_key(libri100, "", "data/libri100") != stages.data_key(knnvc, "", "data/libri100")

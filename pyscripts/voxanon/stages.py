@@ -52,8 +52,10 @@ def data_key(exp: Experiment, user_data: str, set_dir: str | Path) -> str:
     """What stage-1 set dir ``set_dir`` is stamped with: the corpus recipe and its options, the
     --data contents and the set's name; nothing of the experiment, not even the other sets it
     names, so experiments on the same data share their dirs."""
-    data = exp.to_dict()["data"]
-    return fingerprint({"recipe": data["recipe"], "options": data["options"], "set": Path(set_dir).name,
+    data, name = exp.to_dict()["data"], Path(set_dir).name
+    # the target pool's settings make the pool's dir only: kNN-VC and McAdams share the others
+    options = {k: v for k, v in data["options"].items() if k != "target_pool" or name == data["target_pool"]}
+    return fingerprint({"recipe": data["recipe"], "options": options, "set": name,
                         "data_contents": content_stamp(user_data) if user_data else ""})
 
 
