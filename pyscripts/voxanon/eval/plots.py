@@ -109,3 +109,14 @@ def plot_convergence(conv: dict, path: Path) -> bool:
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return True
+
+
+def save_figure(fig, path: Path, dpi: int = 120) -> None:
+    """Write ``fig`` to ``path`` atomically (a temp file renamed over it) and close it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=dpi)
+    plt.close(fig)
+    tmp.replace(path)

@@ -31,6 +31,7 @@ from voxanon.fileio import atomic_write_text
 from voxanon.experiment import write_conf
 from voxanon.progress import setup_logging
 from voxanon.studies.confs import derive_conf, setup_of, share_asv_orig
+from voxanon.eval.plots import save_figure
 from voxanon.studies.metrics import Metrics, ResultsError, load_metrics, read_results
 
 log = logging.getLogger("voxanon.studies")
@@ -134,11 +135,7 @@ def plot(points: list[tuple[float, dict[str, Metrics]]], path: Path) -> None:
                     "x--", color="C1", label="linear interpolation of p=0 and p=1 (semi-informed)")
         ax.legend(fontsize=8)
     fig.suptitle("Random admixture: privacy vs utility as p grows, against two attackers")
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path)
 
 
 def to_csv(points: list[tuple[float, dict[str, Metrics]]]) -> str:

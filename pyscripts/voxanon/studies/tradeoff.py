@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from voxanon.eval.results import ANON_ATTACKERS, strongest_attacker
+from voxanon.eval.plots import save_figure
 from voxanon.studies.metrics import Metrics, ResultsError, load_metrics
 
 
@@ -82,11 +83,7 @@ def plot(points: list[Point], path: Path) -> None:
         ax.plot([], [], "o", mfc="none", color="grey", label="VPC semi-informed attacker")
         ax.legend(fontsize=7)
     fig.suptitle("Privacy against the strongest attacker that ran vs utility")
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path)
 
 
 def to_tsv(points: list[Point]) -> str:
