@@ -78,7 +78,7 @@ def test_python_end_to_end(root, tmp_path, monkeypatch):
     feats, out = root / "feats" / "train" / "feats.scp", tmp_path / "exp" / "conv_test" / "converter"
     pairs = out / "pairs"
     common = ["--conf", str(conf), "--feats", str(feats), "--pairs-dir", str(pairs), "--nj", "2"]
-    assert train_converter.main(["finalize", *common, "--data", str(root / "data" / "train")]) == 1  # no shards
+    assert train_converter.main(["finalize", *common, "--data", str(root / "data" / "train")]) == 2  # no shards
     for job in ("1", "2"):
         assert train_converter.main(["pairs", *common, "--job", job, "--device", "cpu"]) == 0
     assert train_converter.main(["finalize", *common, "--data", str(root / "data" / "train")]) == 0
@@ -132,11 +132,11 @@ def test_wrong_target_and_changed_pairs_settings_are_named(root, tmp_path, monke
     feats = root / "feats" / "train" / "feats.scp"
     args = ["--feats", str(feats), "--pairs-dir", str(tmp_path / "pairs"), "--device", "cpu"]
     bad = write_conf(root, {**TRAIN, "pairs": {**TRAIN["pairs"], "target": "nobody"}}, tmp_path)
-    assert train_converter.main(["pairs", "--conf", str(bad), *args]) == 1
+    assert train_converter.main(["pairs", "--conf", str(bad), *args]) == 2
     assert "train.pairs.target 'nobody' is not a speaker of the matching sets" in capsys.readouterr().err
     assert train_converter.main(["pairs", "--conf", str(conf), *args]) == 0
     other_k = write_conf(root, {**TRAIN, "pairs": {**TRAIN["pairs"], "k": 2}}, tmp_path)
-    assert train_converter.main(["pairs", "--conf", str(other_k), *args]) == 1
+    assert train_converter.main(["pairs", "--conf", str(other_k), *args]) == 2
     assert "holds pairs made with other settings" in capsys.readouterr().err
 
 

@@ -1,10 +1,5 @@
-#!/usr/bin/env python3
-# Kaldi-style filter_scp (Python, named after Kaldi's tool); --help for usage.
-# Implemented in pyscripts/voxanon/bin/datadir.py.
-import os
-import sys
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "pyscripts"))
-from voxanon.bin.datadir import main  # noqa: E402
-
-sys.exit(main(["filter-scp", *sys.argv[1:]]))
+#!/usr/bin/env bash
+# Kaldi's filter_scp.pl (kept under Kaldi's name): [--exclude] [-f N] <id-list> [<file>].
+# Implemented in pyscripts/voxanon/bin/scp_tools.py; --help for usage.
+. "$(dirname "$(readlink -f "$0")")/../path.sh"
+exec python -m voxanon.bin.scp_tools filter-scp "$@"

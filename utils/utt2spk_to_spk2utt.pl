@@ -1,10 +1,5 @@
-#!/usr/bin/env python3
-# Kaldi-style utt2spk_to_spk2utt (Python, named after Kaldi's tool); --help for usage.
-# Implemented in pyscripts/voxanon/bin/datadir.py.
-import os
-import sys
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "pyscripts"))
-from voxanon.bin.datadir import main  # noqa: E402
-
-sys.exit(main(["spk2utt", *sys.argv[1:]]))
+#!/usr/bin/env bash
+# Kaldi's utt2spk_to_spk2utt.pl (kept under Kaldi's name): utt2spk (file or stdin) to spk2utt on stdout.
+# Implemented in pyscripts/voxanon/bin/scp_tools.py; --help for usage.
+. "$(dirname "$(readlink -f "$0")")/../path.sh"
+exec python -m voxanon.bin.scp_tools spk2utt "$@"

@@ -1,7 +1,7 @@
 """Typed configuration: plain YAML read into frozen dataclasses.
 
-Every tool reads the section of an experiment conf it needs with ``load_section`` and gets a
-frozen dataclass back. Unknown keys and wrong types are rejected with the dotted key name, so a
+A conf section is read into a frozen dataclass (``from_dict``; ``voxanon.experiment`` reads a
+whole experiment this way). Unknown keys and wrong types are rejected with the dotted key name, so a
 typo in ``conf/*.yaml`` fails at once instead of being silently ignored.
 """
 from __future__ import annotations

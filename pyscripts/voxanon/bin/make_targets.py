@@ -13,8 +13,8 @@ import argparse
 import logging
 import sys
 
-from voxanon.config import ConfigError, load_section
-from voxanon.knn.config import TargetsConfig
+from voxanon.config import ConfigError
+from voxanon.experiment import load_experiment
 from voxanon.knn.matching_set import build_matching_sets
 from voxanon.progress import setup_logging
 
@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     setup_logging()
     try:
-        cfg = load_section(args.conf, "targets", TargetsConfig)
+        cfg = load_experiment(args.conf).targets
         build_matching_sets(args.pool, args.feat_dir, args.out_dir, cfg, args.overwrite == "true")
     except (ConfigError, ValueError, OSError) as err:
         log.error("%s", err)

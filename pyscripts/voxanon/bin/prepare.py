@@ -18,11 +18,11 @@ import logging
 import sys
 from pathlib import Path
 
-from voxanon.config import ConfigError, load_section
+from voxanon.config import ConfigError
 from voxanon.corpora import iemocap, librispeech, voxceleb, vpc2024
 from voxanon.corpora.common import CorpusError, finish
 from voxanon.data.kaldi import DataDirError
-from voxanon.data.sets import DataConfig
+from voxanon.experiment import load_experiment
 from voxanon.progress import setup_logging
 
 log = logging.getLogger("voxanon.prepare")
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     try:
         if args.command == "vpc2024":
-            cfg = load_section(args.conf, "data", DataConfig)
+            cfg = load_experiment(args.conf).data
             if cfg.recipe != "vpc2024":
                 raise ConfigError(f"{args.conf}: data.recipe is {cfg.recipe!r}, not vpc2024")
             vpc2024.build_sets(cfg, args.out_root, args.overwrite, {r: getattr(args, r) for r in ROOTS})

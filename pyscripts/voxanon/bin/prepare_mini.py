@@ -14,11 +14,11 @@ import logging
 import sys
 from pathlib import Path
 
-from voxanon.config import ConfigError, from_dict, load_section
+from voxanon.config import ConfigError, from_dict
 from voxanon.corpora.common import CorpusError
 from voxanon.corpora.mini import SET_NAMES, MiniOptions, prepare
 from voxanon.data.kaldi import DataDirError
-from voxanon.data.sets import DataConfig
+from voxanon.experiment import load_experiment
 from voxanon.progress import setup_logging
 
 log = logging.getLogger("voxanon.mini")
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     setup_logging()
     try:
-        data = load_section(args.conf, "data", DataConfig)
+        data = load_experiment(args.conf).data
         options = from_dict(MiniOptions, data.options, "data.options")
         unknown = [s for s in (*data.eval_sets, data.asv_train_set, *data.emotion_sets) if s and s not in SET_NAMES]
         if unknown:

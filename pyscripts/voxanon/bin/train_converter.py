@@ -16,91 +16,78 @@ $cuda_cmd.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from voxanon.config import ConfigError, fingerprint, load_section
-from voxanon.data.kaldi import read_table
-from voxanon.device import resolve_device
-from voxanon.fileio import atomic_write_text
-from voxanon.models.config import TrainConfig
-from voxanon.progress import setup_logging
-
-log = logging.getLogger("voxanon.train")
+from voxanon.bin import exit_code
+from voxanon.config import ConfigError
+from voxanon.experiment import Experiment, load_experiment
 
 
-def matching_sets_dir(conf: str) -> Path:
-    """Where stage 3 put the matching sets: <targets.dir>/<data.target_pool>."""
-    from voxanon.data.sets import DataConfig
-    from voxanon.knn.config import TargetsConfig
-
-    pool = load_section(conf, "data", DataConfig).target_pool
-    if not pool:
-        raise ConfigError("data.target_pool: the conf names no target-speaker pool (the converter's target is in it)")
-    return Path(load_section(conf, "targets", TargetsConfig).dir) / pool
-
-
-def target_frames(conf: str, target: str) -> np.ndarray:
-    """The target speaker's matching set (N, D), as stage 3 stored it."""
+def target_frames(exp: Experiment) -> tuple[Path, np.ndarray]:
+    """Where stage 3 put the matching sets, and the target speaker's set (N, D) in them."""
     from voxanon.knn.matching_set import MatchingSets
 
-    sets = MatchingSets(matching_sets_dir(conf))
+    if not exp.data.target_pool:
+        raise ConfigError("data.target_pool: the conf names no target-speaker pool (the converter's target is in it)")
+    sets = MatchingSets(Path(exp.targets.dir) / exp.data.target_pool)
+    target = exp.train.pairs.target
     if target not in sets.speakers:
         raise ValueError(f"train.pairs.target {target!r} is not a speaker of the matching sets in {sets.path} "
                          f"({len(sets.speakers)} speakers, e.g. {', '.join(sets.speakers[:5])})")
-    return sets.get(target).numpy()
+    return Path(sets.path), sets.get(target).numpy()
 
 
-def check_stamp(args, cfg: TrainConfig) -> None:
-    """Refuse to add to pairs made for another target, k, feature set or k-means setting."""
-    key = fingerprint({"target": cfg.pairs.target, "k": cfg.pairs.k, "dtype": cfg.pairs.dtype, "feats": str(Path(args.feats).resolve()),
-                       "sets": str(matching_sets_dir(args.conf).resolve()), "discrete": cfg.objectives.discrete,
-                       "kmeans": "spherical",
-                       "seed": cfg.optim.seed})
-    stamp = Path(args.pairs_dir) / ".pairs.key"
-    if stamp.is_file() and stamp.read_text().strip() != key:
-        raise ConfigError(f"{args.pairs_dir} holds pairs made with other settings (train.pairs target/k, "
-                          "train.objectives.discrete, features or matching sets); remove it or re-run the stage "
-                          "with --overwrite true (run.sh --force true)")
-    atomic_write_text(stamp, key + "\n")
+def prepare_pairs(args, exp: Experiment) -> np.ndarray:
+    """The target's frames, once the pairs dir is known to hold pairs of these settings."""
+    from voxanon.models.pairs import check_settings
+
+    cfg = exp.train
+    sets_dir, frames = target_frames(exp)
+    check_settings(Path(args.pairs_dir), {
+        "target": cfg.pairs.target, "k": cfg.pairs.k, "dtype": cfg.pairs.dtype, "feats": str(Path(args.feats).resolve()),
+        "sets": str(sets_dir.resolve()), "discrete": cfg.objectives.discrete, "kmeans": "spherical",
+        "seed": cfg.optim.seed})
+    return frames
 
 
-def cmd_pairs(args, cfg: TrainConfig) -> None:
+def run(args) -> int:
     import torch
 
-    from voxanon.data.features import load_scp
-    from voxanon.knn.matcher import knn_average
-    from voxanon.models.pairs import make_shard
+    from voxanon.device import resolve_device
 
-    pool = torch.from_numpy(target_frames(args.conf, cfg.pairs.target)).to(resolve_device(args.device))
-    check_stamp(args, cfg)
-    utts = sorted(load_scp(args.feats).keys())
-    part = utts[(args.job - 1) * len(utts) // args.nj: args.job * len(utts) // args.nj]
-    make_shard(Path(args.feats), part, pool, cfg.pairs.k, knn_average, Path(args.pairs_dir), args.job,
-               cfg.pairs.dtype)
+    exp = load_experiment(args.conf)
+    cfg = exp.train
+    if not cfg.pairs.target:
+        raise ConfigError("train.pairs.target: name the target speaker (a matching set of stage 3)")
+    if args.command == "pairs":
+        from voxanon.data.features import load_scp
+        from voxanon.knn.matcher import knn_average
+        from voxanon.models.pairs import make_shard
 
+        pool = torch.from_numpy(prepare_pairs(args, exp)).to(resolve_device(args.device))
+        utts = sorted(load_scp(args.feats).keys())
+        part = utts[(args.job - 1) * len(utts) // args.nj: args.job * len(utts) // args.nj]
+        make_shard(Path(args.feats), part, pool, cfg.pairs.k, knn_average, Path(args.pairs_dir), args.job,
+                   cfg.pairs.dtype)
+    elif args.command == "finalize":
+        from voxanon.data.kaldi import read_table
+        from voxanon.models.feature_id import features_identity
+        from voxanon.models.pairs import finalize
+        from voxanon.models.units import fit_units
 
-def cmd_finalize(args, cfg: TrainConfig) -> None:
-    from voxanon.models.feature_id import features_identity
-    from voxanon.models.pairs import finalize
-    from voxanon.models.units import fit_units
+        frames, disc = prepare_pairs(args, exp), cfg.objectives.discrete
+        centroids = fit_units(frames, disc.units, disc.kmeans_frames, cfg.optim.seed, cfg.pairs.target) \
+            if disc.enabled else None
+        finalize(Path(args.pairs_dir), args.nj, Path(args.feats), read_table(Path(args.data) / "utt2spk"), frames,
+                 centroids, features_identity(args.feats))
+    else:
+        from voxanon.models.training import train
 
-    frames = target_frames(args.conf, cfg.pairs.target)
-    check_stamp(args, cfg)
-    disc = cfg.objectives.discrete
-    centroids = fit_units(frames, disc.units, disc.kmeans_frames, cfg.optim.seed, cfg.pairs.target) \
-        if disc.enabled else None
-    finalize(Path(args.pairs_dir), args.nj, Path(args.feats), read_table(Path(args.data) / "utt2spk"), frames,
-             centroids, features_identity(args.feats))
-
-
-def cmd_train(args, cfg: TrainConfig) -> None:
-    from voxanon.models.training import train
-
-    train(cfg, Path(args.pairs_dir), Path(args.out_dir), resolve_device(args.device))
+        train(cfg, Path(args.pairs_dir), Path(args.out_dir), resolve_device(args.device))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,22 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out-dir", help="training output: checkpoints, final.pt, train_log.csv (train)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (pairs, train)")
     args = p.parse_args(argv)
-    setup_logging()
     need = {"pairs": ("feats",), "finalize": ("feats", "data"), "train": ("out_dir",)}[args.command]
     for name in need:
         if getattr(args, name) is None:
             p.error(f"{args.command} needs --{name.replace('_', '-')}")
-    try:
-        cfg = load_section(args.conf, "train", TrainConfig)
-        if not cfg.pairs.target:
-            raise ConfigError("train.pairs.target: name the target speaker (a matching set of stage 3)")
-        {"pairs": cmd_pairs, "finalize": cmd_finalize, "train": cmd_train}[args.command](args, cfg)
-    except Exception as err:  # one clear line in the job log, not only a traceback
-        log.error("%s failed: %s", args.command, err)
-        if not isinstance(err, (ConfigError, ValueError, RuntimeError, FileNotFoundError)):
-            raise
-        return 1
-    return 0
+    return exit_code(lambda: run(args), "voxanon.train", (ValueError, RuntimeError, OSError))
 
 
 if __name__ == "__main__":

@@ -105,3 +105,7 @@ def main(argv: list[str]) -> int:
         print(report_failures(RUNNER, spec, failed), file=sys.stderr)
         return 1
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

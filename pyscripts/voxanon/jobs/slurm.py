@@ -278,3 +278,7 @@ def main(argv: list[str]) -> int:
         print(report_failures(f"{RUNNER} (Slurm job {job_id})", spec, failed), file=sys.stderr)
         return 1
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

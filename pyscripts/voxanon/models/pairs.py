@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from voxanon.data.features import combine_scps, load_scp, shard_paths, write_shard
+from voxanon.config import ConfigError, fingerprint
 from voxanon.data.kaldi import read_table, write_table
 from voxanon.fileio import atomic_write_text
 from voxanon.progress import Progress
@@ -32,6 +33,18 @@ from voxanon.progress import Progress
 log = logging.getLogger("voxanon.pairs")
 Matcher = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]  # (query, pool, k) -> (T, D)
 MIN_FRAMES = 2
+
+
+def check_settings(pairs_dir: Path, settings: dict) -> None:
+    """Refuse to add to pairs made with other settings (target, k, features, matching sets,
+    k-means); stamp the dir with these."""
+    key = fingerprint(settings)
+    stamp = Path(pairs_dir) / ".pairs.key"
+    if stamp.is_file() and stamp.read_text().strip() != key:
+        raise ConfigError(f"{pairs_dir} holds pairs made with other settings (train.pairs target/k, "
+                          "train.objectives.discrete, features or matching sets); remove it or re-run the stage "
+                          "with --overwrite true (run.sh --force true)")
+    atomic_write_text(stamp, key + "\n")
 
 
 def shard_done(pairs_dir: Path, job: int) -> bool:
