@@ -52,44 +52,9 @@ SCENARIOS = ("original", "ignorant", "lazy-informed", "semi-informed")
 VPC_SCENARIOS = {"original": (False, False, "orig"), "ignorant": (False, True, "orig"),
                  "lazy-informed": (True, True, "orig"), "semi-informed": (True, True, "anon")}
 
-ASV_HPARAMS = """# ECAPA-TDNN inference config of the VPC 2024 ASV (random weights), release layout
-n_mels: 80
-compute_features: !new:speechbrain.lobes.features.Fbank
-    n_mels: !ref <n_mels>
-mean_var_norm: !new:speechbrain.processing.features.InputNormalization
-    norm_type: sentence
-    std_norm: False
-embedding_model: !new:speechbrain.lobes.models.ECAPA_TDNN.ECAPA_TDNN
-    input_size: !ref <n_mels>
-    channels: [{c}, {c}, {c}, {c}, {c3}]
-    kernel_sizes: [5, 3, 3, 3, 1]
-    dilations: [1, 2, 3, 4, 1]
-    attention_channels: 128
-    lin_neurons: 192
-modules:
-    compute_features: !ref <compute_features>
-    embedding_model: !ref <embedding_model>
-    mean_var_norm: !ref <mean_var_norm>
-pretrainer: !new:speechbrain.utils.parameter_transfer.Pretrainer
-    loadables:
-        embedding_model: !ref <embedding_model>
-"""
 
 
 # -- the layout ------------------------------------------------------------------------------------
-def make_asv(out: Path, seed: int, channels: int) -> Path:
-    import torch
-    from hyperpyyaml import load_hyperpyyaml
-
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "hyperparams.yaml").write_text(ASV_HPARAMS.format(c=channels, c3=3 * channels))
-    torch.manual_seed(seed)
-    with open(out / "hyperparams.yaml") as f:
-        hp = load_hyperpyyaml(f)
-    torch.save(hp["embedding_model"].state_dict(), out / "embedding_model.ckpt")
-    return out
-
-
 def source_dir(work: Path) -> tuple[Path, str]:
     if (SHARED / "timit" / "trials").is_file():
         return SHARED / "timit", "TIMIT (../shared/data/timit)"
@@ -105,6 +70,7 @@ def build(work: Path, channels: int, speakers: int = 0) -> tuple[Path, str, int]
 
     from voxanon.audio import load_16k
     from voxanon.data.kaldi import DataDir, load_data_dir, resolve_wav, write_data_dir
+    from voxanon.testing.vpc_models import make_vpc_asv_orig
 
     src_path, what = source_dir(work)
     src = load_data_dir(src_path)
@@ -135,8 +101,8 @@ def build(work: Path, channels: int, speakers: int = 0) -> tuple[Path, str, int]
             sf.write(wav_dir / f"{u}.wav", x, 16000)
             anon_scp[u] = str(wav_dir / f"{u}.wav")
         write_data_dir(DataDir(anon_scp, orig.utt2spk, tables, orig.enrolls, trials), data / f"{name}_anon")
-    make_asv(work / "asv_orig", 40, channels)
-    make_asv(work / "exp" / "asv_anon", 41, channels)
+    make_vpc_asv_orig(work / "asv_orig", channels, 128, 192, seed=40)
+    make_vpc_asv_orig(work / "exp" / "asv_anon", channels, 128, 192, seed=41)
     conf = work / "conf.yaml"
     conf.write_text(json.dumps({
         "exp": "speed",
@@ -370,8 +336,8 @@ def main() -> int:
     lines += ["", "| path | mean wall seconds | mean utterances/s | wall time / vpc-style |", "|---|---|---|---|"]
     lines += [f"| {n} | {mean[n]:.1f} | {rate[n]:.2f} | {mean[n] / mean['vpc-style']:.2f} |" for n in names]
     lines += ["", f"EERs of the last voxanon and vpc-style runs: largest difference {max_diff:.3g} points over the "
-              f"{len(both)} (list, scenario) pairs (the EER algorithms differ in float32 and tie rules, issue 26 "
-              "items 2-3; the embeddings are the same).", "", padding_check(work), ""]
+              f"{len(both)} (list, scenario) pairs (the EER algorithms differ in float32 and tie rules: docs/evaluation.md; "
+              "the embeddings are the same).", "", padding_check(work), ""]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines))

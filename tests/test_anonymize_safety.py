@@ -384,7 +384,7 @@ def test_stamps_in_the_output_do_not_reveal_the_seed(work):
     assert redo.returncode == 0 and "4 of 4 utterance(s) to do" in redo.stdout + redo.stderr, redo.stderr
 
 
-# --- issue 27: record dirs, symlinked dirs, FIFOs, ids, the cwd ----------------------------------
+# --- record dirs, symlinked dirs, FIFOs, ids, the cwd ----------------------------------
 
 def test_ids_the_output_cannot_hold_are_refused_before_anything_is_written(work):
     long_id = "u" * 306

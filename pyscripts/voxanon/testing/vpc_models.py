@@ -163,7 +163,7 @@ class CustomEncoderWav2vec2Classifier(Pretrained):
         return out_prob, score, index, text_lab
 '''
 
-ASV_HPARAMS = """# VPC 2024 ASV_orig stand-in (random weights): the VPC's ECAPA inference config, small channels
+ASV_HPARAMS = """# VPC 2024 ASV_orig stand-in (random weights): the VPC's ECAPA inference config, {c} channels
 n_mels: 80
 
 compute_features: !new:speechbrain.lobes.features.Fbank
@@ -175,14 +175,14 @@ mean_var_norm: !new:speechbrain.processing.features.InputNormalization
 
 embedding_model: !new:speechbrain.lobes.models.ECAPA_TDNN.ECAPA_TDNN
     input_size: !ref <n_mels>
-    channels: [32, 32, 32, 32, 96]
+    channels: [{c}, {c}, {c}, {c}, {c3}]
     kernel_sizes: [5, 3, 3, 3, 1]
     dilations: [1, 2, 3, 4, 1]
-    attention_channels: 16
-    lin_neurons: 24
+    attention_channels: {att}
+    lin_neurons: {emb}
 
 classifier: !new:speechbrain.lobes.models.ECAPA_TDNN.Classifier
-    input_size: 24
+    input_size: {emb}
     out_neurons: 8
 
 modules:
@@ -258,11 +258,12 @@ def make_vpc_ser(dir: Path, size: str = "tiny", folds: int = 5) -> Path:
     return dir
 
 
-def make_vpc_asv_orig(dir: Path) -> Path:
+def make_vpc_asv_orig(dir: Path, channels: int = 32, attention: int = 16, emb: int = 24, seed: int = 40) -> Path:
+    """The release layout (hyperparams.yaml, embedding_model.ckpt); VPC 2024's sizes: 512, 128, 192."""
     dir = Path(dir)
     dir.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(40)
-    hp = _build(dir, ASV_HPARAMS)
+    torch.manual_seed(seed)
+    hp = _build(dir, ASV_HPARAMS.format(c=channels, c3=3 * channels, att=attention, emb=emb))
     torch.save(hp["embedding_model"].state_dict(), dir / "embedding_model.ckpt")
     return dir
 
