@@ -156,7 +156,9 @@ def evaluate(work: Path, ps: list[float], filtering: bool, write) -> None:
     """The table's rows; ``write(result so far)`` after each p, so a cut run keeps what it measured."""
     from voxanon.eval.asv_model import load_asv
     from voxanon.eval.asv_train import train_asv
-    from voxanon.eval.mixture_attack import cluster_dirs, evaluate_mixture, features, mixture_dir, train_classifier
+    from voxanon.eval.mixture_attack import evaluate_mixture
+    from voxanon.eval.mixture_classifier import features, train_classifier
+    from voxanon.eval.mixture_parts import cluster_dirs, mixture_dir
     from voxanon.eval.scoring import EmbeddingStore, evaluate_asv, find_trial_lists
 
     root = work / "data"

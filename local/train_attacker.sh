@@ -71,7 +71,7 @@ if [ "$system" = admixture ] && [[ $scenarios == *" mixture-aware "* ]]; then
   anon_cmd=${train_cmd:-run.pl}
   case "$anon_device" in cuda*|auto) anon_cmd=${cuda_cmd:-$anon_cmd} ;; esac
   echo "$0: mixture-aware attacker: $train_set anonymized by each part of the admixture alone"
-  python -m voxanon.eval.mixture_attack confs "$conf" --exp "$exp" > "$mix/parts.tsv"
+  python -m voxanon.bin.mixture_attack confs "$conf" --exp "$exp" > "$mix/parts.tsv"
   while IFS=$'\t' read -r i part_conf; do
     part=$train_set${suffix}_part$i
     # the conf's own seed (checked by run.sh): the attacker runs the system, it never sees the draws
@@ -80,7 +80,7 @@ if [ "$system" = admixture ] && [[ $scenarios == *" mixture-aware "* ]]; then
     train "$data/$part" "$mix/asv_part$i" "asv_part$i" < /dev/null
   done < "$mix/parts.tsv"
   echo "$0: component classifier on the parts' outputs; clusters of $train_set$suffix (log: $exp/log/mixture_classifier.log)"
-  python -m voxanon.eval.mixture_attack classifier "$conf" --exp "$exp" --data-root "$data" \
+  python -m voxanon.bin.mixture_attack classifier "$conf" --exp "$exp" --data-root "$data" \
     > "$mix/clusters.tsv" 2> "$exp/log/mixture_classifier.log" \
     || { echo "$0: component classifier failed; see $exp/log/mixture_classifier.log" >&2; tail -n 5 "$exp/log/mixture_classifier.log" >&2; exit 1; }
   grep "component classifier" "$exp/log/mixture_classifier.log" || true

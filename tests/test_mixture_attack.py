@@ -15,7 +15,9 @@ import yaml
 from voxanon.bin import anonymize as cli
 from voxanon.config import read_conf
 from voxanon.data.kaldi import Trial
-from voxanon.eval.mixture_attack import Classifier, accuracy_vs_draws, mixture_aware_scores, part_confs
+from voxanon.eval.mixture_attack import mixture_aware_scores
+from voxanon.eval.mixture_classifier import Classifier, accuracy_vs_draws
+from voxanon.eval.mixture_parts import part_confs
 from voxanon.testing.datadirs import make_dir
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -20,7 +20,9 @@ records hold) can undo that:
   the cluster whose ASV gives the lowest EER is reported (an upper bound on this attacker: the
   choice is made on the trials).
 
-Layout under ``<exp>/mixture/`` (stage 6 writes it, stage 7 reads it)::
+Stage 6 (``voxanon.eval.mixture_parts``, run by local/train_attacker.sh through
+``python -m voxanon.bin.mixture_attack``) writes the layout under ``<exp>/mixture/``, the component
+classifier is ``voxanon.eval.mixture_classifier``, and this module scores (stage 7)::
 
     conf/part<i>.yaml        the admixture with p = 1 for part i (anonymizes <train><suffix>_part<i>)
     classifier.json          the classifier's weights and accuracy (held-out speakers of the attacker's
@@ -29,214 +31,22 @@ Layout under ``<exp>/mixture/`` (stage 6 writes it, stage 7 reads it)::
     train_cluster<i>/        the mixed training utterances the classifier gives part i (a data dir)
     asv_cluster<i>/          ASV trained on that cluster
     feats/<set>.npz          cached log-mel statistics
-
-  python -m voxanon.eval.mixture_attack confs CONF --exp DIR           # prints "<i>\\t<part conf>"
-  python -m voxanon.eval.mixture_attack classifier CONF --exp DIR --data-root data
-                                                                        # prints "<i>\\t<cluster dir>"
 """
 from __future__ import annotations
 
-import argparse
-import copy
 import json
 import logging
-import sys
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from voxanon.audio import AudioError
-from voxanon.config import ConfigError
-from voxanon.data.kaldi import DataDir, load_data_dir, resolve_wav, write_data_dir
-from voxanon.eval.cache import ArrayCache, audio_stamp
-from voxanon.fileio import atomic_write_text
-from voxanon.progress import Progress, setup_logging
+from voxanon.data.kaldi import DataDir, load_data_dir
+from voxanon.eval.mixture_classifier import Classifier, accuracy_vs_draws, features, true_draws
+from voxanon.eval.mixture_parts import mixture_dir, part_suffix
 
 log = logging.getLogger("voxanon.mixture")
-FEATURE_TAG = "logmel40-stats-v1"
-N_MELS = 40
-HELD_OUT_SHARE = 0.2  # speakers held out to measure the classifier
 
 
-def mixture_dir(exp: Path) -> Path:
-    return Path(exp) / "mixture"
-
-
-def part_suffix(suffix: str, i: int) -> str:
-    return f"{suffix}_part{i}"
-
-
-# -- stage 6: the parts' outputs -------------------------------------------------------------------
-def part_confs(conf: str | Path, exp: Path) -> list[Path]:
-    """One conf per part: the admixture with probability 1 for that part (same parts, params and
-    cache, so a sweep's cached part outputs are reused), anonymizing into ``<set><suffix>_part<i>``."""
-    from voxanon.experiment import load_experiment, write_conf
-
-    raw = load_experiment(conf).to_dict()
-    suffix = raw["anonymizer"]["suffix"]
-    systems = raw["anonymizer"]["params"]["systems"]
-    paths = []
-    for i in range(len(systems)):
-        part = copy.deepcopy(raw)
-        part["anonymizer"]["suffix"] = part_suffix(suffix, i)
-        for j, system in enumerate(part["anonymizer"]["params"]["systems"]):
-            system["p"] = 1.0 if j == i else 0.0
-        paths.append(write_conf(part, mixture_dir(exp) / "conf" / f"part{i}.yaml"))
-    return paths
-
-
-# -- the component classifier --------------------------------------------------------------------
-def logmel_stats(samples: np.ndarray) -> np.ndarray:
-    """Mean and standard deviation of 40 log-mel bands and the mean absolute frame-to-frame change
-    (120 values) of level-normalized 16 kHz audio: the parts differ in spectrum and dynamics."""
-    import librosa
-
-    from voxanon.eval.scoring import preprocess
-
-    x = preprocess(samples, -30.0, 1.0)
-    mel = np.log(librosa.feature.melspectrogram(y=x, sr=16000, n_fft=512, hop_length=160, n_mels=N_MELS) + 1e-6)
-    delta = np.abs(np.diff(mel, axis=1)).mean(axis=1) if mel.shape[1] > 1 else np.zeros(N_MELS)
-    return np.concatenate([mel.mean(axis=1), mel.std(axis=1), delta]).astype(np.float32)
-
-
-def features(data: DataDir, name: str, cache_dir: Path, utts=None) -> dict[str, np.ndarray]:
-    """{utt: log-mel statistics} of ``data`` (all utterances, or ``utts``), cached per set."""
-    stamps = {u: audio_stamp(data, u) for u in sorted(utts if utts is not None else data.utts)}
-    cache = ArrayCache(cache_dir / f"{name}.npz", FEATURE_TAG)
-    feats = cache.load(stamps)
-    todo = [u for u in stamps if u not in feats]
-    prog = Progress(len(todo), f"log-mel statistics {name}") if todo else None
-    try:
-        for utt in todo:
-            feats[utt] = logmel_stats(data.audio(utt).samples)
-            prog.step()
-    finally:
-        if todo:
-            cache.save(feats, stamps)
-    return feats
-
-
-class Classifier:
-    """Standardized features -> multinomial logistic regression; weights kept as plain numbers."""
-
-    def __init__(self, mean, scale, coef, intercept):
-        self.mean, self.scale = np.asarray(mean), np.asarray(scale)
-        self.coef, self.intercept = np.asarray(coef), np.asarray(intercept)
-
-    @classmethod
-    def fit(cls, x: np.ndarray, y: np.ndarray) -> "Classifier":
-        from sklearn.linear_model import LogisticRegression
-
-        mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
-        lr = LogisticRegression(max_iter=2000, C=1.0).fit((x - mean) / scale, y)
-        coef, intercept = lr.coef_, lr.intercept_
-        if coef.shape[0] == 1:  # two classes: sklearn keeps one row (class 1 against class 0)
-            coef, intercept = np.vstack([-coef / 2, coef / 2]), np.array([-intercept[0] / 2, intercept[0] / 2])
-        return cls(mean, scale, coef, intercept)
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        return np.argmax(((x - self.mean) / self.scale) @ self.coef.T + self.intercept, axis=1)
-
-    def label(self, feats: dict[str, np.ndarray]) -> dict[str, int]:
-        utts = sorted(feats)
-        return dict(zip(utts, map(int, self.predict(np.stack([feats[u] for u in utts]))))) if utts else {}
-
-    def to_json(self) -> dict:
-        return {k: np.asarray(getattr(self, k)).tolist() for k in ("mean", "scale", "coef", "intercept")}
-
-    @classmethod
-    def from_json(cls, d: dict) -> "Classifier":
-        return cls(d["mean"], d["scale"], d["coef"], d["intercept"])
-
-
-def held_out_speakers(utt2spk: dict[str, str], seed: int = 1986) -> set[str]:
-    spks = sorted(set(utt2spk.values()))
-    n = max(1, int(round(HELD_OUT_SHARE * len(spks)))) if len(spks) > 1 else 0
-    return set(np.random.default_rng(seed).permutation(spks)[:n].tolist())
-
-
-def true_draws(record_dir: Path) -> dict[str, int]:
-    """{utt: part} from the owner-only records of an admixture run (the evaluator's diagnostic)."""
-    draws = {}
-    for path in sorted(Path(record_dir).glob("records.*.jsonl")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                row = json.loads(line)
-                draws[row["utt"]] = int(row["component"])
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-                continue
-    return draws
-
-
-def accuracy_vs_draws(labels: dict[str, int], draws: dict[str, int]) -> dict:
-    common = sorted(set(labels) & set(draws))
-    if not common:
-        return {"skipped": "no records of the true draws for these utterances"}
-    return {"accuracy": float(np.mean([labels[u] == draws[u] for u in common])), "n_utts": len(common)}
-
-
-def train_classifier(parts: list[DataDir], names: list[str], cache_dir: Path) -> tuple[Classifier, dict]:
-    """Fit on every part's outputs (label = part); accuracy first measured on held-out speakers."""
-    feats = [features(d, n, cache_dir) for d, n in zip(parts, names)]
-    held = held_out_speakers(parts[0].utt2spk)
-    rows = [(f[u], i, parts[i].utt2spk[u] in held) for i, f in enumerate(feats) for u in sorted(f)]
-    x = np.stack([r[0] for r in rows])
-    y = np.array([r[1] for r in rows])
-    test = np.array([r[2] for r in rows])
-    info: dict = {"n_utts": int(len(y)), "held_out_speakers": len(held)}
-    if test.any() and len(set(y[~test])) == len(parts):
-        pred = Classifier.fit(x[~test], y[~test]).predict(x[test])
-        info["held_out_accuracy"] = float(np.mean(pred == y[test]))
-        info["held_out_utts"] = int(test.sum())
-    else:
-        info["held_out_accuracy"] = None
-        info["held_out_skipped"] = "too few speakers to hold some out"
-    return Classifier.fit(x, y), info
-
-
-def cluster_dirs(mixed: DataDir, labels: dict[str, int], n_parts: int, out: Path) -> list[Path | None]:
-    """The mixed training set split by the classifier's labels (absolute wav paths); None for a
-    cluster with fewer than 2 speakers (no ASV can be trained on it)."""
-    dirs: list[Path | None] = []
-    for i in range(n_parts):
-        sub = mixed.subset([u for u, c in labels.items() if c == i])
-        path = out / f"train_cluster{i}"
-        if len(set(sub.utt2spk.values())) < 2:
-            dirs.append(None)
-            continue
-        sub = replace(sub, wav_scp={u: resolve_wav(mixed, u) for u in sub.wav_scp}, path=path)
-        write_data_dir(sub, path)
-        dirs.append(path)
-    return dirs
-
-
-def stage6_classifier(conf: str, exp: Path, data_root: Path) -> list[Path | None]:
-    """Train the classifier on the parts' outputs of the training set and cluster the mixed one."""
-    from voxanon.experiment import load_experiment
-
-    experiment = load_experiment(conf)
-    train_set, suffix = experiment.data.asv_train_set, experiment.anonymizer.suffix
-    n_parts = len(experiment.anonymizer.params["systems"])
-    out = mixture_dir(exp)
-    names = [f"{train_set}{part_suffix(suffix, i)}" for i in range(n_parts)]
-    parts = [load_data_dir(data_root / n) for n in names]
-    clf, info = train_classifier(parts, names, out / "feats")
-    mixed_name = f"{train_set}{suffix}"
-    mixed = load_data_dir(data_root / mixed_name)
-    labels = clf.label(features(mixed, mixed_name, out / "feats"))
-    info["train_vs_draws"] = accuracy_vs_draws(labels, true_draws(exp / "anon_records" / mixed_name))
-    dirs = cluster_dirs(mixed, labels, n_parts, out)
-    info["clusters"] = {str(i): {"utts": sum(c == i for c in labels.values()), "dir": str(d) if d else None}
-                        for i, d in enumerate(dirs)}
-    atomic_write_text(out / "classifier.json", json.dumps({"classifier": clf.to_json(), "info": info}) + "\n")
-    acc = info["held_out_accuracy"]
-    log.info("component classifier: held-out accuracy %s; clusters of the mixed training set: %s",
-             "n/a" if acc is None else f"{100 * acc:.1f} %", " ".join(str(v["utts"]) for v in info["clusters"].values()))
-    return dirs
-
-
-# -- stage 7: scoring --------------------------------------------------------------------------------
 def calibration(store, data: DataDir, name: str, valid_share: float, seed: int) -> tuple[float, float]:
     """(a, b) mapping a cosine score s of this ASV to log-odds a*s + b: logistic regression on every
     pair of the attacker's own validation utterances of ``data`` (same speaker = target)."""
@@ -367,26 +177,3 @@ def evaluate_mixture(lists, stores: dict, data_root: Path, suffix: str, train_se
     return res
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("step", choices=("confs", "classifier"))
-    ap.add_argument("conf")
-    ap.add_argument("--exp", required=True)
-    ap.add_argument("--data-root", default="data")
-    args = ap.parse_args(argv)
-    setup_logging()
-    try:
-        if args.step == "confs":
-            for i, path in enumerate(part_confs(args.conf, Path(args.exp))):
-                print(f"{i}\t{path}")
-        else:
-            for i, path in enumerate(stage6_classifier(args.conf, Path(args.exp), Path(args.data_root))):
-                print(f"{i}\t{path or '-'}")
-    except (ConfigError, OSError, ValueError, AudioError) as err:
-        print(f"mixture_attack: {err}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -53,7 +53,8 @@ def run_asv(experiment: Experiment, data_cfg, asv: AsvConfig, ev: EvalConfig, da
             out: Path) -> dict:
     from voxanon.device import resolve_device
     from voxanon.eval.asv_model import load_asv
-    from voxanon.eval.mixture_attack import evaluate_mixture, mixture_dir
+    from voxanon.eval.mixture_attack import evaluate_mixture
+    from voxanon.eval.mixture_parts import mixture_dir
     from voxanon.eval.scoring import EmbeddingStore, average, evaluate_asv, find_trial_lists
 
     lists = find_trial_lists(data_cfg.eval_sets, data_root)
