@@ -95,3 +95,61 @@ def test_finetuning_asv_ssl_keeps_wavlm_frozen(train_dir, tmp_path):
     assert "weighted_sum.layer_weights" in changed and len(changed) > 10
     # training mode leaves the frozen WavLM in eval mode (no dropout)
     assert not model.train().wavlm.training and model.ecapa.training
+
+
+# The augmentation block of the VPC 2026 recipe (evaluation/privacy/asv/asv_train/hparams/
+# train_ecapa_ssl_tdnn_small.yaml), as released.
+RECIPE_AUGMENT = """
+wav_augment: !new:speechbrain.augment.augmenter.Augmenter
+    parallel_augment: False
+    concat_original: False
+    min_augmentations: 4
+    max_augmentations: 4
+    augment_prob: 1.0
+    augmentations: [
+        !ref <drop_freq>,
+        !ref <drop_chunk>]
+drop_chunk: !new:speechbrain.augment.time_domain.DropChunk
+    drop_length_low: 1000
+    drop_length_high: 2000
+    drop_count_low: 1
+    drop_count_high: 5
+drop_freq: !new:speechbrain.augment.time_domain.DropFreq
+    drop_freq_low: 0
+    drop_freq_high: 1
+    drop_freq_count_low: 1
+    drop_freq_count_high: 3
+    drop_freq_width: 0.05
+"""
+
+
+def test_augmentation_equals_the_2026_recipe_and_is_seeded_per_batch():
+    from hyperpyyaml import load_hyperpyyaml
+
+    from voxanon.eval.asv_augment import augment_batch, vpc2026_augmenter
+
+    waves = torch.from_numpy(np.random.default_rng(0).normal(size=(4, 8000)).astype(np.float32))
+    ours, recipe = vpc2026_augmenter(), load_hyperpyyaml(RECIPE_AUGMENT)["wav_augment"]
+    outs = []
+    for aug in (ours, recipe):
+        torch.manual_seed(5)
+        outs.append(aug(waves, torch.ones(4))[0])
+    torch.testing.assert_close(outs[0], outs[1], rtol=0, atol=0)
+    assert not torch.equal(outs[0], waves) and (outs[0] == 0).sum() >= 4 * 1000  # chunks zeroed in every row
+
+    state = torch.get_rng_state()
+    a = augment_batch(ours, waves, 1986, 0, 3)
+    torch.testing.assert_close(torch.get_rng_state(), state)  # the training's own draws are untouched
+    torch.testing.assert_close(augment_batch(ours, waves, 1986, 0, 3), a, rtol=0, atol=0)
+    assert not torch.equal(augment_batch(ours, waves, 1986, 0, 4), a)
+
+
+def test_augmented_finetuning_trains_and_needs_online_features(train_dir, tmp_path):
+    cfg = AsvConfig(**{**TINY, "epochs": 1})
+    plain = train_asv(cfg, load_data_dir(train_dir), tmp_path / "plain")
+    aug = train_asv(AsvConfig(**{**TINY, "epochs": 1, "augment": True}), load_data_dir(train_dir), tmp_path / "aug")
+    assert aug["steps"] == plain["steps"] and aug["key"] != plain["key"]
+    assert aug["history"][0]["loss"] != plain["history"][0]["loss"]  # the chunks it learned from differ
+    with pytest.raises(ValueError, match="asv.augment needs asv.features: online"):
+        train_asv(AsvConfig(**{**TINY, "augment": True, "features": "precomputed"}), load_data_dir(train_dir),
+                  tmp_path / "pre")

@@ -16,7 +16,8 @@ Fine-tuning (``init_model``: a model dir or registry name, e.g. ASV_orig or the 
 ``asv_ssl``): the ECAPA-TDNN starts from that model's weights, in its architecture, with a new
 classifier for the training speakers. An asv_ssl model keeps its WavLM frozen (eval mode, no
 gradient); its WavLM branch sees a ``wavlm_crop_s`` crop of the whole utterance at a random place
-(zero-padded when shorter), its fbank branch the row's chunk. No augmentation.
+(zero-padded when shorter), its fbank branch the row's chunk. ``augment`` (VPC 2026): the
+chunks are augmented before the fbank branch (``voxanon.eval.asv_augment``).
 
 Output dir::
 
@@ -59,6 +60,7 @@ from voxanon.data.kaldi import DataDir
 from voxanon.device import resolve_device
 from voxanon.eval.asv_model import (CLASSIFIER_FILE, EMBEDDING_FILE, INFO_FILE, AsvModel, EcapaShape,
                                     find_embedding_ckpt, load_asv, model_tag, normalize_feats)
+from voxanon.eval.asv_augment import augment_batch, vpc2026_augmenter
 from voxanon.eval.asv_ssl import WAVLM_FILE, AsvSslModel
 from voxanon.eval.config import AsvConfig
 from voxanon.eval.convergence import convergence, validation_eer, warning
@@ -247,6 +249,9 @@ class Trainer:
         self.ssl = isinstance(self.model, AsvSslModel)
         if self.ssl and cfg.features == "precomputed":
             raise ValueError("asv.features: precomputed cannot fine-tune an asv_ssl model (its WavLM needs the audio)")
+        if cfg.augment and cfg.features == "precomputed":
+            raise ValueError("asv.augment needs asv.features: online (it augments the waveform before the fbank)")
+        self.augmenter = vpc2026_augmenter() if cfg.augment else None
         if cfg.features == "precomputed":
             if self.rank == 0:
                 precompute_fbank(data, utts, self.out / "feats", cfg.n_mels, allow_pipes)
@@ -380,6 +385,8 @@ class Trainer:
             prog = Progress(len(mine), f"epoch {self.epoch + 1}/{cfg.epochs}")
             for (x, raw, y), n_global in zip(self.loader(self.train_set, mine), sizes):
                 x, raw, y = x.to(self.device), raw.to(self.device), y.to(self.device)
+                if self.augmenter is not None:
+                    x = augment_batch(self.augmenter, x, cfg.seed, self.epoch, self.batch)
                 self.iteration += 1  # speechbrain steps the cyclic lr before the update
                 for group in self.opt.param_groups:
                     group["lr"] = cyclic_lr(self.iteration, cfg.base_lr, cfg.lr, cfg.step_size)

@@ -53,6 +53,9 @@ class AsvConfig:
     init_model: str = ""
     optimizer: Literal["adam", "adamw"] = "adam"  # VPC 2026: AdamW, weight_decay 0.01
     drop_last: bool = False  # leave out the last, smaller batch of an epoch (VPC 2026)
+    # VPC 2026: speechbrain DropFreq + DropChunk on every training chunk before the fbank branch
+    # (voxanon.eval.asv_augment; online features only). VPC 2024: none.
+    augment: bool = False
     wavlm_crop_s: float = 10.0  # asv_ssl: its WavLM sees the utterance cropped at random / zero-padded to this
     # Convergence (voxanon.eval.convergence): after every epoch, the validation EER on at most
     # valid_eer_utts held-out utterances (a seeded subset; 0: not measured); stages 6-8 warn when it
