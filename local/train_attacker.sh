@@ -23,10 +23,12 @@ conf=$1
 data=$2
 exp=$3
 mapfile -t v < <(python -m voxanon.bin.conf get "$conf" data.asv_train_set anonymizer.suffix asv.device \
-  asv.orig_model eval.metrics anonymizer.system eval.scenarios anonymizer.device asv.epochs asv.finetuned_epochs)
-[ ${#v[@]} -eq 10 ] || exit 1
+  asv.orig_model eval.metrics anonymizer.system eval.scenarios anonymizer.device asv.epochs asv.finetuned_epochs \
+  asv.part_models)
+[ ${#v[@]} -eq 11 ] || exit 1
 train_set=${v[0]}; suffix=${v[1]}; device=${v[2]}; orig_model=${v[3]}; metrics=" ${v[4]} "
 system=${v[5]}; scenarios=" ${v[6]} "; anon_device=${v[7]}; epochs=${v[8]}; ft_epochs=${v[9]}
+part_models=${v[10]}
 if [[ $metrics != *" asv "* ]]; then
   echo "$0: eval.metrics has no 'asv': no attackers to train"; exit 0
 fi
@@ -77,7 +79,13 @@ if [ "$system" = admixture ] && [[ $scenarios == *" mixture-aware "* ]]; then
     # the conf's own seed (checked by run.sh): the attacker runs the system, it never sees the draws
     "$VOXANON_ROOT/steps/anonymize.sh" --nj "$nj" --cmd "$anon_cmd" --overwrite "$overwrite" \
       --public-seed true --record-dir "$exp/anon_records/$part" "$part_conf" "$data/$train_set" "$data/$part" < /dev/null
-    train "$data/$part" "$mix/asv_part$i" "asv_part$i" < /dev/null
+    if [ -n "$part_models" ]; then  # another experiment's (the sweep: the same part outputs for every p)
+      [ -f "$part_models/asv_part$i/embedding_model.ckpt" ] || { echo "$0: asv.part_models: no trained" \
+        "$part_models/asv_part$i (run the experiment that trains it first)" >&2; exit 1; }
+      echo "$0: asv_part$i: $part_models/asv_part$i (asv.part_models)"
+    else
+      train "$data/$part" "$mix/asv_part$i" "asv_part$i" < /dev/null
+    fi
   done < "$mix/parts.tsv"
   echo "$0: component classifier on the parts' outputs; clusters of $train_set$suffix (log: $exp/log/mixture_classifier.log)"
   python -m voxanon.bin.mixture_attack classifier "$conf" --exp "$exp" --data-root "$data" \

@@ -3,6 +3,7 @@ stages 6-8 (local/train_attacker.sh, local/evaluate.sh, make_report) on a tiny a
 McAdams settings, and the pieces: one-hot part confs, the classifier, the per-trial choice of ASV."""
 from __future__ import annotations
 
+import copy
 import json
 import os
 import subprocess
@@ -127,3 +128,34 @@ def test_stage7_scores_mixture_aware_and_filtered(experiment):
     assert "mixture-aware" in text and "component classifier" in text and "strongest attacker" in text
     page = (exp / "report" / "index.html").read_text()
     assert "mixture-aware" in page and "component classifier" in page
+
+
+def test_another_p_uses_the_trained_part_asvs(experiment):
+    """The sweep's later experiments (asv.part_models): stage 6 trains no part ASVs of its own, stage 7
+    scores the mixture-aware attacker with the first experiment's."""
+    data, first, _ = experiment
+    top = first.parents[1]
+    exp = top / "exp" / "mix2"
+    conf = copy.deepcopy(CONF)
+    conf.update({"exp": "mix2", "asv": {**TINY_ASV, "part_models": str(first / "mixture")}})
+    conf["anonymizer"]["suffix"] = "_mix2"
+    for system, p in zip(conf["anonymizer"]["params"]["systems"], (0.7, 0.3)):
+        system["p"] = p
+    path = top / "mix2.yaml"
+    path.write_text(yaml.safe_dump(conf))
+    for s in ("train", "ev"):
+        records = ["--record-dir", str(exp / "anon_records" / f"{s}_mix2")]
+        assert cli.main(["job", "--conf", str(path), *records, str(data / s), str(data / f"{s}_mix2")]) == 0
+        assert cli.main(["finalize", "--conf", str(path), *records, str(data / s), str(data / f"{s}_mix2")]) == 0
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = ""
+    for script, nj in (("local/train_attacker.sh", ["--nj", "1"]), ("local/evaluate.sh", [])):
+        done = subprocess.run([str(ROOT / script), *nj, str(path), str(data), str(exp)], cwd=top, env=env,
+                              capture_output=True, text=True, timeout=1800)
+        assert done.returncode == 0, f"{script}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        out += done.stdout
+    assert f"asv_part0: {first / 'mixture'}/asv_part0 (asv.part_models)" in out
+    assert not (exp / "mixture" / "asv_part0").exists() and (data / "train_mix2_part1" / "wav.scp").is_file()
+    asv = json.loads((exp / "results" / "asv.json").read_text())
+    assert "eer" in asv["trial_sets"]["ev"]["mixture-aware"]
+    assert asv["models"]["mixture"].startswith(f"{first / 'mixture'}/asv_part<i>")

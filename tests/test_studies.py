@@ -168,6 +168,7 @@ def test_sweep_confs_and_plot(tmp_path):
         assert conf["exp"] == f"sw_p{p:g}_mini" and conf["data"] == SETUP["data"]
         assert conf["anonymizer"]["suffix"] == f"_admix_p{p:g}"
         assert conf.get("asv", {}).get("orig_model") == (None if p == 0 else "exp/sw_p0_mini/asv_orig")
+        assert conf.get("asv", {}).get("part_models") == (None if p == 0 else "exp/sw_p0_mini/mixture")
     # privacy rises faster than utility falls (the paper's finding) for the semi-informed attacker;
     # the mixture-aware one keeps near the pure systems' EERs (none at p = 0.4: an older run);
     # p = 0.325 has no results yet

@@ -72,7 +72,7 @@ log = logging.getLogger("voxanon.asv_train")
 FRAMES_PER_SECOND = 100  # fbank hop: 10 ms
 # settings that do not change the weights (epochs neither: raising it continues a finished run)
 NOT_IN_KEY = ("device", "num_workers", "checkpoint_minutes", "epochs", "valid_eer_utts", "convergence_margin",
-              "convergence_epochs", "finetuned_epochs")
+              "convergence_epochs", "finetuned_epochs", "part_models")
 
 
 def split_utts(utts: list[str], valid_share: float, seed: int) -> tuple[list[str], list[str]]:

@@ -63,6 +63,10 @@ class AsvConfig:
     valid_eer_utts: int = 2000
     convergence_margin: float = 1.0
     convergence_epochs: int = 2
+    # Mixture-aware attacker: a mixture dir (another experiment's exp/<exp>/mixture) whose trained
+    # asv_part<i> this experiment uses instead of training its own; the admixture sweep sets it, since
+    # the parts' outputs of the training set are the same for every p. Empty: trained in exp/<exp>/mixture.
+    part_models: str = ""
     # The stronger semi-informed attacker (eval.scenarios: semi-informed-finetuned, exp/<exp>/asv_anon_ft):
     # the recipe above started from ASV_orig (orig_model, else exp/<exp>/asv_orig) with a new
     # classifier, for finetuned_epochs epochs (0: epochs).

@@ -88,8 +88,9 @@ def run_asv(experiment: Experiment, data_cfg, asv: AsvConfig, ev: EvalConfig, da
     if experiment.anonymizer.system == "admixture" and {"semi-informed", "mixture-aware"} <= set(ev.scenarios) and data_cfg.asv_train_set:
         n_parts = len(experiment.anonymizer.params["systems"])
         mix = mixture_dir(exp)
+        part_models = Path(asv.part_models) if asv.part_models else mix
         for i in range(n_parts):
-            stores[f"part{i}"] = store(f"part{i}", mix / f"asv_part{i}")
+            stores[f"part{i}"] = store(f"part{i}", part_models / f"asv_part{i}")
             stores[f"cluster{i}"] = store(f"cluster{i}", mix / f"asv_cluster{i}")
         more = evaluate_mixture(lists, stores, data_root, suffix, data_cfg.asv_train_set, exp, out, asv,
                                 metric_args, n_parts)
@@ -106,7 +107,8 @@ def run_asv(experiment: Experiment, data_cfg, asv: AsvConfig, ev: EvalConfig, da
                 if "eer" in res["average"].get(sc, {})}
         if eers:  # the lowest EER: the attacker the admixture protects least against
             res["mixture"]["strongest"] = min(eers, key=eers.get)
-        res["models"]["mixture"] = f"{mix}/asv_part<i> (one per admixture part) and asv_cluster<i> (trained by stage 6)"
+        res["models"]["mixture"] = (f"{part_models}/asv_part<i> (one per admixture part) and {mix}/asv_cluster<i> "
+                                    "(trained by stage 6)")
     res["trial_lists"] = [{"name": t.name, "enroll_set": t.enroll_set, "trial_set": t.trial_set} for t in lists]
     return res
 

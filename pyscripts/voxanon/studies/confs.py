@@ -49,3 +49,25 @@ def setup_of(path: str | None) -> tuple[dict[str, Any] | None, str]:
     if not isinstance(setup.get("exp"), str) or not setup["exp"]:
         raise ConfigError(f"{path}: setup conf needs an 'exp' name")
     return setup, f"_{setup['exp']}"
+
+
+def share_part_asvs(confs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Let every admixture that differs from the first one only in its parts' probabilities (same
+    data, attacker settings and parts) use the first one's mixture-aware part ASVs: the parts'
+    outputs of the training set are then the same, so stage 6 trains them once."""
+    if not confs:
+        return confs
+
+    def same_parts(conf):
+        anon = conf.get("anonymizer") or {}
+        systems = (anon.get("params") or {}).get("systems") or []
+        asv = {k: v for k, v in (conf.get("asv") or {}).items() if k not in ("orig_model", "part_models")}
+        return (anon.get("system"), [{k: v for k, v in s.items() if k != "p"} for s in systems],
+                attacker_data(conf), asv)
+
+    first = confs[0]
+    if (first.get("anonymizer") or {}).get("system") != "admixture":
+        return confs
+    shared = f"exp/{first['exp']}/mixture"
+    return [first] + [{**c, "asv": {**(c.get("asv") or {}), "part_models": shared}} if same_parts(c) == same_parts(first)
+                      else c for c in confs[1:]]

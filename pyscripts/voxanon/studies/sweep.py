@@ -7,8 +7,8 @@
 ``confs`` copies the base admixture conf once per p, with p the probability of its *second*
 system (the cascade in the paper's confs) and 1 - p for the first, into ``DIR/conf/p<p>.yaml``
 (each with its own experiment name and output suffix, and ``DIR/parts`` as the parts' shared
-output cache, so the sweep costs about two passes, not one per p), and lists them in
-``DIR/experiments.tsv``.
+output cache, so the sweep costs about two passes, not one per p; and the first experiment's
+ASV_orig and mixture-aware part ASVs, trained once), and lists them in ``DIR/experiments.tsv``.
 ``plot`` reads each experiment's results.json and writes ``DIR/sweep.png`` (the paper's Figure-4
 axes: EER against UAR and against WER, each point labelled by p) with two curves, the VPC's
 semi-informed attacker and the mixture-aware one (voxanon.eval.mixture_attack: it trains one ASV
@@ -30,7 +30,7 @@ from voxanon.config import ConfigError, read_conf
 from voxanon.fileio import atomic_write_text
 from voxanon.experiment import write_conf
 from voxanon.progress import setup_logging
-from voxanon.studies.confs import derive_conf, setup_of, share_asv_orig
+from voxanon.studies.confs import derive_conf, setup_of, share_asv_orig, share_part_asvs
 from voxanon.eval.plots import save_figure
 from voxanon.studies.metrics import Metrics, ResultsError, load_metrics, read_results
 
@@ -59,7 +59,7 @@ def make_confs(base_conf: str, ps: list[float], setup_conf: str | None, out_dir:
     base = read_conf(base_conf)
     setup, tag = setup_of(setup_conf)
     experiments = [(p, f"{name}_p{p:g}{tag}") for p in ps]
-    confs = share_asv_orig([derive_conf(with_p(base, p), setup, exp) for p, exp in experiments])
+    confs = share_part_asvs(share_asv_orig([derive_conf(with_p(base, p), setup, exp) for p, exp in experiments]))
     for conf in confs:  # the draws are nested across p: each part anonymizes each utterance once
         conf["anonymizer"]["params"]["cache_dir"] = str(out_dir / "parts")
     for (p, _), conf in zip(experiments, confs):
