@@ -96,7 +96,8 @@ def test_epoch_plan_is_the_vpc_chunk_rows(tmp_path):
         sf.write(d / "wav" / f"{utt}.wav", loud[:int(sec * rate)], rate)
     (d / "wav.scp").write_text("".join(f"{u} wav/{u}.wav\n" for u in lengths))
     (d / "utt2spk").write_text("".join(f"{u} {u[0]}\n" for u in lengths))
-    assert count_rows(load_data_dir(d), sorted(lengths), chunk, 5e-4, False) == {"a-1": 3, "a-2": 0, "b-1": 2}
+    counted = count_rows(load_data_dir(d), sorted(lengths), chunk, 5e-4, False)
+    assert {u: r for u, (r, _) in counted.items()} == {"a-1": 3, "a-2": 0, "b-1": 2}
     rows = [0, 0, 0, 2, 2]
     e0, e1 = epoch_plan(rows, 1986, 0), epoch_plan(rows, 1986, 1)
     assert sorted(u for u, _ in e0) == rows and e0 == epoch_plan(rows, 1986, 0) and e0 != e1
@@ -222,3 +223,34 @@ def test_last_batch_of_one_row_is_left_out(trained, tmp_path):
     n = info1["train_rows"]
     info = train_asv(AsvConfig(**{**TINY, "batch_size": n - 1}), load_data_dir(data / "train"), tmp_path / "m")
     assert info["steps"] == 1 and info["train_rows"] == n
+
+
+def test_chunks_decoded_alone_equal_the_crops_of_whole_reads(tmp_path):
+    """The training loader decodes only each row's crops (FLAC and WAV, sample-exact); another rate
+    is read whole: every item equals the whole-file path's."""
+    from voxanon.eval.asv_train import ChunkSet
+
+    rng = np.random.default_rng(3)
+    d = tmp_path / "d"
+    (d / "wav").mkdir(parents=True)
+    scp = {}
+    for utt, (sec, fmt) in {"a-1": (7.3, "FLAC"), "a-2": (3.1, "WAV"), "b-1": (4.2, "FLAC")}.items():
+        x = (0.3 * rng.standard_normal(int(sec * 16000))).clip(-1, 1)
+        sf.write(d / "wav" / f"{utt}.{fmt.lower()}", x, 16000, format=fmt, subtype="PCM_16")
+        scp[utt] = f"wav/{utt}.{fmt.lower()}"
+    sf.write(d / "wav" / "rec.wav", (0.3 * rng.standard_normal(8 * 8000)).clip(-1, 1), 8000, subtype="PCM_16")
+    (d / "wav.scp").write_text("".join(f"{u} {w}\n" for u, w in scp.items()) + "b-2 wav/rec.wav\n")
+    (d / "utt2spk").write_text("a-1 a\na-2 a\nb-1 b\nb-2 b\n")
+    data = load_data_dir(d)
+    utts = ["a-1", "a-2", "b-1", "b-2"]
+    samples = {u: len(data.audio(u).samples) for u in utts}
+    for raw_len in (0, 4 * 16000):
+        sets = [ChunkSet(data, utts, {"a": 0, "b": 1}, 3 * 16000, None, False, raw_len, s) for s in (None, samples)]
+        starts = list(rng.random(6)) if raw_len else []
+        for s in sets:
+            s.plan, s.raw_starts = epoch_plan([0, 0, 1, 2, 3, 3], 1986, 0), starts
+        for i in range(6):
+            whole, windows = sets[0][i], sets[1][i]
+            assert whole[2] == windows[2]
+            np.testing.assert_array_equal(whole[0].numpy(), windows[0].numpy())
+            np.testing.assert_array_equal(whole[1].numpy(), windows[1].numpy())

@@ -125,6 +125,24 @@ def read_audio(entry: str, base_dir: str | Path | None = None, allow_pipes: bool
     return Audio(np.ascontiguousarray(data.mean(axis=1), dtype=np.float32), int(rate))
 
 
+def read_window(entry: str, base_dir: str | Path | None, start: int, frames: int) -> np.ndarray | None:
+    """Samples [start, start + frames) of a plain 16 kHz file entry, decoding only that stretch: the
+    same samples as that slice of ``load_16k``. None for a pipe, a segment or another rate (read
+    those whole)."""
+    entry = entry.strip()
+    if parse_segment(entry) is not None or is_pipe(entry):
+        return None
+    try:
+        with sf.SoundFile(str(audio_file(entry, base_dir))) as f:
+            if f.samplerate != SAMPLE_RATE:
+                return None
+            f.seek(start)
+            data = f.read(frames, dtype="float32", always_2d=True)
+    except Exception as err:  # soundfile raises several types for corrupt input
+        raise AudioError(f"{entry}: cannot decode audio ({err})") from err
+    return check_finite(Audio(np.ascontiguousarray(data.mean(axis=1), dtype=np.float32), SAMPLE_RATE), entry).samples
+
+
 def check_finite(audio: Audio, name: str) -> Audio:
     if not np.all(np.isfinite(audio.samples)):
         raise AudioError(f"{name}: audio contains NaN or inf samples")

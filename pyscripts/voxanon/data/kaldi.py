@@ -121,6 +121,14 @@ class DataDir:
 
         return load_16k(resolve_wav(self, utt), self.path, allow_pipes)
 
+    def audio_window(self, utt: str, start: int, frames: int, allow_pipes: bool = False):
+        """Samples [start, start + frames) of ``audio(utt)``, decoding only that stretch where the
+        entry is a plain 16 kHz file (training crops of long files)."""
+        from voxanon.audio import read_window
+
+        window = read_window(resolve_wav(self, utt), self.path, start, frames)
+        return window if window is not None else self.audio(utt, allow_pipes).samples[start:start + frames]
+
     def subset(self, utts: Iterable[str]) -> "DataDir":
         """The dir restricted to ``utts``; speaker tables, enrolls and trials filtered to match."""
         keep = set(utts) & set(self.utt2spk)

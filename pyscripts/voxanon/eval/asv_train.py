@@ -25,7 +25,7 @@ Output dir::
     best.pt                ECAPA-TDNN and classifier state dicts of the best-valid epoch so far
     embedding_model.ckpt   ECAPA-TDNN state dict of the best epoch, written when training ends
     classifier.ckpt        speaker classifier state dict (same epoch)
-    rows.json              training rows per utterance (the epoch plan's input)
+    rows.json              training rows and samples per utterance (the epoch plan's input)
     asv.json               settings, speakers, per-epoch loss / valid error / valid EER, best epoch,
                            convergence
     WavLM-Large.pt         asv_ssl fine-tuning: the frozen WavLM, linked from the initial model
@@ -98,14 +98,16 @@ def chunk_rows(samples: np.ndarray, chunk: int, min_amplitude: float) -> int:
     return sum(float(np.mean(np.abs(samples[i * chunk:(i + 1) * chunk]))) >= min_amplitude for i in range(n))
 
 
-def count_rows(data: DataDir, utts: list[str], chunk: int, min_amplitude: float, allow_pipes: bool) -> dict[str, int]:
-    """Rows per utterance (VPC ``prepare_csv`` without ``random_segment``); unreadable audio names its utt."""
+def count_rows(data: DataDir, utts: list[str], chunk: int, min_amplitude: float,
+               allow_pipes: bool) -> dict[str, tuple[int, int]]:
+    """(rows, samples) per utterance (rows as VPC ``prepare_csv`` without ``random_segment``);
+    unreadable audio names its utt."""
     rows, errors = {}, []
     prog = Progress(len(utts), "training rows")
     for utt in utts:
         try:
-            rows[utt] = chunk_rows(data.audio(utt, allow_pipes).samples, chunk,
-                                   min_amplitude)
+            samples = data.audio(utt, allow_pipes).samples
+            rows[utt] = (chunk_rows(samples, chunk, min_amplitude), len(samples))
         except AudioError as err:
             errors.append(f"{utt}: {err}")
         prog.step()
@@ -125,12 +127,14 @@ def crop_or_pad(x: np.ndarray, length: int, rel: float) -> np.ndarray:
 class ChunkSet(torch.utils.data.Dataset):
     """Item i of an epoch plan -> (chunk, WavLM crop, speaker index). Chunks are waveforms (online)
     or fbank frames (precomputed); the plan fixes which utterance and where the crop starts. The
-    WavLM crop (``raw_len`` samples, asv_ssl fine-tuning; else empty) starts at ``raw_starts[i]``."""
+    WavLM crop (``raw_len`` samples, asv_ssl fine-tuning; else empty) starts at ``raw_starts[i]``.
+    Online, with the utterances' lengths known (``samples``), only the crops are decoded."""
 
     def __init__(self, data: DataDir, utts: list[str], spk_index: dict[str, int], chunk: int,
-                 feats_scp, allow_pipes: bool, raw_len: int = 0):
+                 feats_scp, allow_pipes: bool, raw_len: int = 0, samples: dict[str, int] | None = None):
         self.data, self.utts, self.spk_index, self.chunk = data, utts, spk_index, chunk
         self.feats_scp, self.allow_pipes, self.raw_len = feats_scp, allow_pipes, raw_len
+        self.samples = samples if feats_scp is None else None
         self.plan: list[tuple[int, float]] = []  # (utt index, relative start in [0, 1))
         self.raw_starts: list[float] = []  # relative start of each item's WavLM crop
 
@@ -145,10 +149,26 @@ class ChunkSet(torch.utils.data.Dataset):
     def __getitem__(self, i: int):
         ui, rel = self.plan[i]
         utt = self.utts[ui]
+        if self.samples:
+            return self.windows(utt, rel, self.raw_starts[i] if self.raw_len else 0.0)
         x = self.load(utt)
         offset = int(rel * (max(len(x) - self.chunk, 0) + 1))  # uniform over every start, both ends included
         raw = crop_or_pad(x, self.raw_len, self.raw_starts[i]) if self.raw_len else np.zeros(0)
         return torch.from_numpy(np.array(fit_length(x, self.chunk, offset), dtype=np.float32)), \
+            torch.from_numpy(np.array(raw, dtype=np.float32)), self.spk_index[self.data.utt2spk[utt]]
+
+
+    def windows(self, utt: str, rel: float, raw_rel: float):
+        """``__getitem__``'s crops, each decoded alone from the file: the same samples."""
+        n = self.samples[utt]
+        offset = int(rel * (max(n - self.chunk, 0) + 1))
+        chunk = fit_length(self.data.audio_window(utt, offset, self.chunk, self.allow_pipes), self.chunk, 0)
+        raw = np.zeros(0)
+        if self.raw_len:
+            start = int(raw_rel * (n - self.raw_len + 1)) if n >= self.raw_len else 0
+            raw = self.data.audio_window(utt, start, min(n, self.raw_len), self.allow_pipes)
+            raw = np.pad(raw, (0, self.raw_len - len(raw)))
+        return torch.from_numpy(np.array(chunk, dtype=np.float32)), \
             torch.from_numpy(np.array(raw, dtype=np.float32)), self.spk_index[self.data.utt2spk[utt]]
 
 
@@ -241,7 +261,7 @@ class Trainer:
             key["init"] = model_tag(self.init_dir)
         self.key = fingerprint(key)
         self.out.mkdir(parents=True, exist_ok=True)
-        rows = self._rows(utts, allow_pipes)
+        rows, samples = self._rows(utts, allow_pipes)
         feats_scp = None
         torch.manual_seed(cfg.seed)
         shape = EcapaShape(cfg.n_mels, cfg.channels, cfg.attention_channels, cfg.emb_dim)
@@ -261,8 +281,8 @@ class Trainer:
         else:
             chunk = int(cfg.chunk_s * SAMPLE_RATE)
         raw_len = int(cfg.wavlm_crop_s * SAMPLE_RATE) if self.ssl else 0
-        self.train_set = ChunkSet(data, self.train_utts, spk_index, chunk, feats_scp, allow_pipes, raw_len)
-        self.valid_set = ChunkSet(data, self.valid_utts, spk_index, chunk, feats_scp, allow_pipes, raw_len)
+        self.train_set = ChunkSet(data, self.train_utts, spk_index, chunk, feats_scp, allow_pipes, raw_len, samples)
+        self.valid_set = ChunkSet(data, self.valid_utts, spk_index, chunk, feats_scp, allow_pipes, raw_len, samples)
         rng = np.random.default_rng(cfg.seed)
         self.eer_utts = sorted(rng.permutation(self.valid_utts)[:cfg.valid_eer_utts].tolist())
         self.train_rows = [i for i, u in enumerate(self.train_utts) for _ in range(rows[u])]
@@ -283,17 +303,20 @@ class Trainer:
         self.epoch, self.batch, self.iteration, self.history = 0, 0, 0, []
         self.best: dict = {}  # {"epoch", "valid_error"} of the kept model
 
-    def _rows(self, utts: list[str], allow_pipes: bool) -> dict[str, int]:
-        """Rows per utterance, counted once by rank 0 into rows.json (reused while the key holds)."""
+    def _rows(self, utts: list[str], allow_pipes: bool) -> tuple[dict[str, int], dict[str, int]]:
+        """Rows and samples per utterance, counted once by rank 0 into rows.json (reused while the
+        key holds)."""
         path = self.out / "rows.json"
         if self.rank == 0:
             saved = json.loads(path.read_text()) if path.is_file() else {}
-            if saved.get("key") != self.key:
-                rows = count_rows(self.data, utts, int(self.cfg.chunk_s * SAMPLE_RATE), self.cfg.min_amplitude,
-                                  allow_pipes)
-                atomic_write_text(path, json.dumps({"key": self.key, "rows": rows}) + "\n")
+            if saved.get("key") != self.key or "samples" not in saved:
+                counted = count_rows(self.data, utts, int(self.cfg.chunk_s * SAMPLE_RATE), self.cfg.min_amplitude,
+                                     allow_pipes)
+                atomic_write_text(path, json.dumps({"key": self.key, "rows": {u: r for u, (r, _) in counted.items()},
+                                                    "samples": {u: n for u, (_, n) in counted.items()}}) + "\n")
         self._barrier()
-        return json.loads(path.read_text())["rows"]
+        saved = json.loads(path.read_text())
+        return saved["rows"], saved["samples"]
 
     def _setup_device(self) -> torch.device:
         if self.world > 1:
