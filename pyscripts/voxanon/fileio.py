@@ -39,6 +39,14 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             f.write(data)
 
 
+def atomic_torch_save(obj, path: str | Path) -> None:
+    """``torch.save`` to ``path`` atomically (a killed run leaves the previous file whole)."""
+    import torch
+
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     with atomic_path(path) as tmp:

@@ -49,7 +49,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from speechbrain.lobes.models.ECAPA_TDNN import Classifier
 from speechbrain.nnet.losses import AdditiveAngularMargin, LogSoftmaxWrapper
 
@@ -58,13 +57,14 @@ from voxanon.config import fingerprint
 from voxanon.data.features import load_scp, shard_paths, write_shard
 from voxanon.data.kaldi import DataDir
 from voxanon.device import resolve_device
+from voxanon.distributed import setup_dist
 from voxanon.eval.asv_model import (CLASSIFIER_FILE, EMBEDDING_FILE, INFO_FILE, AsvModel, EcapaShape,
                                     find_embedding_ckpt, load_asv, model_tag, normalize_feats)
 from voxanon.eval.asv_augment import augment_batch, vpc2026_augmenter
 from voxanon.eval.asv_ssl import WAVLM_FILE, AsvSslModel
 from voxanon.eval.config import AsvConfig
 from voxanon.eval.convergence import convergence, validation_eer, warning
-from voxanon.fileio import atomic_write_text
+from voxanon.fileio import atomic_torch_save, atomic_write_text
 from voxanon.progress import Progress
 from voxanon.registry import resolve_model
 
@@ -242,9 +242,8 @@ def precompute_fbank(data: DataDir, utts: list[str], out_dir: Path, n_mels: int,
 class Trainer:
     def __init__(self, cfg: AsvConfig, data: DataDir, out_dir: Path, allow_pipes: bool = False):
         self.cfg, self.data, self.out = cfg, data, Path(out_dir)
-        self.rank = int(os.environ.get("RANK", 0))
-        self.world = int(os.environ.get("WORLD_SIZE", 1))
-        self.device = self._setup_device()
+        self.dist, device = setup_dist(resolve_device(cfg.device))
+        self.rank, self.world, self.device = self.dist.rank, self.dist.world, torch.device(device)
         utts = data.utts
         if cfg.max_utts and len(utts) > cfg.max_utts:
             rng = np.random.default_rng(cfg.seed)
@@ -275,7 +274,7 @@ class Trainer:
         if cfg.features == "precomputed":
             if self.rank == 0:
                 precompute_fbank(data, utts, self.out / "feats", cfg.n_mels, allow_pipes)
-            self._barrier()
+            self.dist.barrier()
             feats_scp = load_scp(shard_paths(self.out / "feats", "fbank", 1)[1])
             chunk = int(cfg.chunk_s * FRAMES_PER_SECOND)
         else:
@@ -314,31 +313,13 @@ class Trainer:
                                      allow_pipes)
                 atomic_write_text(path, json.dumps({"key": self.key, "rows": {u: r for u, (r, _) in counted.items()},
                                                     "samples": {u: n for u, (_, n) in counted.items()}}) + "\n")
-        self._barrier()
+        self.dist.barrier()
         saved = json.loads(path.read_text())
         return saved["rows"], saved["samples"]
 
-    def _setup_device(self) -> torch.device:
-        if self.world > 1:
-            backend = "nccl" if torch.cuda.is_available() and self.cfg.device != "cpu" else "gloo"
-            if not dist.is_initialized():
-                dist.init_process_group(backend)
-            if backend == "nccl":
-                local = int(os.environ.get("LOCAL_RANK", 0))
-                torch.cuda.set_device(local)
-                return torch.device("cuda", local)
-            return torch.device("cpu")
-        return torch.device(resolve_device(self.cfg.device))
-
-    def _barrier(self) -> None:
-        if self.world > 1:
-            dist.barrier()
-
     # -- checkpoints -------------------------------------------------------------------------
     def _save(self, state: dict, name: str) -> None:
-        tmp = self.out / f"{name}.tmp"
-        torch.save(state, tmp)
-        os.replace(tmp, self.out / name)
+        atomic_torch_save(state, self.out / name)
 
     def _weights(self) -> dict:
         return {"model": {k: v.cpu() for k, v in self.model.ecapa.state_dict().items()},
@@ -490,9 +471,8 @@ class Trainer:
             if warning(str(self.out), conv):
                 log.warning("%s", warning(str(self.out), conv))
             atomic_write_text(self.out / INFO_FILE, json.dumps(info, indent=1) + "\n")
-        self._barrier()
-        if self.world > 1:
-            dist.destroy_process_group()
+        self.dist.barrier()
+        self.dist.close()
         return info
 
 

@@ -8,7 +8,6 @@ A checkpoint is a plain dict readable with ``torch.load(..., weights_only=True)`
 """
 from __future__ import annotations
 
-import os
 import pickle
 import re
 from pathlib import Path
@@ -60,13 +59,6 @@ def load_state(model: torch.nn.Module, state: dict, path: Path, what: str) -> No
         lines = [line.strip() for line in str(err).splitlines() if line.strip()]
         raise CheckpointError(f"{path}: the {what} does not fit this model ({lines[-1][:160]}); "
                               "re-create it with the current model config") from None
-
-
-def save_atomic(obj: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 def checkpoint_path(ckpt_dir: Path, step: int) -> Path:

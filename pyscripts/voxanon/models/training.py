@@ -20,9 +20,7 @@ import contextlib
 import csv
 import json
 import logging
-import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +28,9 @@ import torch
 import torch.distributed as dist
 
 from voxanon.config import to_dict
-from voxanon.models.checkpoint import (checkpoint_path, list_checkpoints, load_for_resume, prune, save_atomic)
+from voxanon.distributed import setup_dist
+from voxanon.fileio import atomic_torch_save
+from voxanon.models.checkpoint import checkpoint_path, list_checkpoints, load_for_resume, prune
 from voxanon.models.config import OptimConfig, TrainConfig
 from voxanon.models.dataset import PairIndex, StepBatches, valid_batches
 from voxanon.models.objectives import ConverterObjectives
@@ -42,30 +42,6 @@ CSV_FIELDS = ("step", "split", "loss", "l1", "l2", "ctc", "adv", "adv_acc", "gra
 
 class NonFiniteLoss(RuntimeError):
     """Training produced a NaN/inf loss."""
-
-
-@dataclass
-class Dist:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def setup_dist(device: str) -> tuple[Dist, str]:
-    """Join the torchrun process group when launched by torchrun; pick this rank's device."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
-        return Dist(), device
-    d = Dist(int(os.environ["RANK"]), world, int(os.environ["LOCAL_RANK"]))
-    if device.startswith("cuda"):
-        device = f"cuda:{d.local_rank}"
-        torch.cuda.set_device(device)
-    dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
-    return d, device
 
 
 def lr_factor(opt: OptimConfig):
@@ -208,7 +184,7 @@ def train(cfg: TrainConfig, pairs_dir: Path, out_dir: Path, device: str = "cpu")
 
     def save(at: int) -> None:
         extras = {k: v for k, v in model.state_dict().items() if not k.startswith("converter.")}
-        save_atomic({"step": at, "target": cfg.pairs.target, "features": features, "train_config": to_dict(cfg),
+        atomic_torch_save({"step": at, "target": cfg.pairs.target, "features": features, "train_config": to_dict(cfg),
                      "model_config": to_dict(cfg.model), "speakers": list(index.speakers),
                      "converter": model.converter.state_dict(), "extras": extras, "optimizer": optimizer.state_dict(),
                      "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict()}, checkpoint_path(ckpt_dir, at))
@@ -273,10 +249,9 @@ def train(cfg: TrainConfig, pairs_dir: Path, out_dir: Path, device: str = "cpu")
     if d.main:
         if not checkpoint_path(ckpt_dir, step).is_file():
             save(step)
-        save_atomic({"step": step, "target": cfg.pairs.target, "features": features,
+        atomic_torch_save({"step": step, "target": cfg.pairs.target, "features": features,
                      "model_config": to_dict(cfg.model), "converter": model.converter.state_dict()}, final)
         log.info("done: %d steps; converter in %s", step, final)
-    if d.world > 1:
-        dist.barrier()
-        dist.destroy_process_group()
+    d.barrier()
+    d.close()
     return final

@@ -17,21 +17,21 @@ written atomically every ``save_every`` steps) and ``g_<step>.pt`` in the publis
 from __future__ import annotations
 
 import logging
-import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from voxanon.data.features import load_scp, write_shard
 from voxanon.data.kaldi import DataDir
+from voxanon.distributed import setup_dist
 from voxanon.features.wavlm import HOP
+from voxanon.fileio import atomic_torch_save
 from voxanon.knn.matcher import knn_average
 from voxanon.progress import Progress
 from voxanon.vocoder.discriminators import Discriminators, discriminator_loss, feature_loss, generator_loss
@@ -167,14 +167,8 @@ def train(data: DataDir, feats_scp: str | Path, out_dir: str | Path, opts: Train
     """Train (or resume) until ``opts.steps``; returns the step reached."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    rank = 0
-    if distributed:
-        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
-        rank = dist.get_rank()
-        if device.startswith("cuda"):
-            device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
-            torch.cuda.set_device(device)
+    d, device = setup_dist(device)
+    rank, distributed = d.rank, d.world > 1
     torch.manual_seed(opts.seed + rank)
     dataset = SegmentDataset(data, feats_scp, opts.segment_frames)
     if not len(dataset):
@@ -205,11 +199,10 @@ def train(data: DataDir, feats_scp: str | Path, out_dir: str | Path, opts: Train
     def save():
         if rank:
             return
-        tmp = state_path.with_suffix(".tmp")
-        torch.save({"generator": gen.state_dict(), "discriminators": disc.state_dict(), "opt_g": opt_g.state_dict(),
-                    "opt_d": opt_d.state_dict(), "sched_g": sched_g.state_dict(), "sched_d": sched_d.state_dict(),
-                    "step": step, "epoch": epoch, "options": asdict(opts)}, tmp)
-        os.replace(tmp, state_path)
+        atomic_torch_save({"generator": gen.state_dict(), "discriminators": disc.state_dict(),
+                           "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "sched_g": sched_g.state_dict(),
+                           "sched_d": sched_d.state_dict(), "step": step, "epoch": epoch, "options": asdict(opts)},
+                          state_path)
         save_generator(gen, out_dir / f"g_{step:08d}.pt")
         log.info("step %d: saved %s and g_%08d.pt", step, state_path, step)
 
@@ -238,6 +231,5 @@ def train(data: DataDir, feats_scp: str | Path, out_dir: str | Path, opts: Train
         epoch += 1
         sched_g.step()
         sched_d.step()
-    if distributed:
-        dist.destroy_process_group()
+    d.close()
     return step
