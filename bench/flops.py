@@ -151,8 +151,10 @@ def stages(seconds: float) -> list[tuple[str, str, float, object]]:
     asv_step = make_training_step(512, rows, "cpu", speakers=921)
     asv = AsvModel(EcapaShape(80, 512, 128, 192)).eval()
     asr, ser = Wav2Vec2Model(wav2vec2_config("large")).eval(), Wav2Vec2Model(wav2vec2_config("base")).eval()
-    for m in (asr, ser):  # the weight-norm parametrization trips FlopCounterMode's module tracker
-        torch.nn.utils.parametrize.remove_parametrizations(m.encoder.pos_conv_embed.conv, "weight")
+    # the weight-norm parametrization trips FlopCounterMode's module tracker
+    for conv in (asr.encoder.pos_conv_embed.conv, ser.encoder.pos_conv_embed.conv,
+                 wavlm.encoder.transformer.pos_conv_embed.conv):
+        torch.nn.utils.parametrize.remove_parametrizations(conv, "weight")
     asr_head = torch.nn.Sequential(torch.nn.Linear(1024, 1024), torch.nn.LeakyReLU(),
                                    torch.nn.Linear(1024, len(CHARS) + 1), torch.nn.LogSoftmax(-1))
     ser_head = torch.nn.Linear(768, len(EMOTIONS), bias=False)

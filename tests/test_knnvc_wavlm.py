@@ -1,5 +1,6 @@
-"""WavLM to layer L: agreement with torchaudio's independent implementation, both published
-checkpoint layouts, chunked extraction, batching with padding masks, bad input."""
+"""WavLM to layer L: a checkpoint in the original layout gives what torchaudio's own
+``extract_features`` gives, both published layouts, chunked extraction, batching with padding
+masks, bad input."""
 from __future__ import annotations
 
 import numpy as np
@@ -26,12 +27,16 @@ def wav(seconds: float, seed: int = 0) -> torch.Tensor:
     return torch.randn(1, int(seconds * 16000), generator=torch.Generator().manual_seed(seed)) * 0.1
 
 
-def test_layer_outputs_equal_torchaudio_wavlm(tmp_path):
-    """torchaudio's WavLM is an independent port of the original; with the same (random) weights
-    every layer output must agree to float precision, with no final LayerNorm applied."""
+@pytest.mark.parametrize("layout", ["original", "torchaudio"])
+def test_layer_outputs_equal_torchaudio_wavlm(tmp_path, layout):
+    """torchaudio's WavLM with random weights, written in a published layout and loaded: every
+    layer output equals torchaudio's own ``extract_features``, with no final LayerNorm applied."""
     ta = torchaudio_tiny()
-    torch.save(ta.state_dict(), tmp_path / "ta.pt")
-    ours = load_wavlm(tmp_path / "ta.pt")
+    torch.save(ta.state_dict(), tmp_path / "w.pt")
+    if layout == "original":  # the same weights translated to WavLM-Large.pt's names
+        save_wavlm(load_wavlm(tmp_path / "w.pt"), tmp_path / "w.pt", "original")
+        assert set(torch.load(tmp_path / "w.pt", weights_only=True)) == {"cfg", "model"}
+    ours = load_wavlm(tmp_path / "w.pt")
     x = torch.cat([wav(1.3, 1), wav(1.3, 2)])
     with torch.no_grad():
         ref = ta.extract_features(x, num_layers=TINY.encoder_layers)[0]
@@ -39,6 +44,7 @@ def test_layer_outputs_equal_torchaudio_wavlm(tmp_path):
             out, frames = ours(x, None, layer)
             assert out.shape == ref[layer - 1].shape
             torch.testing.assert_close(out, ref[layer - 1], rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(ours.all_layers(x), torch.stack(ref), rtol=1e-4, atol=1e-4)
     assert int(frames[0]) == ref[0].shape[1] == num_frames(x.shape[1], ours)
 
 
@@ -95,14 +101,14 @@ def test_batched_with_padding_equals_one_by_one():
 def local_attention(model: WavLM) -> WavLM:
     """Make the relative position bias strongly favour nearby frames, as trained WavLM layers
     do; random weights alone attend everywhere, which no chunking can reproduce."""
-    bias = model.encoder.layers[0].self_attn.relative_attention_bias.weight
+    bias = model.encoder.transformer.layers[0].attention.rel_attn_embed.weight
     with torch.no_grad():
         half = TINY.num_buckets // 2
         far = torch.arange(half) >= 8  # bucket 8 and up: more than 8 frames away
         penalty = torch.where(far, -60.0, 0.0)
         bias.copy_(torch.cat([penalty, penalty])[:, None].expand_as(bias))
-        for layer in model.encoder.layers:
-            layer.self_attn.grep_a.fill_(1.0)
+        for layer in model.encoder.transformer.layers:
+            layer.attention.gru_rel_pos_const.fill_(1.0)
     return model
 
 

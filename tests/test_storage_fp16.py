@@ -44,7 +44,7 @@ def knn(query: torch.Tensor, pool: torch.Tensor, k: int = 4) -> tuple[torch.Tens
 
 def fp16_error(model: WavLM, targets: list[list[Audio]], queries: list[Audio], tmp: Path) -> dict[str, float]:
     """Errors of float16-stored features (written and read back as stage 2 does) against float32."""
-    layer = min(6, len(model.encoder.layers))
+    layer = min(6, model.num_layers)
     pools = {f"t{t}-{i}": extract_layer(model, a, layer) for t, utts in enumerate(targets) for i, a in enumerate(utts)}
     back = {u: np.asarray(m, np.float32) for u, m in
             load_scp(write_shard(tmp, "feats", 1, pools.items(), dtype="float16")).items()}

@@ -1,6 +1,6 @@
 """Weight-normalized convolutions whose parameters are named ``weight_g`` / ``weight_v``, the layout
-of ``torch.nn.utils.weight_norm`` that published checkpoints (WavLM's positional conv, HiFi-GAN)
-were saved in, so they load and save as published without key conversion.
+of ``torch.nn.utils.weight_norm`` that published checkpoints (HiFi-GAN's) were saved in, so they
+load and save as published without key conversion.
 
 weight = g * v / ||v||, the norm taken over every dim except ``dim``.
 """

@@ -140,8 +140,8 @@ def load_asv_ssl(ckpt: Path, state: dict, device: str | torch.device = "cpu") ->
         raise FileNotFoundError(f"{ckpt}: an asv_ssl model needs {WAVLM_FILE} beside it (the release's exp/asv_ssl)")
     shape = SslShape(**vars(shape_from_state(state, str(ckpt))), layers=state["weighted_sum.layer_weights"].shape[0])
     model = AsvSslModel(shape, load_wavlm(wavlm_path))
-    if len(model.wavlm.encoder.layers) != shape.layers:
+    if model.wavlm.num_layers != shape.layers:
         raise ValueError(f"{ckpt}: weights fuse {shape.layers} WavLM layers, {wavlm_path} has "
-                         f"{len(model.wavlm.encoder.layers)}")
+                         f"{model.wavlm.num_layers}")
     model.ecapa.load_state_dict(state)
     return model.to(device).eval()

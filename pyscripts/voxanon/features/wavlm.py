@@ -1,15 +1,14 @@
 """WavLM (Large) to an intermediate transformer layer, as kNN-VC uses it.
 
-The model follows the original WavLM code's ``extract_features(wav, output_layer=L)``: conv
-feature extractor (per-layer LayerNorm, "layer_norm" mode), LayerNorm, projection, convolutional
-positional embedding, transformer layers with gated relative position bias (pre-LN); the output is
-taken right after layer ``L``, without the encoder's final LayerNorm. The raw 16 kHz waveform goes
-in unnormalized (kNN-VC's reference ignores the checkpoint's ``normalize`` flag).
+The model is torchaudio's WavLM (``torchaudio.models.wavlm_model``), which gives what the original
+WavLM code's ``extract_features(wav, output_layer=L)`` gives: the output right after transformer
+layer ``L``, without the encoder's final LayerNorm. The raw 16 kHz waveform goes in unnormalized
+(kNN-VC's reference ignores the checkpoint's ``normalize`` flag).
 
-Parameter names are those of the original ``WavLM-Large.pt`` (``{"cfg": ..., "model": ...}``), so
-that file loads as is; torchaudio's WavLM state dict (``torchaudio.models.wavlm_large()``) is
-converted on load. Shapes: waveform (batch, samples) -> features (batch, frames, 1024), one frame
-per 320 samples (20 ms).
+Checkpoints load in both published layouts: the original ``WavLM-Large.pt`` (``{"cfg": ...,
+"model": ...}``, the release format, translated on load and save) and torchaudio's state dict.
+Shapes: waveform (batch, samples) -> features (batch, frames, 1024), one frame per 320 samples
+(20 ms).
 
 Long audio is cut into overlapping chunks aligned to the 320-sample frame grid; each chunk keeps
 only its centre frames, so every output frame saw ``context_seconds`` of audio on both sides.
@@ -18,19 +17,17 @@ from __future__ import annotations
 
 import ast
 import logging
-import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
+from torchaudio.models import wavlm_model
 
 from voxanon.audio import SAMPLE_RATE, Audio, AudioError
 from voxanon.batching import run_halving
-from voxanon.weight_norm import WNConv1d
 
 log = logging.getLogger("voxanon.wavlm")
 
@@ -100,165 +97,54 @@ def _parse_conv_layers(spec: str) -> list[tuple[int, int, int]]:
     return [tuple(layer) for layer in layers]
 
 
-class _Transpose(nn.Module):
-    def forward(self, x: Tensor) -> Tensor:
-        return x.transpose(-2, -1)
-
-
-class FeatureExtractor(nn.Module):
-    """Waveform (B, S) -> (B, C, T). Each block: conv, (dropout slot), LayerNorm over channels, GELU."""
-
-    def __init__(self, layers: list[tuple[int, int, int]], bias: bool):
-        super().__init__()
-        blocks, cin = [], 1
-        for dim, kernel, stride in layers:
-            norm = nn.Sequential(_Transpose(), nn.LayerNorm(dim), _Transpose())
-            # Index 1 held dropout in the original; keeping the slot keeps its parameter names.
-            blocks.append(nn.Sequential(nn.Conv1d(cin, dim, kernel, stride, bias=bias), nn.Identity(), norm, nn.GELU()))
-            cin = dim
-        self.conv_layers = nn.ModuleList(blocks)
-        self.specs = layers
-
-    def forward(self, wav: Tensor) -> Tensor:
-        x = wav.unsqueeze(1)
-        for block in self.conv_layers:
-            x = block(x)
-        return x
-
-    def num_frames(self, num_samples: Tensor) -> Tensor:
-        n = num_samples
-        for _, kernel, stride in self.specs:
-            n = torch.div(n - kernel, stride, rounding_mode="floor") + 1
-        return n.clamp(min=0)
-
-
-class RelPosSelfAttention(nn.Module):
-    """Multi-head self-attention with WavLM's gated relative position bias.
-
-    The bias table (num_buckets, heads) lives in layer 0 only; the bucketed bias is passed on to
-    later layers, each of which gates it with a gate computed from its own input."""
-
-    def __init__(self, dim: int, heads: int, has_bias_table: bool, num_buckets: int, max_distance: int):
-        super().__init__()
-        self.heads, self.head_dim = heads, dim // heads
-        self.num_buckets, self.max_distance = num_buckets, max_distance
-        self.q_proj, self.k_proj, self.v_proj, self.out_proj = (nn.Linear(dim, dim) for _ in range(4))
-        self.grep_linear = nn.Linear(self.head_dim, 8)
-        self.grep_a = nn.Parameter(torch.ones(1, heads, 1, 1))
-        if has_bias_table:
-            self.relative_attention_bias = nn.Embedding(num_buckets, heads)
-
-    def _buckets(self, rel: Tensor) -> Tensor:
-        """T5-style bidirectional log buckets of relative positions (key - query)."""
-        half = self.num_buckets // 2
-        out = (rel > 0).long() * half
-        rel = rel.abs()
-        exact = half // 2
-        large = exact + (torch.log(rel.float() / exact) / math.log(self.max_distance / exact) * (half - exact)).long()
-        large = large.clamp(max=half - 1)
-        return out + torch.where(rel < exact, rel, large)
-
-    def position_bias(self, length: int) -> Tensor:
-        pos = torch.arange(length, device=self.relative_attention_bias.weight.device)
-        values = self.relative_attention_bias(self._buckets(pos[None, :] - pos[:, None]))  # (T, T, H)
-        return values.permute(2, 0, 1)  # (H, T, T)
-
-    def forward(self, x: Tensor, pad_bias: Tensor | None, pos_bias: Tensor | None) -> tuple[Tensor, Tensor]:
-        """x (B, T, D); pad_bias (B, 1, 1, T) with -inf at padded keys; pos_bias (H, T, T)."""
-        b, t, _ = x.shape
-        if pos_bias is None:
-            pos_bias = self.position_bias(t)
-        heads_in = x.view(b, t, self.heads, self.head_dim).transpose(1, 2)  # (B, H, T, hd)
-        gate_a, gate_b = torch.sigmoid(self.grep_linear(heads_in).view(b, self.heads, t, 2, 4).sum(-1)).chunk(2, dim=-1)
-        gate = gate_a * (gate_b * self.grep_a - 1.0) + 2.0  # (B, H, T, 1)
-        bias = gate * pos_bias.unsqueeze(0)
-        if pad_bias is not None:
-            bias = bias + pad_bias
-        q, k, v = (proj(x).view(b, t, self.heads, self.head_dim).transpose(1, 2)
-                   for proj in (self.q_proj, self.k_proj, self.v_proj))
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
-        return self.out_proj(out.transpose(1, 2).reshape(b, t, -1)), pos_bias
-
-
-class EncoderLayer(nn.Module):
-    def __init__(self, cfg: WavLMConfig, index: int):
-        super().__init__()
-        dim = cfg.encoder_embed_dim
-        self.self_attn = RelPosSelfAttention(dim, cfg.encoder_attention_heads, index == 0, cfg.num_buckets,
-                                             cfg.max_distance)
-        self.self_attn_layer_norm = nn.LayerNorm(dim)
-        self.fc1 = nn.Linear(dim, cfg.encoder_ffn_embed_dim)
-        self.fc2 = nn.Linear(cfg.encoder_ffn_embed_dim, dim)
-        self.final_layer_norm = nn.LayerNorm(dim)
-
-    def forward(self, x: Tensor, pad_bias: Tensor | None, pos_bias: Tensor | None) -> tuple[Tensor, Tensor]:
-        attn, pos_bias = self.self_attn(self.self_attn_layer_norm(x), pad_bias, pos_bias)
-        x = x + attn
-        x = x + self.fc2(F.gelu(self.fc1(self.final_layer_norm(x))))
-        return x, pos_bias
-
-
-class Encoder(nn.Module):
-    def __init__(self, cfg: WavLMConfig):
-        super().__init__()
-        dim = cfg.encoder_embed_dim
-        # weight_norm over dim 2 as in the original; index 0 is the conv (SamePad and GELU follow).
-        self.pos_conv = nn.Sequential(WNConv1d(dim, dim, cfg.conv_pos, padding=cfg.conv_pos // 2,
-                                               groups=cfg.conv_pos_groups, dim=2))
-        self.trim_pos = 1 if cfg.conv_pos % 2 == 0 else 0
-        self.layers = nn.ModuleList(EncoderLayer(cfg, i) for i in range(cfg.encoder_layers))
-        self.layer_norm = nn.LayerNorm(dim)  # applied after the last layer only: unused to layer L
-
-    def forward(self, x: Tensor, pad: Tensor | None, layer: int, every: bool = False) -> Tensor:
-        """x (B, T, D), pad (B, T) True at padded frames -> output of transformer layer ``layer``
-        (``every``: the outputs of layers 1..``layer`` stacked, (layer, B, T, D))."""
-        if pad is not None:
-            x = x.masked_fill(pad.unsqueeze(-1), 0.0)
-        conv = self.pos_conv(x.transpose(1, 2))
-        if self.trim_pos:
-            conv = conv[..., :-self.trim_pos]
-        x = x + F.gelu(conv).transpose(1, 2)
-        pad_bias = None
-        if pad is not None and pad.any():
-            pad_bias = torch.zeros(pad.shape, dtype=x.dtype, device=x.device).masked_fill(pad, float("-inf"))
-            pad_bias = pad_bias[:, None, None, :]
-        pos_bias, outs = None, []
-        for block in self.layers[:layer]:
-            x, pos_bias = block(x, pad_bias, pos_bias)
-            outs.append(x)
-        return torch.stack(outs) if every else x
-
-
 class WavLM(nn.Module):
+    """torchaudio's WavLM (``feature_extractor`` and ``encoder``, its state dict in torchaudio's
+    layout) run to transformer layer L with padded frames masked: torchaudio's own
+    ``extract_features`` takes no padding mask for WavLM."""
+
     def __init__(self, cfg: WavLMConfig = WavLMConfig()):
         super().__init__()
         self.cfg = cfg
-        layers = cfg.conv_layers
-        self.feature_extractor = FeatureExtractor(layers, cfg.conv_bias)
-        conv_dim = layers[-1][0]
-        self.layer_norm = nn.LayerNorm(conv_dim)
-        self.post_extract_proj = nn.Linear(conv_dim, cfg.encoder_embed_dim)
-        self.mask_emb = nn.Parameter(torch.zeros(cfg.encoder_embed_dim))  # pre-training only; kept for the layout
-        self.encoder = Encoder(cfg)
+        ta = wavlm_model("layer_norm", cfg.conv_layers, cfg.conv_bias, cfg.encoder_embed_dim, 0.0, cfg.conv_pos,
+                         cfg.conv_pos_groups, cfg.encoder_layers, cfg.encoder_attention_heads, cfg.num_buckets,
+                         cfg.max_distance, 0.0, cfg.encoder_ffn_embed_dim, 0.0, 0.0, True, 0.0, None)
+        self.feature_extractor, self.encoder = ta.feature_extractor, ta.encoder
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.encoder.transformer.layers)
+
+    def layer_outputs(self, wav: Tensor, lengths: Tensor | None, layer: int) -> tuple[list[Tensor], Tensor]:
+        """wav (B, S), lengths (B,) samples -> (outputs of layers 1..``layer``, each (B, T, D); frames (B,))."""
+        if not 1 <= layer <= self.num_layers:
+            raise ValueError(f"layer {layer} outside 1..{self.num_layers}")
+        feats, frames = self.feature_extractor(wav, lengths)
+        if frames is None:
+            frames = torch.full((wav.shape[0],), feats.shape[1], device=wav.device)
+        pad = torch.arange(feats.shape[1], device=wav.device)[None, :] >= frames[:, None]
+        x, keys = self.encoder.feature_projection(feats), None
+        if pad.any():
+            x = x.masked_fill(pad.unsqueeze(-1), 0.0)
+            # additive, in the position bias's dtype (the weights'), as the attention adds it to that
+            dtype = self.encoder.feature_projection.projection.weight.dtype
+            keys = torch.zeros(pad.shape, dtype=dtype, device=wav.device).masked_fill(pad, float("-inf"))
+        x = x + self.encoder.transformer.pos_conv_embed(x)  # pre-LN: the encoder's LayerNorm comes last, unused
+        outs, bias = [], None
+        for block in self.encoder.transformer.layers[:layer]:
+            x, bias = block(x, position_bias=bias, key_padding_mask=keys)
+            outs.append(x)
+        return outs, frames
 
     def forward(self, wav: Tensor, lengths: Tensor | None = None, layer: int = 6) -> tuple[Tensor, Tensor]:
         """wav (B, S) float, lengths (B,) samples -> (features (B, T, D), frames (B,)): the output of
         transformer layer ``layer`` (1-based, as ``output_layer`` in the original)."""
-        if not 1 <= layer <= len(self.encoder.layers):
-            raise ValueError(f"layer {layer} outside 1..{len(self.encoder.layers)}")
-        if lengths is None:
-            lengths = torch.full((wav.shape[0],), wav.shape[1], device=wav.device)
-        feats = self.layer_norm(self.feature_extractor(wav).transpose(1, 2))
-        frames = self.feature_extractor.num_frames(lengths)
-        pad = torch.arange(feats.shape[1], device=wav.device)[None, :] >= frames[:, None]
-        x = self.encoder(self.post_extract_proj(feats), pad if pad.any() else None, layer)
-        return x, frames
+        outs, frames = self.layer_outputs(wav, lengths, layer)
+        return outs[-1], frames
 
     def all_layers(self, wav: Tensor) -> Tensor:
         """wav (B, S) without padding -> (layers, B, T, D): every transformer layer's output, as the
         original's ``extract_features(ret_layer_results=True)`` results after their input entry."""
-        feats = self.layer_norm(self.feature_extractor(wav).transpose(1, 2))
-        return self.encoder(self.post_extract_proj(feats), None, len(self.encoder.layers), every=True)
+        return torch.stack(self.layer_outputs(wav, None, self.num_layers)[0])
 
 
 # ---------------------------------------------------------------------------- checkpoints
@@ -269,7 +155,7 @@ _TOP = [("encoder.feature_projection.layer_norm.", "layer_norm."),
         ("encoder.feature_projection.projection.", "post_extract_proj."),
         ("encoder.transformer.pos_conv_embed.conv.parametrizations.weight.original0", "encoder.pos_conv.0.weight_g"),
         ("encoder.transformer.pos_conv_embed.conv.parametrizations.weight.original1", "encoder.pos_conv.0.weight_v"),
-        ("encoder.transformer.pos_conv_embed.conv.", "encoder.pos_conv.0."),  # bias; weight_g/v of older torchaudio
+        ("encoder.transformer.pos_conv_embed.conv.", "encoder.pos_conv.0."),  # the bias
         ("encoder.transformer.layer_norm.", "encoder.layer_norm.")]
 _CONV = [("conv.", "0."), ("layer_norm.", "2.1.")]
 _LAYER = [("attention.attention.out_proj.", "self_attn.out_proj."),
@@ -298,12 +184,10 @@ def _rename(key: str, to_original: bool) -> str:
     return key
 
 
-def _torchaudio_to_original(sd: dict[str, Tensor]) -> dict[str, Tensor]:
-    """torchaudio's WavLM keys -> the original's (the fused in_proj split into q/k/v)."""
+def original_state_dict(model: WavLM) -> dict[str, Tensor]:
+    """The model's weights under the original's names (the fused in_proj split into q/k/v)."""
     out: dict[str, Tensor] = {}
-    for key, value in sd.items():
-        if key.startswith("aux."):
-            continue  # an ASR head, not part of the encoder
+    for key, value in model.state_dict().items():
         if ".attention.attention.in_proj_" in key:
             head, kind = key.split(".attention.attention.in_proj_")
             base = head.replace(*_PREFIXES["layer"])
@@ -315,11 +199,11 @@ def _torchaudio_to_original(sd: dict[str, Tensor]) -> dict[str, Tensor]:
 
 
 def _original_to_torchaudio(sd: dict[str, Tensor]) -> dict[str, Tensor]:
-    """The original keys -> torchaudio's (for writing checkpoints in its layout)."""
+    """The original keys -> torchaudio's (q/k/v fused into in_proj)."""
     out: dict[str, Tensor] = {}
     for key, value in sd.items():
         if key == "mask_emb":
-            continue  # torchaudio's encoder-only model has no mask embedding
+            continue  # pre-training only; torchaudio's encoder-only model has no mask embedding
         if ".self_attn.q_proj." in key:
             base, kind = key.split(".self_attn.q_proj.")
             fused = torch.cat([sd[f"{base}.self_attn.{name}.{kind}"] for name in _QKV])
@@ -327,6 +211,13 @@ def _original_to_torchaudio(sd: dict[str, Tensor]) -> dict[str, Tensor]:
         elif ".self_attn.k_proj." not in key and ".self_attn.v_proj." not in key:
             out[_rename(key, to_original=False)] = value
     return out
+
+
+def _new_weight_norm(key: str) -> str:
+    """Older torchaudio named the positional conv's weight norm parts weight_g / weight_v."""
+    for old, new in (("weight_g", "original0"), ("weight_v", "original1")):
+        key = key.replace(f"pos_conv_embed.conv.{old}", f"pos_conv_embed.conv.parametrizations.weight.{new}")
+    return key
 
 
 def _cfg_from_torchaudio(sd: dict[str, Tensor], max_distance: int) -> WavLMConfig:
@@ -337,8 +228,7 @@ def _cfg_from_torchaudio(sd: dict[str, Tensor], max_distance: int) -> WavLMConfi
         strides = {10: 5, 3: 2, 2: 2}
         conv = "[" + ", ".join(f"({s[0]},{s[2]},{strides[s[2]]})" for _, s in convs) + "]"
         proj = sd["encoder.feature_projection.projection.weight"]
-        pos = sd.get("encoder.transformer.pos_conv_embed.conv.parametrizations.weight.original1",
-                     sd.get("encoder.transformer.pos_conv_embed.conv.weight_v"))
+        pos = sd["encoder.transformer.pos_conv_embed.conv.parametrizations.weight.original1"]
         table = sd["encoder.transformer.layers.0.attention.rel_attn_embed.weight"]
         layers = {int(k.split(".")[3]) for k in sd if k.startswith("encoder.transformer.layers.")}
         return WavLMConfig(
@@ -351,8 +241,7 @@ def _cfg_from_torchaudio(sd: dict[str, Tensor], max_distance: int) -> WavLMConfi
         raise ValueError(f"not a torchaudio WavLM state dict: missing or malformed {err}") from None
 
 
-def _check_keys(model: nn.Module, sd: dict[str, Tensor], path: str, layout: str) -> None:
-    expected = set(model.state_dict())
+def _check_keys(expected: set[str], sd: dict[str, Tensor], path: str, layout: str) -> None:
     missing, unexpected = sorted(expected - set(sd)), sorted(set(sd) - expected)
     if missing or unexpected:
         raise ValueError(f"{path}: not a loadable WavLM checkpoint ({layout} layout); "
@@ -373,32 +262,33 @@ def load_wavlm(path: str | Path | None, device: str = "cpu", max_layer: int | No
         if not isinstance(ckpt, dict):
             raise ValueError(f"{path}: not a WavLM checkpoint (a {type(ckpt).__name__}, expected a dict)")
         if "cfg" in ckpt and "model" in ckpt:
-            cfg, sd, layout = WavLMConfig.from_cfg(dict(ckpt["cfg"])), ckpt["model"], "original"
+            model = WavLM(WavLMConfig.from_cfg(dict(ckpt["cfg"])))
+            _check_keys(set(original_state_dict(model)) | {"mask_emb"}, ckpt["model"], str(path), "original")
+            sd = _original_to_torchaudio(ckpt["model"])
         elif any(k.startswith("encoder.transformer.") for k in ckpt):
-            cfg, layout = _cfg_from_torchaudio(ckpt, max_distance), "torchaudio"
-            sd = _torchaudio_to_original(ckpt)
-            sd.setdefault("mask_emb", torch.zeros(cfg.encoder_embed_dim))
+            sd = {_new_weight_norm(k): v for k, v in ckpt.items() if not k.startswith("aux.")}  # aux: an ASR head
+            model = WavLM(_cfg_from_torchaudio(sd, max_distance))
+            _check_keys(set(model.state_dict()), sd, str(path), "torchaudio")
         else:
             raise ValueError(f"{path}: not a WavLM checkpoint: expected keys 'cfg' and 'model' (WavLM-Large.pt) "
                              f"or torchaudio's 'encoder.transformer.*'; found {', '.join(sorted(ckpt)[:6])}")
-        model = WavLM(cfg)
-        _check_keys(model, sd, str(path), layout)
         model.load_state_dict(sd)
     if max_layer is not None:
-        if not 1 <= max_layer <= len(model.encoder.layers):
-            raise ValueError(f"{path or 'WavLM'}: layer {max_layer} requested, the model has layers 1..{len(model.encoder.layers)}")
-        model.encoder.layers = model.encoder.layers[:max_layer]
+        if not 1 <= max_layer <= model.num_layers:
+            raise ValueError(f"{path or 'WavLM'}: layer {max_layer} requested, the model has layers 1..{model.num_layers}")
+        model.encoder.transformer.layers = model.encoder.transformer.layers[:max_layer]
     return model.eval().to(device)
 
 
 def save_wavlm(model: WavLM, path: str | Path, layout: str = "original") -> None:
     """Write ``model`` in a published layout: ``original`` (WavLM-Large.pt) or ``torchaudio``."""
-    sd = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     if layout == "original":
+        sd = {k: v.detach().cpu() for k, v in original_state_dict(model).items()}
+        sd["mask_emb"] = torch.zeros(model.cfg.encoder_embed_dim)  # pre-training only
         cfg = {f.name: getattr(model.cfg, f.name) for f in fields(model.cfg)}
         torch.save({"cfg": {**cfg, "normalize": True}, "model": sd}, path)
     elif layout == "torchaudio":
-        torch.save(_original_to_torchaudio(sd), path)
+        torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, path)
     else:
         raise ValueError(f"unknown layout {layout!r}; known: original, torchaudio")
 
@@ -415,12 +305,15 @@ class _Segment:
 
 
 def num_frames(num_samples: int, model: WavLM) -> int:
-    return int(model.feature_extractor.num_frames(torch.tensor(num_samples)))
+    n = num_samples
+    for _, kernel, stride in model.cfg.conv_layers:
+        n = (n - kernel) // stride + 1
+    return max(n, 0)
 
 
 def _receptive_field(model: WavLM) -> int:
     rf, jump = 1, 1
-    for _, kernel, stride in model.feature_extractor.specs:
+    for _, kernel, stride in model.cfg.conv_layers:
         rf, jump = rf + (kernel - 1) * jump, jump * stride
     return rf  # 400 samples for WavLM, with a jump of HOP = 320
 

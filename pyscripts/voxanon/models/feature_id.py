@@ -13,18 +13,15 @@ import json
 from pathlib import Path
 
 from voxanon.features.config import FEATS_STAMP
-from voxanon.features.wavlm import WavLM, load_wavlm
+from voxanon.features.wavlm import WavLM, load_wavlm, original_state_dict
 from voxanon.registry import resolve_model
-
-UNUSED = {"mask_emb"}  # the training-time mask vector: no part of the features (torchaudio lacks it)
-
 
 def wavlm_identity(model: WavLM, layer: int) -> dict:
     h = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        if name not in UNUSED:
-            h.update(name.encode())
-            h.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+    # the original layout's names (no mask_emb), as in the identities recorded before the torchaudio model
+    for name, tensor in sorted(original_state_dict(model).items()):
+        h.update(name.encode())
+        h.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
     return {"wavlm": h.hexdigest()[:16], "layer": layer}
 
 
