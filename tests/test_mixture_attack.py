@@ -70,6 +70,23 @@ def test_classifier_and_per_trial_choice():
     np.testing.assert_allclose(scores, [2.0 * 1.0 + 1.0, 10.0 * 1.0 - 5.0])
 
 
+def stages_5_to(last: str, conf: Path, data: Path, exp: Path, suffix: str) -> str:
+    """Stage 5 (the runner) of the train and ev sets, then the shell stages 6-8 up to ``last``; their stdout."""
+    for s in ("train", "ev"):
+        records = ["--record-dir", str(exp / "anon_records" / f"{s}{suffix}")]
+        for step in ("job", "finalize"):
+            assert cli.main([step, "--conf", str(conf), *records, str(data / s), str(data / f"{s}{suffix}")]) == 0
+    env, out = {**os.environ, "OMP_NUM_THREADS": "1"}, ""
+    scripts = ["local/train_attacker.sh", "local/evaluate.sh", "local/make_report.sh"]
+    for script in scripts[:scripts.index(last) + 1]:
+        nj = ["--nj", "1"] if script == "local/train_attacker.sh" else []
+        done = subprocess.run([str(ROOT / script), *nj, str(conf), str(data), str(exp)], cwd=conf.parent, env=env,
+                              capture_output=True, text=True, timeout=1800)  # minutes on a loaded 2-core machine
+        assert done.returncode == 0, f"{script}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        out += done.stdout
+    return out
+
+
 @pytest.fixture(scope="module")
 def experiment(tmp_path_factory):
     """Stages 5-8 of the tiny admixture: the mixed sets (runner), then the shell stages 6-8."""
@@ -79,18 +96,7 @@ def experiment(tmp_path_factory):
     make_dir(data / "ev", n_spk=4, n_utt=6, n_enroll=3, spk_offset=10, seconds=(1.2, 2.0))
     conf = top / "mix.yaml"
     conf.write_text(yaml.safe_dump(CONF))
-    for s in ("train", "ev"):
-        records = ["--record-dir", str(exp / "anon_records" / f"{s}_mix")]
-        assert cli.main(["job", "--conf", str(conf), *records, str(data / s), str(data / f"{s}_mix")]) == 0
-        assert cli.main(["finalize", "--conf", str(conf), *records, str(data / s), str(data / f"{s}_mix")]) == 0
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    for script in ("local/train_attacker.sh", "local/evaluate.sh", "local/make_report.sh"):
-        nj = ["--nj", "1"] if script == "local/train_attacker.sh" else []
-        done = subprocess.run([str(ROOT / script), *nj, str(conf), str(data), str(exp)], cwd=top, env=env, capture_output=True, text=True,
-                              timeout=1800)  # minutes on a loaded 2-core machine
-        assert done.returncode == 0, f"{script}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-        if script == "local/evaluate.sh":
-            console = done.stdout
+    console = stages_5_to("local/make_report.sh", conf, data, exp, "_mix")
     return data, exp, console
 
 
@@ -143,17 +149,7 @@ def test_another_p_uses_the_trained_part_asvs(experiment):
         system["p"] = p
     path = top / "mix2.yaml"
     path.write_text(yaml.safe_dump(conf))
-    for s in ("train", "ev"):
-        records = ["--record-dir", str(exp / "anon_records" / f"{s}_mix2")]
-        assert cli.main(["job", "--conf", str(path), *records, str(data / s), str(data / f"{s}_mix2")]) == 0
-        assert cli.main(["finalize", "--conf", str(path), *records, str(data / s), str(data / f"{s}_mix2")]) == 0
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    out = ""
-    for script, nj in (("local/train_attacker.sh", ["--nj", "1"]), ("local/evaluate.sh", [])):
-        done = subprocess.run([str(ROOT / script), *nj, str(path), str(data), str(exp)], cwd=top, env=env,
-                              capture_output=True, text=True, timeout=1800)
-        assert done.returncode == 0, f"{script}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-        out += done.stdout
+    out = stages_5_to("local/evaluate.sh", path, data, exp, "_mix2")
     assert f"asv_part0: {first / 'mixture'}/asv_part0 (asv.part_models)" in out
     assert not (exp / "mixture" / "asv_part0").exists() and (data / "train_mix2_part1" / "wav.scp").is_file()
     asv = json.loads((exp / "results" / "asv.json").read_text())
