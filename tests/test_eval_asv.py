@@ -254,3 +254,4 @@ def test_chunks_decoded_alone_equal_the_crops_of_whole_reads(tmp_path):
             assert whole[2] == windows[2]
             np.testing.assert_array_equal(whole[0].numpy(), windows[0].numpy())
             np.testing.assert_array_equal(whole[1].numpy(), windows[1].numpy())
+            assert len(windows[1]) == raw_len

@@ -116,19 +116,18 @@ def count_rows(data: DataDir, utts: list[str], chunk: int, min_amplitude: float,
     return rows
 
 
-def crop_or_pad(x: np.ndarray, length: int, rel: float) -> np.ndarray:
-    """``length`` samples of ``x`` starting at relative place ``rel``, or ``x`` zero-padded to it."""
-    if len(x) < length:
-        return np.pad(x, (0, length - len(x)))
-    offset = int(rel * (len(x) - length + 1))
-    return x[offset:offset + length]
+def crop_start(n: int, length: int, rel: float) -> int:
+    """Start of a ``length`` crop at relative place ``rel`` in [0, 1) of ``n`` items: every start
+    equally likely, both ends included; 0 when ``n`` is shorter."""
+    return int(rel * (max(n - length, 0) + 1))
 
 
 class ChunkSet(torch.utils.data.Dataset):
     """Item i of an epoch plan -> (chunk, WavLM crop, speaker index). Chunks are waveforms (online)
     or fbank frames (precomputed); the plan fixes which utterance and where the crop starts. The
     WavLM crop (``raw_len`` samples, asv_ssl fine-tuning; else empty) starts at ``raw_starts[i]``.
-    Online, with the utterances' lengths known (``samples``), only the crops are decoded."""
+    Online, with the utterances' lengths known (``samples``), only the crops are decoded from the
+    file (the same samples as cropping the whole utterance)."""
 
     def __init__(self, data: DataDir, utts: list[str], spk_index: dict[str, int], chunk: int,
                  feats_scp, allow_pipes: bool, raw_len: int = 0, samples: dict[str, int] | None = None):
@@ -149,24 +148,19 @@ class ChunkSet(torch.utils.data.Dataset):
     def __getitem__(self, i: int):
         ui, rel = self.plan[i]
         utt = self.utts[ui]
-        if self.samples:
-            return self.windows(utt, rel, self.raw_starts[i] if self.raw_len else 0.0)
-        x = self.load(utt)
-        offset = int(rel * (max(len(x) - self.chunk, 0) + 1))  # uniform over every start, both ends included
-        raw = crop_or_pad(x, self.raw_len, self.raw_starts[i]) if self.raw_len else np.zeros(0)
-        return torch.from_numpy(np.array(fit_length(x, self.chunk, offset), dtype=np.float32)), \
-            torch.from_numpy(np.array(raw, dtype=np.float32)), self.spk_index[self.data.utt2spk[utt]]
+        whole = None if self.samples else self.load(utt)
+        n = self.samples[utt] if whole is None else len(whole)
 
+        def crop(length: int, at: float) -> np.ndarray:
+            start = crop_start(n, length, at)
+            if whole is None:
+                return self.data.audio_window(utt, start, length, self.allow_pipes)
+            return whole[start:start + length]
 
-    def windows(self, utt: str, rel: float, raw_rel: float):
-        """``__getitem__``'s crops, each decoded alone from the file: the same samples."""
-        n = self.samples[utt]
-        offset = int(rel * (max(n - self.chunk, 0) + 1))
-        chunk = fit_length(self.data.audio_window(utt, offset, self.chunk, self.allow_pipes), self.chunk, 0)
+        chunk = fit_length(crop(self.chunk, rel), self.chunk, 0)  # a short utterance is tiled
         raw = np.zeros(0)
         if self.raw_len:
-            start = int(raw_rel * (n - self.raw_len + 1)) if n >= self.raw_len else 0
-            raw = self.data.audio_window(utt, start, min(n, self.raw_len), self.allow_pipes)
+            raw = crop(self.raw_len, self.raw_starts[i])
             raw = np.pad(raw, (0, self.raw_len - len(raw)))
         return torch.from_numpy(np.array(chunk, dtype=np.float32)), \
             torch.from_numpy(np.array(raw, dtype=np.float32)), self.spk_index[self.data.utt2spk[utt]]

@@ -112,11 +112,12 @@ def plot_convergence(conv: dict, path: Path) -> bool:
 
 
 def save_figure(fig, path: Path, dpi: int = 120) -> None:
-    """Write ``fig`` to ``path`` atomically (a temp file renamed over it) and close it."""
+    """Write ``fig`` to ``path`` atomically (``fileio.atomic_path``) and close it."""
     import matplotlib.pyplot as plt
 
+    from voxanon.fileio import atomic_path
+
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=dpi)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png")
     plt.close(fig)
-    tmp.replace(path)

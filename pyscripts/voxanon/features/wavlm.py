@@ -114,8 +114,10 @@ class WavLM(nn.Module):
     def num_layers(self) -> int:
         return len(self.encoder.transformer.layers)
 
-    def layer_outputs(self, wav: Tensor, lengths: Tensor | None, layer: int) -> tuple[list[Tensor], Tensor]:
-        """wav (B, S), lengths (B,) samples -> (outputs of layers 1..``layer``, each (B, T, D); frames (B,))."""
+    def layer_outputs(self, wav: Tensor, lengths: Tensor | None, layer: int,
+                      every: bool = False) -> tuple[list[Tensor], Tensor]:
+        """wav (B, S), lengths (B,) samples -> (the output of layer ``layer``, or with ``every`` those
+        of layers 1..``layer``, each (B, T, D); frames (B,)). Without ``every`` only the last is kept."""
         if not 1 <= layer <= self.num_layers:
             raise ValueError(f"layer {layer} outside 1..{self.num_layers}")
         feats, frames = self.feature_extractor(wav, lengths)
@@ -132,8 +134,9 @@ class WavLM(nn.Module):
         outs, bias = [], None
         for block in self.encoder.transformer.layers[:layer]:
             x, bias = block(x, position_bias=bias, key_padding_mask=keys)
-            outs.append(x)
-        return outs, frames
+            if every:
+                outs.append(x)
+        return (outs if every else [x]), frames
 
     def forward(self, wav: Tensor, lengths: Tensor | None = None, layer: int = 6) -> tuple[Tensor, Tensor]:
         """wav (B, S) float, lengths (B,) samples -> (features (B, T, D), frames (B,)): the output of
@@ -144,7 +147,7 @@ class WavLM(nn.Module):
     def all_layers(self, wav: Tensor) -> Tensor:
         """wav (B, S) without padding -> (layers, B, T, D): every transformer layer's output, as the
         original's ``extract_features(ret_layer_results=True)`` results after their input entry."""
-        return torch.stack(self.layer_outputs(wav, None, self.num_layers)[0])
+        return torch.stack(self.layer_outputs(wav, None, self.num_layers, every=True)[0])
 
 
 # ---------------------------------------------------------------------------- checkpoints
