@@ -9,8 +9,8 @@ import torch
 
 from knnvc_helpers import TINY, randomize, tiny_wavlm, one_torch_thread  # noqa: F401 (autouse fixture)
 from voxanon.audio import Audio, AudioError
-from voxanon.features.wavlm import (HOP, WavLM, WavLMConfig, _parse_conv_layers, extract_batch, extract_layer,
-                                    load_wavlm, num_frames, save_wavlm)
+from voxanon.features.wavlm import (FEATURE_CHUNK, HOP, LARGE_CONV, WavLM, WavLMConfig, _parse_conv_layers,
+                                    conv_features, extract_batch, extract_layer, load_wavlm, num_frames, save_wavlm)
 
 
 def torchaudio_tiny():
@@ -46,6 +46,29 @@ def test_layer_outputs_equal_torchaudio_wavlm(tmp_path, layout):
             torch.testing.assert_close(out, ref[layer - 1], rtol=1e-4, atol=1e-4)
         torch.testing.assert_close(ours.all_layers(x), torch.stack(ref), rtol=1e-4, atol=1e-4)
     assert int(frames[0]) == ref[0].shape[1] == num_frames(x.shape[1], ours)
+
+
+def test_conv_features_equal_torchaudio_feature_extractor():
+    """The time-major GEMM conv stack against torchaudio's own ``FeatureExtractor`` of WavLM-Large
+    (kernels 10/3/2, strides 5/2), random weights, a padded batch longer than several chunks: the
+    same frames and lengths, under float32 and bfloat16 autocast."""
+    from torchaudio.models.wav2vec2.components import _get_feature_extractor
+
+    extractor = randomize(_get_feature_extractor("layer_norm", _parse_conv_layers(LARGE_CONV), False), seed=5).eval()
+    samples = HOP * FEATURE_CHUNK * 2 + 1234  # 2 full chunks and a part
+    x = torch.cat([wav(samples / 16000, 1), wav(samples / 16000, 2)]) * 10
+    lengths = torch.tensor([samples, samples // 3])
+    with torch.no_grad():
+        ref, ref_lengths = extractor(x, lengths)
+        out, out_lengths = conv_features(extractor.conv_layers, x, lengths)
+        assert out.shape == ref.shape and out.shape[1] > 2 * FEATURE_CHUNK
+        assert torch.equal(out_lengths, ref_lengths)
+        torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low, _ = conv_features(extractor.conv_layers, x, lengths)
+            ref_low, _ = extractor(x, lengths)
+    assert (low.float() - ref_low.float()).norm() / ref_low.float().norm() < 0.03  # bfloat16 rounding
+    assert (low.float() - ref.float()).norm() / ref.norm() < 0.03
 
 
 @pytest.mark.parametrize("layout", ["original", "torchaudio"])

@@ -97,6 +97,72 @@ def _parse_conv_layers(spec: str) -> list[tuple[int, int, int]]:
     return [tuple(layer) for layer in layers]
 
 
+FEATURE_CHUNK = 100  # output frames (2 s) per pass through the conv stack
+
+
+def conv_features(blocks: nn.ModuleList, wav: Tensor, lengths: Tensor | None) -> tuple[Tensor, Tensor | None]:
+    """torchaudio's ``FeatureExtractor`` forward: wav (B, S), lengths (B,) samples -> (features
+    (B, T, C), frames (B,)), computed time-major, FEATURE_CHUNK output frames at a time.
+
+    Why: torchaudio's channel-major convolutions and the transposes around each LayerNorm spent a
+    third of WavLM's CPU time below the GEMM rate (bench/results/flops_cpu.md); time-major, each
+    convolution is GEMMs on views of its input (``_conv_block``), and a chunk's activations are a
+    few MB that the allocator reuses instead of mapping fresh (B, 32k, 512) buffers per second of
+    audio. Every output frame depends only on its own receptive field, so chunks give the same
+    frames. Equal to torchaudio's forward to float rounding (tests/test_knnvc_wavlm.py)."""
+    field, hop = 1, 1
+    for block in reversed(blocks):
+        field, hop = (field - 1) * block.stride + block.kernel_size, hop * block.stride
+    total = (wav.shape[-1] - field) // hop + 1
+    if total < 1:
+        raise ValueError(f"{wav.shape[-1]} samples are too short for WavLM's convolutions (need {field})")
+    parts = []
+    for start in range(0, total, FEATURE_CHUNK):
+        end = min(total, start + FEATURE_CHUNK)
+        x = wav[:, hop * start: hop * (end - 1) + field].unsqueeze(-1)  # (B, samples, 1)
+        for block in blocks:
+            x = _conv_block(block, x)
+        parts.append(x)
+    if lengths is not None:
+        for block in blocks:
+            lengths = torch.clamp(torch.div(lengths - block.kernel_size, block.stride, rounding_mode="floor") + 1, min=0)
+    return torch.cat(parts, dim=1), lengths
+
+
+def _conv_block(block: nn.Module, x: Tensor) -> Tensor:
+    """One torchaudio ``ConvLayerBlock`` (conv -> LayerNorm over channels -> GELU) on x (B, T, C)."""
+    weight, k, s = block.conv.weight, block.kernel_size, block.stride  # weight (out, in, k)
+    batch, steps, chans = x.shape
+    frames = (steps - k) // s + 1
+    taps = weight.permute(2, 1, 0).reshape(k * chans, -1)  # row j*C + c: tap j, input channel c
+    y = None
+    for rows, first, width in _tap_rows(x, k, s, frames):
+        part = taps[first * chans:(first + width) * chans]
+        if y is None:
+            y = torch.matmul(rows, part)
+        else:  # explicit casts: in-place ops are outside autocast
+            y.baddbmm_(rows.to(y.dtype), part.to(y.dtype).expand(batch, -1, -1))
+    if block.conv.bias is not None:
+        y += block.conv.bias
+    norm = block.layer_norm
+    x = torch.nn.functional.layer_norm(y, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+    return torch.ops.aten.gelu_(x)
+
+
+def _tap_rows(x: Tensor, k: int, s: int, frames: int):
+    """(rows (B, frames, width*C), first tap, width): every tap of a stride-s, kernel-k convolution
+    over x (B, T, C) exactly once. Taps [j, j + s) of all output frames are one row each of x viewed
+    as (T / s, s*C), a free view: one GEMM; fewer than s taps left (kernel 3, stride 2): a strided
+    view each."""
+    batch, _, chans = x.shape
+    for first in range(0, k, s):
+        if first + s <= k:  # input frames first + s*t .. + s-1 are one row of a free view
+            yield x[:, first: first + s * frames].reshape(batch, frames, s * chans), first, s
+        else:  # fewer taps than the stride are left: a strided view each
+            for tap in range(first, k):
+                yield x[:, tap: tap + s * (frames - 1) + 1: s], tap, 1
+
+
 class WavLM(nn.Module):
     """torchaudio's WavLM (``feature_extractor`` and ``encoder``, its state dict in torchaudio's
     layout) run to transformer layer L with padded frames masked: torchaudio's own
@@ -120,7 +186,7 @@ class WavLM(nn.Module):
         of layers 1..``layer``, each (B, T, D); frames (B,)). Without ``every`` only the last is kept."""
         if not 1 <= layer <= self.num_layers:
             raise ValueError(f"layer {layer} outside 1..{self.num_layers}")
-        feats, frames = self.feature_extractor(wav, lengths)
+        feats, frames = conv_features(self.feature_extractor.conv_layers, wav, lengths)
         if frames is None:
             frames = torch.full((wav.shape[0],), feats.shape[1], device=wav.device)
         pad = torch.arange(feats.shape[1], device=wav.device)[None, :] >= frames[:, None]
