@@ -35,7 +35,7 @@ from torch.utils import flop_counter as fc
 from knnvc_bench import machine
 
 ROOT = Path(__file__).resolve().parents[1]
-GEMM_OP = re.compile(r"mm$|conv|attention|linear|matmul")
+GEMM_OP = re.compile(r"mm_?$|conv|attention|linear|matmul")
 
 
 def _sdpa(query, key, value, *args, out_shape=None, **kwargs) -> int:
@@ -46,15 +46,22 @@ def _sdpa_backward(grad_out, query, key, value, *args, out_shape=None, **kwargs)
     return fc.sdpa_backward_flop_count(grad_out, query, key, value)
 
 
-# torch counts only the GPU attention kernels; the CPU one gets the same formulas (on shapes)
-_SDPA_CPU = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _sdpa,
-             torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward: _sdpa_backward}
+def _baddbmm_(self, batch1, batch2, *args, out_shape=None, **kwargs) -> int:
+    return fc.bmm_flop(batch1, batch2)
+
+
+# torch counts only the GPU attention kernels; the CPU one gets the same formulas (on shapes);
+# in-place baddbmm_ (WavLM's conv stack accumulates taps with it) counts as its out-of-place twin
+CUSTOM_FLOPS = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _sdpa,
+                torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward: _sdpa_backward,
+                torch.ops.aten.baddbmm_: _baddbmm_}
 
 
 LOSSES = {
-    "WavLM": "outside the GEMMs, layout copies (copy_) around attention and the gated relative position "
-             "bias, LayerNorm and GELU are memory-bound; within them, the conv feature extractor's first "
-             "layers (512 channels, kernels 10 and 3, over 16k samples/s) run below the GEMM rate.",
+    "WavLM": "the conv stack runs time-major as GEMMs (features/wavlm.py conv_features); what is left "
+             "is memory-bound: the first conv (1 input channel, kernel 10: GEMMs with K = 5), LayerNorm "
+             "and GELU over 512 channels x 3.2k frames/s, the gated relative position bias (a fresh "
+             "(heads, T, T) tensor per layer), and the positional conv's weight norm recomputed per call.",
     "kNN matcher": "one (500 x 15k) GEMM, then passes over the pool and the similarities (norms, scaling, "
                    "the running top-k, the gather of the neighbours) that are memory-bound.",
     "vocoder (float32)": "the convolutions (transposed and dilated, down to 32 channels in the last "
@@ -79,7 +86,7 @@ LOSSES = {
 
 
 def count_flops(fn) -> int:
-    with fc.FlopCounterMode(display=False, custom_mapping=_SDPA_CPU) as counter:
+    with fc.FlopCounterMode(display=False, custom_mapping=CUSTOM_FLOPS) as counter:
         fn()
     return counter.get_total_flops()
 
