@@ -13,8 +13,7 @@ length and the input's peak level.
 from __future__ import annotations
 
 import numpy as np
-from scipy.linalg import solve_toeplitz
-from scipy.signal import get_window, lfilter
+from scipy.signal import get_window
 
 from voxanon.anonymize.base import BuildContext, Converted, Utterance
 from voxanon.anonymize.params import McAdamsParams as Params
@@ -36,11 +35,46 @@ def lpc(frames: np.ndarray, order: int) -> np.ndarray:
     r = np.fft.irfft(spec.real ** 2 + spec.imag ** 2, n_fft)[:, : order + 1]
     a = np.zeros((len(frames), order + 1))
     a[:, 0] = 1.0
-    for i in np.flatnonzero(r[:, 0] > 1e-10):
-        col = r[i, :order].copy()
-        col[0] *= 1.0 + 1e-9  # white-noise correction: keeps near-singular frames solvable
-        a[i, 1:] = -solve_toeplitz(col, r[i, 1:])
+    voiced = r[:, 0] > 1e-10
+    r = r[voiced]
+    r[:, 0] *= 1.0 + 1e-9  # white-noise correction: keeps near-singular frames solvable
+    a[voiced] = levinson(r, order)
     return a
+
+
+def levinson(r: np.ndarray, order: int) -> np.ndarray:
+    """Levinson-Durbin on autocorrelations r (F, >= order + 1), all frames at once -> (F, order + 1)
+    monic predictors: the solution of the Toeplitz normal equations (scipy's solve_toeplitz per
+    frame gives the same to rounding, tests/test_mcadams.py), without a Python call per frame."""
+    a = np.zeros((len(r), order + 1))
+    a[:, 0] = 1.0
+    err = r[:, 0].copy()
+    for i in range(1, order + 1):
+        k = -(a[:, :i] * r[:, i:0:-1]).sum(axis=1) / err
+        a[:, 1:i + 1] += k[:, None] * a[:, i - 1::-1]
+        err *= 1.0 - k * k
+    return a
+
+
+def fir_frames(b: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Each row of x (F, N) through its own FIR filter b (F, p + 1), zero initial state:
+    ``lfilter(b[f], [1], x[f])`` for every f at once."""
+    y = x * b[:, :1]
+    for k in range(1, b.shape[1]):
+        y[:, k:] += b[:, k: k + 1] * x[:, :-k]
+    return y
+
+
+def all_pole_frames(a: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Each row of x (F, N) through its own all-pole filter 1 / a (F, p + 1), a[:, 0] = 1, zero
+    initial state: ``lfilter([1], a[f], x[f])`` for every f at once. The recursion runs over the
+    N samples of a frame; each step serves every frame."""
+    p = a.shape[1] - 1
+    y = np.zeros((x.shape[0], x.shape[1] + p))  # p leading zeros: the initial state
+    taps = a[:, :0:-1]  # (F, p): a[p] .. a[1], to meet y[n - p] .. y[n - 1]
+    for n in range(x.shape[1]):
+        y[:, n + p] = x[:, n] - np.einsum("fk,fk->f", taps, y[:, n: n + p])
+    return y[:, p:]
 
 
 def poly_roots(a: np.ndarray) -> np.ndarray:
@@ -94,10 +128,10 @@ def mcadams(x: np.ndarray, sample_rate: int, alpha: float, order: int = 20, fram
         block = frames[first: first + BLOCK_FRAMES] * window
         a = lpc(block, order)
         new_a = poly_from_roots(mcadams_poles(poly_roots(a), alpha))
+        synth = all_pole_frames(new_a, fir_frames(a, block)) * window  # residual -> the new filter
         for i in range(len(block)):
-            residual = lfilter(a[i], [1.0], block[i])
             start = (first + i) * shift
-            out[start: start + length] += lfilter([1.0], new_a[i], residual) * window
+            out[start: start + length] += synth[i]
             weight[start: start + length] += window ** 2
     out = out / np.maximum(weight, 1e-3)
     return out[length // 2: length // 2 + len(x)]
