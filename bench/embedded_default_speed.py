@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -147,7 +146,7 @@ def main() -> int:
 
 def markdown(res: dict) -> str:
     mc, asr, tts = res["mcadams"], res["asr"], res["tts"]
-    lines = [f"# The embedded default's anonymizers on the CPU, one thread", "",
+    lines = ["# The embedded default's anonymizers on the CPU, one thread", "",
              f"Command: `{res['command']}`. Machine: {res['machine']}; load average {res['load_average'][0]} at the "
              f"start, {res['load_average'][1]} at the end. Input: {TIMIT.name}, {mc['audio_s']} s of speech. "
              "RTF = CPU seconds per audio second (the least of the repeats).", "",
