@@ -104,12 +104,12 @@ def conv_features(blocks: nn.ModuleList, wav: Tensor, lengths: Tensor | None) ->
     """torchaudio's ``FeatureExtractor`` forward: wav (B, S), lengths (B,) samples -> (features
     (B, T, C), frames (B,)), computed time-major, FEATURE_CHUNK output frames at a time.
 
-    Why: torchaudio's channel-major convolutions and the transposes around each LayerNorm spent a
-    third of WavLM's CPU time below the GEMM rate (bench/results/flops_cpu.md); time-major, each
-    convolution is GEMMs on views of its input (``_conv_block``), and a chunk's activations are a
-    few MB that the allocator reuses instead of mapping fresh (B, 32k, 512) buffers per second of
-    audio. Every output frame depends only on its own receptive field, so chunks give the same
-    frames. Equal to torchaudio's forward to float rounding (tests/test_knnvc_wavlm.py)."""
+    Why: torchaudio's channel-major convolutions and the transposes around each LayerNorm took
+    about 40 % of WavLM's CPU time, much of it below the GEMM rate (bench/results/flops_cpu.md);
+    time-major, each convolution is GEMMs on views of its input (``_conv_block``), and a 2 s chunk's
+    largest activation (6.4k frames x 512 after the first conv, 13 MB per utterance) is reused by
+    the allocator instead of a fresh buffer of the whole input's length per block. Every output
+    frame depends only on its own receptive field, so chunks give the same frames. Equal to torchaudio's forward to float rounding (tests/test_knnvc_wavlm.py)."""
     field, hop = 1, 1
     for block in reversed(blocks):
         field, hop = (field - 1) * block.stride + block.kernel_size, hop * block.stride
