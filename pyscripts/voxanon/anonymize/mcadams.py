@@ -1,19 +1,26 @@
-"""McAdams-coefficient anonymization (VoicePrivacy 2024 baseline B2); no model weights.
+"""McAdams-coefficient anonymization: the VoicePrivacy 2024 baseline B2 (``anonym_v2`` of the
+release's ``anonymise_dir_mcadams_rand_seed.py``); no model weights.
 
-Each 20 ms frame (10 ms shift) is analysed by linear prediction (order 20). The angles φ of the
-complex LPC poles are moved to φ^α (α < 1 raises low formants and lowers high ones, which
-shifts the formant pattern that carries much of a speaker's identity); magnitudes and real
-poles stay. The frame's LPC residual, which keeps pitch and timing, excites the modified
-all-pole filter, and the frames are put back by overlap-add. The output has exactly the input's
-length and the input's peak level.
+Each 20 ms frame (10 ms shift, square-root Hann window scaled so that analysis x synthesis
+overlap-adds to ~1) is analysed by linear prediction of order 20 with Burg's method
+(``librosa.lpc``, as B2). The angles φ of the complex LPC poles are moved to φ^α (α < 1 raises low
+formants and lowers high ones, which shifts the formant pattern that carries much of a speaker's
+identity); magnitudes and real poles stay. The frame's LPC residual, which keeps pitch and timing,
+excites the modified all-pole filter, and the frames are overlap-added into a float32 signal of
+the input's length, peak-normalized to B2's 16-bit full scale. As B2: float32 eps is added to the
+samples (and again before the LPC), only complete frames are analysed (the first and last 10 ms
+fade in and out, a tail under one shift stays silent).
 
-α is fixed (``alpha``) or drawn per utterance uniformly from ``alpha_range`` (B2 draws it from
-[0.5, 0.9]); the record holds the α used.
+Deviations, each for a reason (docs/systems.md#mcadams-vpc-2024-b2): α comes from the seed and the
+utterance id, not from one generator per data dir in ``wav.scp`` order; an input shorter than a
+frame is padded to one (B2 fails on it); an all-zero input stays zero (B2 would scale eps noise to
+full scale); poles, the new polynomial and the filters run batched over frames (equal to B2's
+per-frame numpy / scipy calls to float rounding, tests/test_mcadams.py).
 """
 from __future__ import annotations
 
+import librosa
 import numpy as np
-from scipy.signal import get_window
 
 from voxanon.anonymize.base import BuildContext, Converted, Utterance
 from voxanon.anonymize.params import McAdamsParams as Params
@@ -25,35 +32,6 @@ def frames_of(x: np.ndarray, length: int, shift: int) -> np.ndarray:
     """(num_samples,) -> (num_frames, length) view of frames every ``shift`` samples."""
     num = 1 + (len(x) - length) // shift
     return np.lib.stride_tricks.as_strided(x, (num, length), (x.strides[0] * shift, x.strides[0]), writeable=False)
-
-
-def lpc(frames: np.ndarray, order: int) -> np.ndarray:
-    """Autocorrelation-method LPC. frames (F, N) -> A (F, order + 1), A[:, 0] = 1, so that
-    frame[n] ≈ -sum_k A[k] frame[n - k] (k >= 1). Silent frames get A = [1, 0, ..., 0]."""
-    n_fft = 1 << int(np.ceil(np.log2(2 * frames.shape[1])))
-    spec = np.fft.rfft(frames, n_fft)
-    r = np.fft.irfft(spec.real ** 2 + spec.imag ** 2, n_fft)[:, : order + 1]
-    a = np.zeros((len(frames), order + 1))
-    a[:, 0] = 1.0
-    voiced = r[:, 0] > 1e-10
-    r = r[voiced]
-    r[:, 0] *= 1.0 + 1e-9  # white-noise correction: keeps near-singular frames solvable
-    a[voiced] = levinson(r, order)
-    return a
-
-
-def levinson(r: np.ndarray, order: int) -> np.ndarray:
-    """Levinson-Durbin on autocorrelations r (F, >= order + 1), all frames at once -> (F, order + 1)
-    monic predictors: the solution of the Toeplitz normal equations (scipy's solve_toeplitz per
-    frame gives the same to rounding, tests/test_mcadams.py), without a Python call per frame."""
-    a = np.zeros((len(r), order + 1))
-    a[:, 0] = 1.0
-    err = r[:, 0].copy()
-    for i in range(1, order + 1):
-        k = -(a[:, :i] * r[:, i:0:-1]).sum(axis=1) / err
-        a[:, 1:i + 1] += k[:, None] * a[:, i - 1::-1]
-        err *= 1.0 - k * k
-    return a
 
 
 def fir_frames(b: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -106,35 +84,33 @@ def mcadams_poles(roots: np.ndarray, alpha: float) -> np.ndarray:
     return np.abs(roots) * np.exp(1j * new_angle)
 
 
-BLOCK_FRAMES = 1000  # frames analysed at once (10 s): the FFTs and companion matrices of a
-# 2-hour utterance would take ~25 GB at once; per block they take ~35 MB
+BLOCK_FRAMES = 1000  # frames analysed at once (10 s): a 2-hour utterance's frames and companion
+# matrices at once would take GBs; per block they take ~35 MB
+EPS = np.finfo(np.float32).eps  # B2's guard against silent frames
+FULL_SCALE = 32766 / 32768  # B2 writes samples / peak * (int16 max - 1)
 
 
 def mcadams(x: np.ndarray, sample_rate: int, alpha: float, order: int = 20, frame_ms: float = 20.0,
             shift_ms: float = 10.0) -> np.ndarray:
-    """Transform signal x (num_samples,) with McAdams coefficient alpha; same length out."""
-    length = int(round(frame_ms * sample_rate / 1000))
-    shift = int(round(shift_ms * sample_rate / 1000))
-    # sqrt-Hann at analysis and synthesis: the product is a Hann window, whose periodic form
-    # sums to a constant at 50 % overlap; the general case is normalized below.
-    window = np.sqrt(get_window("hann", length))
-    num = max(1, int(np.ceil((len(x) + length) / shift)))
-    padded = np.zeros((num - 1) * shift + length)
-    padded[length // 2: length // 2 + len(x)] = x  # half a frame of lead-in: edges get full weight
-    frames = frames_of(padded, length, shift)  # a view: windowed block by block below
-    out = np.zeros_like(padded)
-    weight = np.zeros_like(padded)
+    """B2's ``anonym_v2`` on signal x (num_samples,): float32 of the same length, not normalized."""
+    length = int(np.floor(frame_ms * 0.001 * sample_rate))
+    shift = int(np.floor(shift_ms * 0.001 * sample_rate))
+    samples = np.zeros(max(len(x), length), dtype=np.float32)  # B2 reads float32
+    samples[: len(x)] = x
+    samples += EPS
+    hann = np.hanning(length)
+    window = np.sqrt(hann / (hann.sum() / shift))
+    frames = frames_of(samples, length, shift)  # complete frames only, a view
+    out = np.zeros_like(samples)  # float32, as B2's overlap-add buffer
     for first in range(0, len(frames), BLOCK_FRAMES):  # memory per block, not per utterance
-        block = frames[first: first + BLOCK_FRAMES] * window
-        a = lpc(block, order)
+        block = frames[first: first + BLOCK_FRAMES] * window  # float64 from here, as B2
+        a = librosa.lpc(block + EPS, order=order, axis=1)
         new_a = poly_from_roots(mcadams_poles(poly_roots(a), alpha))
         synth = all_pole_frames(new_a, fir_frames(a, block)) * window  # residual -> the new filter
-        for i in range(len(block)):
+        for i, frame in enumerate(synth):
             start = (first + i) * shift
-            out[start: start + length] += synth[i]
-            weight[start: start + length] += window ** 2
-    out = out / np.maximum(weight, 1e-3)
-    return out[length // 2: length // 2 + len(x)]
+            out[start: start + length] += frame
+    return out[: len(x)]
 
 
 class McAdams:
@@ -149,13 +125,14 @@ class McAdams:
         return float(utt_rng(self.seed, utt_id, "mcadams").uniform(low, high))
 
     def __call__(self, utt: Utterance) -> Converted:
-        x = utt.audio.samples.astype(np.float64)
+        x = utt.audio.samples
         alpha = self.alpha_for(utt.id)
         p = self.params
         y = mcadams(x, utt.audio.sample_rate, alpha, p.lpc_order, p.frame_ms, p.shift_ms)
-        peak_in, peak_out = np.abs(x).max(initial=0.0), np.abs(y).max(initial=0.0)
-        if peak_out > 0:
-            y *= peak_in / peak_out  # keep the input's level; the new filter's gain differs
+        peak = np.abs(y).max(initial=0.0)
+        # B2's level: every utterance at full scale; silence (or a few samples under the window's
+        # zero end) stays silent instead of eps noise scaled up or a division by zero
+        y = y / peak * FULL_SCALE if np.any(x) and peak > 0 else np.zeros_like(y)
         return Converted(Audio(y.astype(np.float32), utt.audio.sample_rate), {"alpha": round(alpha, 6)})
 
 
