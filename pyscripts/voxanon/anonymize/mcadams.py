@@ -87,7 +87,6 @@ def mcadams_poles(roots: np.ndarray, alpha: float) -> np.ndarray:
 BLOCK_FRAMES = 1000  # frames analysed at once (10 s): a 2-hour utterance's frames and companion
 # matrices at once would take GBs; per block they take ~35 MB
 EPS = np.finfo(np.float32).eps  # B2's guard against silent frames
-FULL_SCALE = 32766 / 32768  # B2 writes samples / peak * (int16 max - 1)
 
 
 def mcadams(x: np.ndarray, sample_rate: int, alpha: float, order: int = 20, frame_ms: float = 20.0,
@@ -132,7 +131,12 @@ class McAdams:
         peak = np.abs(y).max(initial=0.0)
         # B2's level: every utterance at full scale; silence (or a few samples under the window's
         # zero end) stays silent instead of eps noise scaled up or a division by zero
-        y = y / peak * FULL_SCALE if np.any(x) and peak > 0 else np.zeros_like(y)
+        if np.any(x) and peak > 0:
+            # B2's int16 values (scaled to 32766, truncated toward zero), exactly: the 16-bit
+            # writer floors, which would move every negative sample one step down
+            y = np.trunc(y / peak * np.float32(32766)) / np.float32(32768)
+        else:
+            y = np.zeros_like(y)
         return Converted(Audio(y.astype(np.float32), utt.audio.sample_rate), {"alpha": round(alpha, 6)})
 
 
