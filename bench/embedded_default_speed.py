@@ -38,15 +38,11 @@ from voxanon.eval.wer import corpus_wer, words
 from voxanon.tts.config import TtsConfig
 from voxanon.tts.synth import Tts
 
+from asr_tts_bench import cpu_seconds
 from knnvc_bench import machine
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMIT = ROOT.parent / "shared" / "data" / "timit"
-
-
-def cpu_seconds() -> float:
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
 
 
 def cpu_time(fn, reps: int = 1):

@@ -109,32 +109,34 @@ def conv_features(blocks: nn.ModuleList, wav: Tensor, lengths: Tensor | None) ->
     time-major, each convolution is GEMMs on views of its input (``_conv_block``), and a 2 s chunk's
     largest activation (6.4k frames x 512 after the first conv, 13 MB per utterance) is reused by
     the allocator instead of a fresh buffer of the whole input's length per block. Every output
-    frame depends only on its own receptive field, so chunks give the same frames. Equal to torchaudio's forward to float rounding (tests/test_knnvc_wavlm.py)."""
+    frame depends only on its own receptive field, so chunks give the same frames. Equal to
+    torchaudio's forward to float rounding (tests/test_knnvc_wavlm.py)."""
     field, hop = 1, 1
     for block in reversed(blocks):
         field, hop = (field - 1) * block.stride + block.kernel_size, hop * block.stride
     total = (wav.shape[-1] - field) // hop + 1
     if total < 1:
         raise ValueError(f"{wav.shape[-1]} samples are too short for WavLM's convolutions (need {field})")
+    # per block, row j*C + c of its (k*C, out) matrix is tap j of input channel c; once per call
+    taps = [block.conv.weight.permute(2, 1, 0).reshape(-1, block.conv.out_channels) for block in blocks]
     parts = []
     for start in range(0, total, FEATURE_CHUNK):
         end = min(total, start + FEATURE_CHUNK)
         x = wav[:, hop * start: hop * (end - 1) + field].unsqueeze(-1)  # (B, samples, 1)
-        for block in blocks:
-            x = _conv_block(block, x)
+        for block, block_taps in zip(blocks, taps):
+            x = _conv_block(block, block_taps, x)
         parts.append(x)
-    if lengths is not None:
-        for block in blocks:
-            lengths = torch.clamp(torch.div(lengths - block.kernel_size, block.stride, rounding_mode="floor") + 1, min=0)
+    if lengths is not None:  # the stack's frames of each length: the formula of ``total``
+        lengths = torch.clamp(torch.div(lengths - field, hop, rounding_mode="floor") + 1, min=0)
     return torch.cat(parts, dim=1), lengths
 
 
-def _conv_block(block: nn.Module, x: Tensor) -> Tensor:
-    """One torchaudio ``ConvLayerBlock`` (conv -> LayerNorm over channels -> GELU) on x (B, T, C)."""
-    weight, k, s = block.conv.weight, block.kernel_size, block.stride  # weight (out, in, k)
+def _conv_block(block: nn.Module, taps: Tensor, x: Tensor) -> Tensor:
+    """One torchaudio ``ConvLayerBlock`` (conv -> LayerNorm over channels -> GELU) on x (B, T, C),
+    its convolution given as ``taps`` (k*C, out)."""
+    k, s = block.kernel_size, block.stride
     batch, steps, chans = x.shape
     frames = (steps - k) // s + 1
-    taps = weight.permute(2, 1, 0).reshape(k * chans, -1)  # row j*C + c: tap j, input channel c
     y = None
     for rows, first, width in _tap_rows(x, k, s, frames):
         part = taps[first * chans:(first + width) * chans]
